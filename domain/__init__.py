@@ -1,0 +1,1 @@
+"""Lookback's domain: entities, rules and use cases in pure Python (standard library only)."""

@@ -1,0 +1,223 @@
+"""Register import: every row read is either stored or reported back with its line and reason.
+
+The accounting invariant is ``read = inserted + updated + rejected``. Rows are written in batches,
+one transaction per batch, so a crash leaves only whole batches; a rerun of the same file then
+updates what the crashed run stored and inserts the rest, ending in the same state as one
+uninterrupted run. With ``strict`` the whole file is one transaction, committed only if no row was
+refused.
+
+Duplicates inside one file are found without holding every key in memory: each stored row
+remembers the import run and line that last wrote it, so a key already written by *this* run is a
+duplicate of that line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from domain.clock import Clock
+from domain.ports import ImportRun, ProblemSink, UnitOfWork, UnitOfWorkFactory
+from domain.regions import RegionIndex
+from domain.registers import Cadre, Entity, Problem, RegisterKind, key_of, validate_row
+
+DEFAULT_BATCH_ROWS = 5000
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What an import did: the counts, the run id and the first problems for display."""
+
+    run_id: int
+    kind: RegisterKind
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    strict: bool = False
+    stored: bool = True  # False when --strict refused the whole file
+    invalid: int = 0  # rows refused for their own problems (with --strict, rejected counts all rows)
+    first_problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.inserted + self.updated + self.rejected
+
+
+_SHOWN_PROBLEMS = 20
+
+
+class _Batch:
+    """Validated rows waiting to be written, plus the accounting of the whole import."""
+
+    def __init__(self, summary: ImportSummary, sink: ProblemSink) -> None:
+        self.summary = summary
+        self.sink = sink
+        self.rows: list[tuple[int, Entity]] = []
+
+    def report(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            self.sink.add(p)
+            if p.warning:
+                self.summary.warnings += 1
+            if len(self.summary.first_problems) < _SHOWN_PROBLEMS:
+                self.summary.first_problems.append(p)
+
+
+def _duplicate(line: int, column: str, key: str, first_line: int) -> Problem:
+    return Problem(line, column, key, f"duplicate of line {first_line} in this file",
+                   f"与本文件第{first_line}行重复")
+
+
+def _write_batch(uow: UnitOfWork, kind: RegisterKind, batch: _Batch, run_id: int) -> None:
+    """Classify the batch (insert, update, duplicate, unknown business) and write it."""
+    summary = batch.summary
+    key_column = {RegisterKind.BUSINESSES: "uscc (统一社会信用代码)",
+                  RegisterKind.CADRES: "cadre_id (干部编号)",
+                  RegisterKind.INSPECTORS: "inspector_id (执法证号)"}[kind]
+    first_in_batch: dict[str, int] = {}
+    unique: list[tuple[int, Entity]] = []
+    for line, entity in batch.rows:
+        key = key_of(entity)
+        if key in first_in_batch:
+            summary.rejected += 1
+            batch.report([_duplicate(line, key_column, key, first_in_batch[key])])
+        else:
+            first_in_batch[key] = line
+            unique.append((line, entity))
+    stored = uow.registers.lookup(kind, list(first_in_batch))
+    if kind is RegisterKind.CADRES:
+        wanted = sorted({c for _, e in unique if isinstance(e, Cadre) for c in e.assigned_uscc})
+        known = uow.registers.existing_businesses(wanted) if wanted else set()
+    to_write: list[tuple[int, Entity]] = []
+    for line, entity in unique:
+        key = key_of(entity)
+        prior = stored.get(key)
+        if prior is not None and prior.import_id == run_id:
+            summary.rejected += 1
+            batch.report([_duplicate(line, key_column, key, prior.line or 0)])
+            continue
+        if isinstance(entity, Cadre):
+            missing = [c for c in entity.assigned_uscc if c not in known]
+            if missing:
+                summary.rejected += 1
+                shown = ";".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+                batch.report([Problem(
+                    line, "assigned_uscc (包保主体)", shown,
+                    f"{len(missing)} assigned business(es) not in the business register; import "
+                    "the businesses first",
+                    f"{len(missing)}个包保主体不在主体名录中；请先导入主体名录")])
+                continue
+        if prior is None:
+            summary.inserted += 1
+        else:
+            summary.updated += 1
+        to_write.append((line, entity))
+    if to_write:
+        uow.registers.upsert(kind, to_write, run_id)
+    batch.rows = []
+
+
+def import_register(
+    kind: RegisterKind,
+    rows: Iterable[tuple[int, dict[str, object]]],
+    *,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    sink: ProblemSink,
+    source: str,
+    sha256: str,
+    strict: bool = False,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    on_batch: Callable[[ImportSummary], None] | None = None,
+) -> ImportSummary:
+    """Import one register file's raw rows; see the module docstring for the guarantees."""
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be at least 1")
+    with uow_factory() as uow:
+        regions = RegionIndex(uow.regions.codes())
+        run_id = uow.import_runs.start(kind, source, sha256, clock.now(), strict)
+        uow.commit()
+    summary = ImportSummary(run_id=run_id, kind=kind, strict=strict)
+    batch = _Batch(summary, sink)
+    status = "failed"
+    try:
+        if strict:
+            with uow_factory() as uow:
+                for line, raw in rows:
+                    _take_row(kind, line, raw, regions, batch)
+                    if len(batch.rows) >= batch_rows:
+                        _write_batch(uow, kind, batch, run_id)
+                        if on_batch:
+                            on_batch(summary)
+                if batch.rows:
+                    _write_batch(uow, kind, batch, run_id)
+                summary.invalid = summary.rejected
+                if summary.rejected == 0:
+                    uow.commit()
+                else:
+                    summary.stored = False
+                    summary.inserted = summary.updated = 0
+                    summary.rejected = summary.read
+        else:
+            for line, raw in rows:
+                _take_row(kind, line, raw, regions, batch)
+                if len(batch.rows) >= batch_rows:
+                    _flush(uow_factory, kind, batch, run_id)
+                    if on_batch:
+                        on_batch(summary)
+            if batch.rows:
+                _flush(uow_factory, kind, batch, run_id)
+            summary.invalid = summary.rejected
+        if on_batch:
+            on_batch(summary)
+        status = "done" if summary.stored else "refused"
+    finally:
+        sink.close()
+        try:
+            _finish(uow_factory, clock, summary, status, source, sha256)
+        except Exception:
+            if status != "failed":
+                raise
+            # Already failing: keep the original error rather than the bookkeeping one.
+    return summary
+
+
+def _take_row(kind: RegisterKind, line: int, raw: dict[str, object], regions: RegionIndex,
+              batch: _Batch) -> None:
+    batch.summary.read += 1
+    result = validate_row(kind, line, raw, regions)
+    if result.problems:
+        batch.report(result.problems)
+    if result.entity is None:
+        batch.summary.rejected += 1
+    else:
+        batch.rows.append((line, result.entity))
+
+
+def _flush(uow_factory: UnitOfWorkFactory, kind: RegisterKind, batch: _Batch, run_id: int) -> None:
+    counts = (batch.summary.inserted, batch.summary.updated, batch.summary.rejected)
+    rows = list(batch.rows)
+    try:
+        with uow_factory() as uow:
+            _write_batch(uow, kind, batch, run_id)
+            uow.commit()
+    except BaseException:
+        # The batch's transaction rolled back: undo its accounting so the counts stay true.
+        batch.summary.inserted, batch.summary.updated, batch.summary.rejected = counts
+        batch.rows = rows
+        raise
+
+
+def _finish(uow_factory: UnitOfWorkFactory, clock: Clock, summary: ImportSummary, status: str,
+            source: str, sha256: str) -> None:
+    with uow_factory() as uow:
+        run = ImportRun(
+            id=summary.run_id, kind=summary.kind, source=source, sha256=sha256,
+            started_at=clock.now(), finished_at=clock.now(), status=status, read=summary.read,
+            inserted=summary.inserted, updated=summary.updated, rejected=summary.rejected,
+            warnings=summary.warnings, strict=summary.strict,
+        )
+        uow.import_runs.finish(run)
+        uow.commit()

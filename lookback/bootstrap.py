@@ -1,0 +1,79 @@
+"""The composition root: wires the real parts from settings. Nothing connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from domain.clock import Clock, FixedClock, SystemClock
+from domain.errors import LookbackError
+from lookback.settings import Lang, Settings
+from storage import migrate
+from storage.db import make_engine, normalise_url
+from storage.uow import SqlUnitOfWork
+
+
+class NotInitialisedError(LookbackError):
+    code = "not_initialised"
+    exit_code = 2
+
+
+@dataclass
+class App:
+    """The wired application: database, clock, data folder, language and output mode."""
+
+    settings: Settings
+    lang: Lang
+    json: bool = False
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def database_url(self) -> str:
+        return normalise_url(self.settings.database_url)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def clock(self) -> Clock:
+        if self.settings.now is not None:
+            return FixedClock(self.settings.now)
+        return SystemClock()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.database_url)
+        return self._engine
+
+    def uow_factory(self) -> Callable[[], SqlUnitOfWork]:
+        engine = self.engine
+        return lambda: SqlUnitOfWork(engine)
+
+    def require_schema(self) -> None:
+        """Refuse to work on a database that `lookback init` has not created or upgraded."""
+        current = migrate.current_revision(self.engine)
+        if current is None:
+            raise NotInitialisedError(
+                f"the database {self.database_url} is not initialised; run `lookback init` first",
+                f"数据库{self.database_url}尚未初始化；请先运行`lookback init`",
+            )
+        if current != migrate.head_revision():
+            raise NotInitialisedError(
+                f"the database schema is at revision {current}, not the newest; run "
+                "`lookback init` to upgrade it",
+                f"数据库结构版本为{current}，不是最新；请运行`lookback init`升级",
+            )
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def bootstrap(settings: Settings, *, lang: Lang | None = None, json: bool = False) -> App:
+    return App(settings=settings, lang=lang or settings.lang, json=json)

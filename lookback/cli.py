@@ -1,0 +1,169 @@
+"""The `lookback` command line: global options, error handling, init and demo."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from domain.errors import BadArgumentError, LookbackError
+from lookback.bootstrap import App, bootstrap
+from lookback.output import Output
+from lookback.settings import Lang, get_settings, parse_instant
+
+app = typer.Typer(
+    name="lookback",
+    help="Lookback: food-safety inspection campaigns and their look-back follow-ups "
+    "(督查与回头看).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INTERNAL = 70
+
+
+def state(ctx: typer.Context) -> tuple[App, Output]:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, dict)
+    return obj["app"], obj["out"]
+
+
+def command(fn: F) -> F:
+    """Map domain and database errors to a clear message and an exit code; never a traceback
+    for a user mistake. An unexpected error is logged to a file under the data folder."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx") or next(a for a in args if isinstance(a, typer.Context))
+        lb, out = state(ctx)
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LookbackError as e:
+            out.error(e.en, e.zh, code=e.code)
+            raise typer.Exit(e.exit_code) from None
+        except OperationalError as e:
+            msg = str(e.orig) if e.orig is not None else str(e)
+            out.error(f"database error: {msg} ({lb.database_url})",
+                      f"数据库错误：{msg}（{lb.database_url}）", code="database")
+            raise typer.Exit(2) from None
+        except OSError as e:
+            target = e.filename or ""
+            out.error(f"cannot use {target}: {e.strerror or e}", f"无法使用{target}：{e.strerror or e}",
+                      code="os_error")
+            raise typer.Exit(2) from None
+        except (SQLAlchemyError, Exception) as e:  # a bug: keep the details, not on screen
+            log = _crash_log(lb, e)
+            out.error(f"internal error: {type(e).__name__}: {e} (details in {log})",
+                      f"内部错误：{type(e).__name__}：{e}（详情见{log}）", code="internal")
+            raise typer.Exit(EXIT_INTERNAL) from None
+        finally:
+            lb.close()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _crash_log(lb: App, exc: BaseException) -> Path | str:
+    try:
+        folder = lb.data_dir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        return path
+    except OSError:
+        return "stderr"
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file "
+                                           "(LOOKBACK_DATABASE_URL).")] = None,
+    now: Annotated[str | None, typer.Option("--now", help="Pretend it is this ISO date-time "
+                                            "(LOOKBACK_NOW).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    lang: Annotated[str | None, typer.Option("--lang", help="Message language: zh or en "
+                                             "(LOOKBACK_LANG).")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder for PDFs, evidence "
+                                                  "and reports (LOOKBACK_DATA_DIR).")] = None,
+) -> None:
+    """Global options apply to every command."""
+    out = Output("zh" if lang == "zh" else "en", json_mode=json_out)
+    try:
+        if lang is not None and lang not in ("en", "zh"):
+            raise BadArgumentError(f"--lang: {lang!r} is not one of en, zh",
+                                   f"--lang：“{lang}”不是en或zh")
+        settings = get_settings()
+        update: dict[str, Any] = {}
+        if db is not None:
+            update["database_url"] = db
+        if now is not None:
+            update["now"] = parse_instant(now, source="--now")
+        if data_dir is not None:
+            update["data_dir"] = data_dir
+        if lang is not None:
+            update["lang"] = lang
+        settings = settings.model_copy(update=update)
+    except LookbackError as e:
+        out.lang = (lang if lang in ("en", "zh") else "en")  # type: ignore[assignment]
+        out.error(e.en, e.zh, code=e.code)
+        raise typer.Exit(e.exit_code) from None
+    chosen: Lang = settings.lang
+    out.lang = chosen
+    ctx.obj = {"app": bootstrap(settings, lang=chosen, json=json_out), "out": out}
+
+
+@app.command()
+@command
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the database and load the region codes (safe to run twice)."""
+    from storage import migrate
+    from storage.regions import load_regions, snapshot_source
+
+    lb, out = state(ctx)
+    before, after = migrate.upgrade(lb.engine)
+    n = load_regions(lb.uow_factory())
+    lb.data_dir.mkdir(parents=True, exist_ok=True)
+    if out.json_mode:
+        out.emit({"ok": True, "database": lb.database_url, "revision_before": before,
+                  "revision": after, "regions": n, "regions_source": snapshot_source(),
+                  "data_dir": str(lb.data_dir)})
+        return
+    if before == after:
+        out.say(f"Database {lb.database_url} is up to date (revision {after}).",
+                f"数据库{lb.database_url}已是最新（版本{after}）。")
+    else:
+        out.say(f"Database {lb.database_url} upgraded from {before or 'empty'} to {after}.",
+                f"数据库{lb.database_url}已从{before or '空库'}升级到{after}。")
+    out.say(f"{n} regions loaded (GB/T 2260 snapshot). Data folder: {lb.data_dir}",
+            f"已载入{n}个行政区划（GB/T 2260快照）。数据目录：{lb.data_dir}")
+
+
+def _register_subcommands() -> None:
+    from lookback.cli_demo import demo
+    from lookback.cli_registry import registry_app
+
+    app.add_typer(registry_app, name="registry", help="Business, cadre and inspector registers "
+                  "(主体、包保干部、督查人员名录).")
+    app.command(name="demo")(command(demo))
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""`lookback demo`: build a fresh, self-contained demo in a new folder and say what it made."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from domain.errors import BadArgumentError
+from domain.registers import RegisterKind
+from lookback.bootstrap import bootstrap
+
+DEFAULT_DIR = Path("lookback-demo")
+
+
+def _fresh_dir(requested: Path | None) -> Path:
+    if requested is not None:
+        if requested.exists() and any(requested.iterdir()):
+            raise BadArgumentError(
+                f"--dir: {requested} is not empty; the demo builds in a new or empty folder",
+                f"--dir：{requested}不是空文件夹；演示需要新的或空的文件夹",
+            )
+        return requested
+    candidate = DEFAULT_DIR
+    n = 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = Path(f"{DEFAULT_DIR}-{n}")
+    return candidate
+
+
+def _bad_rows_file(businesses_csv: Path, target: Path) -> Path:
+    """A small register with deliberate mistakes, to show the reject report at work."""
+    with businesses_csv.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))[:6]
+    header, good = rows[0], rows[1:]
+    bad = [list(r) for r in good[:5]]
+    bad[0][0] = bad[0][0][:-1] + ("0" if bad[0][0][-1] != "0" else "1")  # wrong check digit
+    bad[1][3] = "网吧"  # not a food category
+    bad[2][4] = "E"  # no such risk level
+    bad[3][2] = "999999"  # no such province
+    bad[4] = list(good[4])  # a valid row: updates the stored business
+    bad.append(list(good[4]))  # the same business again: a duplicate inside the file
+    with target.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(bad)
+    return target
+
+
+def demo(
+    ctx: typer.Context,
+    dir: Annotated[Path | None, typer.Option("--dir", help="New or empty folder for the demo "
+                                             "(default: ./lookback-demo, or -2, -3 …).")] = None,
+    businesses: Annotated[int, typer.Option("--businesses", help="Size of the synthetic "
+                                            "register.")] = 3000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic registers.")] = 2026,
+) -> None:
+    """Build a fresh demo: generate registers, initialise a database, import, show statistics."""
+    from lookback.cli import state
+    from lookback.cli_registry import print_stats, print_summary, run_import, summary_dict
+    from storage import migrate
+    from storage.regions import load_regions
+    from storage.synthetic import generate
+
+    parent, out = state(ctx)
+    if businesses < 1:
+        raise BadArgumentError("--businesses must be at least 1", "--businesses至少为1")
+    folder = _fresh_dir(dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = parent.settings.model_copy(update={
+        "database_url": f"sqlite:///{(folder / 'lookback.db').resolve()}",
+        "data_dir": (folder / "data").resolve(),
+    })
+    lb = bootstrap(settings, lang=out.lang, json=out.json_mode)
+    report: dict[str, Any] = {"ok": True, "folder": str(folder.resolve()),
+                              "database": lb.database_url, "data_dir": str(lb.data_dir)}
+    try:
+        out.say(f"Building a demo in {folder}/", f"正在{folder}/中构建演示")
+        registers = folder / "registers"
+        with out.progress("1/4 Generating registers", "1/4 生成名录", total=businesses) as update:
+            made = generate(registers, businesses=businesses, seed=seed, on_progress=update)
+        report["registers"] = {"businesses": str(made.businesses), "cadres": str(made.cadres),
+                               "inspectors": str(made.inspectors), "seed": seed}
+        before, after = migrate.upgrade(lb.engine)
+        n_regions = load_regions(lb.uow_factory())
+        out.say(f"2/4 Database initialised at revision {after}; {n_regions} regions loaded.",
+                f"2/4 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
+        report["regions"] = n_regions
+        imports = []
+        for kind, path in ((RegisterKind.BUSINESSES, made.businesses),
+                           (RegisterKind.CADRES, made.cadres),
+                           (RegisterKind.INSPECTORS, made.inspectors)):
+            summary, rpath = run_import(lb, out, path, kind, strict=False, batch_rows=5000,
+                                        report=None)
+            print_summary(out, summary, path, rpath)
+            imports.append(summary_dict(summary, path, rpath))
+        bad = _bad_rows_file(made.businesses, registers / "businesses-with-mistakes.csv")
+        out.say("3/4 Importing a file with five deliberate mistakes, to show the reject report:",
+                "3/4 导入一个含五处故意错误的文件，演示拒绝报告：")
+        summary, rpath = run_import(lb, out, bad, RegisterKind.BUSINESSES, strict=False,
+                                    batch_rows=5000, report=None)
+        print_summary(out, summary, bad, rpath)
+        imports.append(summary_dict(summary, bad, rpath))
+        report["imports"] = imports
+        from domain.stats import register_stats
+
+        stats = register_stats(uow_factory=lb.uow_factory())
+        out.say("4/4 Register statistics:", "4/4 名录统计：")
+        if not out.json_mode:
+            print_stats(out, stats)
+        report["stats"] = stats.as_dict()
+    finally:
+        lb.close()
+    if out.json_mode:
+        out.emit(report)
+        return
+    db_path = folder / "lookback.db"
+    out.say(
+        f"\nDone. The demo is in {folder}/: registers/ (generated CSVs), lookback.db (SQLite), "
+        f"data/reports/ (reject reports).\nTry: lookback --db {db_path} registry stats --json",
+        f"\n完成。演示位于{folder}/：registers/（生成的名录CSV）、lookback.db（SQLite数据库）、"
+        f"data/reports/（拒绝报告）。\n可尝试：lookback --db {db_path} registry stats --json",
+    )

@@ -1,0 +1,65 @@
+"""Settings from the environment (``LOOKBACK_*``), overridable by global CLI options."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.errors import BadArgumentError
+
+Lang = Literal["en", "zh"]
+
+
+class Settings(BaseSettings):
+    """Where the database and files live, what time it is, which language to speak."""
+
+    model_config = SettingsConfigDict(env_prefix="LOOKBACK_", extra="ignore")
+
+    database_url: str = "sqlite:///./lookback.db"
+    data_dir: Path = Path("./lookback-data")
+    now: datetime | None = None
+    lang: Lang = "zh"
+
+    @field_validator("now", mode="before")
+    @classmethod
+    def _parse_now(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip():
+            return parse_instant(value, source="LOOKBACK_NOW")
+        if isinstance(value, str):
+            return None
+        return value
+
+
+def parse_instant(text: str, *, source: str = "--now") -> datetime:
+    """An ISO date or date-time; a value without an offset is taken as UTC."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            d = date.fromisoformat(raw)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadArgumentError(
+            f"{source}: {text!r} is not an ISO date or date-time (e.g. 2026-12-01 or "
+            "2026-12-01T09:00:00+08:00)",
+            f"{source}：“{text}”不是ISO日期或日期时间（例如2026-12-01或2026-12-01T09:00:00+08:00）",
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings from the environment, read once."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        var = "LOOKBACK_" + str(first["loc"][0]).upper() if first["loc"] else "LOOKBACK_*"
+        raise BadArgumentError(f"{var}: {first['msg']}", f"环境变量{var}无效：{first['msg']}") from None
