@@ -182,7 +182,7 @@ def header_label(kind: RegisterKind, field_name: str) -> str:
     return field_name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Business:
     """A food business under supervision (食品生产经营主体), keyed by its USCC."""
 
@@ -200,8 +200,12 @@ class Business:
     def province_code(self) -> str:
         return province_of(self.region_code)
 
+    @property
+    def key(self) -> str:
+        return self.uscc
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Cadre:
     """An assigned official (包保干部) and the businesses assigned to them."""
 
@@ -213,8 +217,12 @@ class Cadre:
     phone: str = ""
     assigned_uscc: tuple[str, ...] = ()
 
+    @property
+    def key(self) -> str:
+        return self.cadre_id
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Inspector:
     """An inspector (督查人员) who can be drawn into a team; never visits their home city (回避)."""
 
@@ -224,6 +232,10 @@ class Inspector:
     organisation: str = ""
     phone: str = ""
     active: bool = True
+
+    @property
+    def key(self) -> str:
+        return self.inspector_id
 
 
 Entity = Business | Cadre | Inspector
@@ -429,6 +441,58 @@ def _validate_inspector(row: _Row, regions: RegionIndex) -> Inspector | None:
     return Inspector(inspector_id, name, home, organisation, phone, active)
 
 
+_RISKS = frozenset(RiskLevel.__members__)
+_RISK_OF = {r.value: r for r in RiskLevel}
+_uscc_valid = uscc.is_valid
+
+
+def _fast_business(raw: Mapping[str, object], codes: frozenset[str]) -> Business | None:
+    """The common case of a clean row, checked cheaply; ``None`` means "run the full validation".
+
+    It accepts a row only when the full validation would accept it with no problem at all (a
+    property test holds the two to that), and it never explains anything: problems are the full
+    validation's job.
+    """
+    get = raw.get
+    code, name, region, cat, risk = (get("uscc"), get("name"), get("region_code"),
+                                     get("category"), get("risk_level"))
+    if not (type(code) is str and type(name) is str and type(region) is str
+            and type(cat) is str and type(risk) is str):
+        return None
+    code = code.strip(_SPACES).upper()
+    region = region.strip(_SPACES)
+    category = _CATEGORY_ALIASES.get(cat.strip(_SPACES).lower())
+    risk = risk.strip(_SPACES).upper()
+    name = name.strip(_SPACES)
+    if (not _uscc_valid(code) or region not in codes or category is None
+            or risk not in _RISKS or not name or len(name) > 200):
+        return None
+    address, director, officer, status = (get("address"), get("director"), get("officer"),
+                                          get("status"))
+    address = "" if address is None else address.strip(_SPACES) if type(address) is str else None
+    director = "" if director is None else director.strip(_SPACES) if type(director) is str else None
+    officer = "" if officer is None else officer.strip(_SPACES) if type(officer) is str else None
+    if (address is None or director is None or officer is None or len(address) > 300
+            or len(director) > 50 or len(officer) > 50):
+        return None
+    if status is None or status == "":
+        status = "active"
+    elif type(status) is str and status in BUSINESS_STATUSES:
+        status = BUSINESS_STATUSES[status]
+    else:
+        return None
+    return Business(code, name, region, category, _RISK_OF[risk], address, director, officer,
+                    status)
+
+
+def quick_validate(kind: RegisterKind, raw: Mapping[str, object],
+                   regions: RegionIndex) -> Entity | None:
+    """A clean row's entity, or ``None`` when the row needs :func:`validate_row`."""
+    if kind is RegisterKind.BUSINESSES:
+        return _fast_business(raw, regions.codes)
+    return None
+
+
 _VALIDATORS = {
     RegisterKind.BUSINESSES: _validate_business,
     RegisterKind.CADRES: _validate_cadre,
@@ -447,8 +511,4 @@ def validate_row(
 
 def key_of(entity: Entity) -> str:
     """The register key of an entity (USCC, cadre id or inspector id)."""
-    if isinstance(entity, Business):
-        return entity.uscc
-    if isinstance(entity, Cadre):
-        return entity.cadre_id
-    return entity.inspector_id
+    return entity.key

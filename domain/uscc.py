@@ -8,10 +8,14 @@ values divisible by 31, with weights 3^(i-1) mod 31 for positions i = 1..17.
 
 from __future__ import annotations
 
+from operator import mul
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 LENGTH = 18
+_WEIGHTS18 = (*WEIGHTS, 1)
+_value = VALUE.__getitem__
 
 
 def check_char(first17: str) -> str:
@@ -51,16 +55,26 @@ def problem(code: str) -> tuple[str, str] | None:
 
 
 def is_valid(code: str) -> bool:
-    """Whether ``code`` is a well-formed USCC with a correct check character."""
-    return problem(code) is None
+    """Whether ``code`` is a well-formed USCC with a correct check character.
+
+    The check character c makes (weighted sum of the first 17 + c) divisible by 31; this form
+    runs in C (map/sum) because an import validates a million codes.
+    """
+    if len(code) != LENGTH:
+        return False
+    try:
+        return sum(map(mul, map(_value, code), _WEIGHTS18)) % 31 == 0
+    except KeyError:
+        return False
+
+
+_FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 
 
 def normalise(raw: str) -> str:
-    """A code as typed by a person: trimmed, upper case, full-width characters folded."""
-    out = []
-    for ch in raw.strip():
-        cp = ord(ch)
-        if 0xFF01 <= cp <= 0xFF5E:  # full-width ASCII as typed with a Chinese IME
-            ch = chr(cp - 0xFEE0)
-        out.append(ch)
-    return "".join(out).upper()
+    """A code as typed by a person: trimmed, upper case, full-width characters folded (as typed
+    with a Chinese input method)."""
+    code = raw.strip(" \t\r\n\u3000\xa0")
+    if not code.isascii():
+        code = code.translate(_FULL_WIDTH)
+    return code.upper()

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from domain.errors import BadArgumentError
+from domain.importing import DEFAULT_BATCH_ROWS
 from domain.registers import RegisterKind
 from lookback.bootstrap import bootstrap
 
@@ -93,7 +94,7 @@ def demo(
         for kind, path in ((RegisterKind.BUSINESSES, made.businesses),
                            (RegisterKind.CADRES, made.cadres),
                            (RegisterKind.INSPECTORS, made.inspectors)):
-            summary, rpath = run_import(lb, out, path, kind, strict=False, batch_rows=5000,
+            summary, rpath = run_import(lb, out, path, kind, strict=False, batch_rows=DEFAULT_BATCH_ROWS,
                                         report=None)
             print_summary(out, summary, path, rpath)
             imports.append(summary_dict(summary, path, rpath))
@@ -101,7 +102,7 @@ def demo(
         out.say("3/4 Importing a file with five deliberate mistakes, to show the reject report:",
                 "3/4 导入一个含五处故意错误的文件，演示拒绝报告：")
         summary, rpath = run_import(lb, out, bad, RegisterKind.BUSINESSES, strict=False,
-                                    batch_rows=5000, report=None)
+                                    batch_rows=DEFAULT_BATCH_ROWS, report=None)
         print_summary(out, summary, bad, rpath)
         imports.append(summary_dict(summary, bad, rpath))
         report["imports"] = imports

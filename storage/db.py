@@ -34,6 +34,8 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # 64 MB of page cache (default 2 MB): batch upserts touch several indexes at once.
+    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 

@@ -46,13 +46,13 @@ class _Sql:
         self.session = session
 
     @property
-    def _ph(self) -> str:
+    def placeholder(self) -> str:
         bind = self.session.get_bind()
         return "?" if bind.dialect.paramstyle == "qmark" else "%s"
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
-            self.session.connection().exec_driver_sql(sql.replace("?", self._ph), rows)
+            self.session.connection().exec_driver_sql(sql.replace("?", self.placeholder), rows)
 
     def upsert_sql(self, table: str, columns: Sequence[str], key: str) -> str:
         cols = ", ".join(columns)
@@ -112,11 +112,13 @@ class SqlRegisterRepository:
 
     def lookup(self, kind: RegisterKind, keys: list[str]) -> dict[str, StoredKey]:
         table, key = _KEY[kind]
-        col = getattr(table, key)
         found: dict[str, StoredKey] = {}
+        conn = self.session.connection()
+        ph = self._sql.placeholder
         for chunk in _chunks(keys):
-            stmt = select(col, table.import_id, table.import_line).where(col.in_(chunk))
-            for k, import_id, line in self.session.connection().execute(stmt):
+            sql = (f"SELECT {key}, import_id, import_line FROM {table.__tablename__} "
+                   f"WHERE {key} IN ({', '.join(ph for _ in chunk)})")
+            for k, import_id, line in conn.exec_driver_sql(sql, tuple(chunk)):
                 found[k] = StoredKey(import_id, line)
         return found
 
@@ -130,8 +132,10 @@ class SqlRegisterRepository:
     def upsert(self, kind: RegisterKind, rows: list[tuple[int, Entity]], import_id: int) -> None:
         if kind is RegisterKind.BUSINESSES:
             values = [
-                (e.uscc, e.name, e.region_code, e.region_code[:2] + "0000", e.category.value,
-                 e.risk_level.value, e.address, e.director, e.officer, e.status, import_id, line)
+                # _value_ rather than .value: the enum property costs a call per row.
+                (e.uscc, e.name, e.region_code, e.region_code[:2] + "0000", e.category._value_,
+                 e.risk_level._value_, e.address, e.director, e.officer, e.status, import_id,
+                 line)
                 for line, e in rows if isinstance(e, Business)
             ]
         elif kind is RegisterKind.CADRES:
