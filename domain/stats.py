@@ -76,6 +76,7 @@ def register_stats(*, uow_factory: UnitOfWorkFactory) -> RegisterStats:
         by_category=[(c, CATEGORY_ZH[Category(c)], n) for c, n in counts.by_category],
         by_risk=list(counts.by_risk),
         cadres_by_level=[
-            (lv, CADRE_LEVEL_ZH[CadreLevel(lv)], n) for lv, n in counts.cadres_by_level
+            (lv.value, CADRE_LEVEL_ZH[lv], dict(counts.cadres_by_level).get(lv.value, 0))
+            for lv in CadreLevel
         ],
     )

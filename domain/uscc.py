@@ -63,9 +63,10 @@ def is_valid(code: str) -> bool:
     if len(code) != LENGTH:
         return False
     try:
-        return sum(map(mul, map(_value, code), _WEIGHTS18)) % 31 == 0
+        total: int = sum(map(mul, map(_value, code), _WEIGHTS18))
     except KeyError:
         return False
+    return total % 31 == 0
 
 
 _FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from domain.clock import Clock, FixedClock, SystemClock
 from domain.errors import LookbackError
@@ -35,6 +35,11 @@ class App:
         return normalise_url(self.settings.database_url)
 
     @property
+    def database_label(self) -> str:
+        """The database URL with any password hidden, for messages."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
 
@@ -59,8 +64,8 @@ class App:
         current = migrate.current_revision(self.engine)
         if current is None:
             raise NotInitialisedError(
-                f"the database {self.database_url} is not initialised; run `lookback init` first",
-                f"数据库{self.database_url}尚未初始化；请先运行`lookback init`",
+                f"the database {self.database_label} is not initialised; run `lookback init` first",
+                f"数据库{self.database_label}尚未初始化；请先运行`lookback init`",
             )
         if current != migrate.head_revision():
             raise NotInitialisedError(

@@ -54,8 +54,8 @@ def command(fn: F) -> F:
             raise typer.Exit(e.exit_code) from None
         except OperationalError as e:
             msg = str(e.orig) if e.orig is not None else str(e)
-            out.error(f"database error: {msg} ({lb.database_url})",
-                      f"数据库错误：{msg}（{lb.database_url}）", code="database")
+            out.error(f"database error: {msg} ({lb.database_label})",
+                      f"数据库错误：{msg}（{lb.database_label}）", code="database")
             raise typer.Exit(2) from None
         except OSError as e:
             target = e.filename or ""
@@ -135,16 +135,16 @@ def init(ctx: typer.Context) -> None:
     n = load_regions(lb.uow_factory())
     lb.data_dir.mkdir(parents=True, exist_ok=True)
     if out.json_mode:
-        out.emit({"ok": True, "database": lb.database_url, "revision_before": before,
+        out.emit({"ok": True, "database": lb.database_label, "revision_before": before,
                   "revision": after, "regions": n, "regions_source": snapshot_source(),
                   "data_dir": str(lb.data_dir)})
         return
     if before == after:
-        out.say(f"Database {lb.database_url} is up to date (revision {after}).",
-                f"数据库{lb.database_url}已是最新（版本{after}）。")
+        out.say(f"Database {lb.database_label} is up to date (revision {after}).",
+                f"数据库{lb.database_label}已是最新（版本{after}）。")
     else:
-        out.say(f"Database {lb.database_url} upgraded from {before or 'empty'} to {after}.",
-                f"数据库{lb.database_url}已从{before or '空库'}升级到{after}。")
+        out.say(f"Database {lb.database_label} upgraded from {before or 'empty'} to {after}.",
+                f"数据库{lb.database_label}已从{before or '空库'}升级到{after}。")
     out.say(f"{n} regions loaded (GB/T 2260 snapshot). Data folder: {lb.data_dir}",
             f"已载入{n}个行政区划（GB/T 2260快照）。数据目录：{lb.data_dir}")
 

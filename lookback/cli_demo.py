@@ -77,7 +77,7 @@ def demo(
     })
     lb = bootstrap(settings, lang=out.lang, json=out.json_mode)
     report: dict[str, Any] = {"ok": True, "folder": str(folder.resolve()),
-                              "database": lb.database_url, "data_dir": str(lb.data_dir)}
+                              "database": lb.database_label, "data_dir": str(lb.data_dir)}
     try:
         out.say(f"Building a demo in {folder}/", f"正在{folder}/中构建演示")
         registers = folder / "registers"
@@ -85,7 +85,7 @@ def demo(
             made = generate(registers, businesses=businesses, seed=seed, on_progress=update)
         report["registers"] = {"businesses": str(made.businesses), "cadres": str(made.cadres),
                                "inspectors": str(made.inspectors), "seed": seed}
-        before, after = migrate.upgrade(lb.engine)
+        _before, after = migrate.upgrade(lb.engine)
         n_regions = load_regions(lb.uow_factory())
         out.say(f"2/4 Database initialised at revision {after}; {n_regions} regions loaded.",
                 f"2/4 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")

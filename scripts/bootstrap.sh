@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what Lookback needs on a fresh Debian machine, then the project into ./.venv.
+#   - Debian packages (as root): Noto CJK fonts and HarfBuzz's subsetter for the PDF notices
+#     (without libharfbuzz-subset0 WeasyPrint falls back to fontTools and a Chinese page takes
+#     seconds), Pango for WeasyPrint, and PostgreSQL for the test run at scale.
+#   - Python packages: the project and its dev tools, in a virtual environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 postgresql)
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "bootstrap: apt-get install ${PACKAGES[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+else
+  echo "bootstrap: not root or no apt-get; make sure these Debian packages are installed: ${PACKAGES[*]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "bootstrap: done; the CLI is .venv/bin/lookback"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command: lint, layering, types, the whole suite on SQLite, the storage tests again on a
+# real PostgreSQL, and the benchmarks at a small size (they must run; they are not timed tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+
+echo "== ruff"; .venv/bin/ruff check .
+echo "== import-linter (layering)"; .venv/bin/lint-imports
+echo "== mypy --strict domain/"; .venv/bin/mypy
+echo "== pytest (SQLite)"; $PY -m pytest -q -p no:cacheprovider
+
+# PostgreSQL: use LOOKBACK_TEST_DATABASE_URL if given, else start the local cluster (as root).
+if [ -z "${LOOKBACK_TEST_DATABASE_URL:-}" ] && command -v pg_lsclusters >/dev/null 2>&1 \
+    && [ "$(id -u)" = "0" ]; then
+  read -r PGVER PGCLUSTER _ < <(pg_lsclusters -h | head -1)
+  pg_ctlcluster "$PGVER" "$PGCLUSTER" start 2>/dev/null || true
+  for _ in $(seq 1 30); do su postgres -c "pg_isready -q" && break; sleep 1; done
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='lookback'\"" | grep -q 1 \
+    || su postgres -c "psql -qc \"CREATE ROLE lookback LOGIN SUPERUSER PASSWORD 'lookback'\""
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='lookback_test'\"" | grep -q 1 \
+    || su postgres -c "createdb -O lookback lookback_test"
+  export LOOKBACK_TEST_DATABASE_URL="postgresql://lookback:lookback@127.0.0.1:5432/lookback_test"
+fi
+if [ -n "${LOOKBACK_TEST_DATABASE_URL:-}" ]; then
+  echo "== pytest storage tests (PostgreSQL)"
+  $PY -m pytest -q -p no:cacheprovider -m "not sqlite_only" tests/integration
+else
+  echo "== PostgreSQL not available: storage tests ran on SQLite only"
+fi
+
+echo "== benchmarks at a small size"
+$PY bench/import_registry.py --rows 10000
