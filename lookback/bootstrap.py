@@ -61,7 +61,11 @@ class App:
 
     def require_schema(self) -> None:
         """Refuse to work on a database that `lookback init` has not created or upgraded."""
-        current = migrate.current_revision(self.engine)
+        url = make_url(self.database_url)
+        missing_file = (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+                        and not Path(url.database or "").expanduser().exists())
+        # Checking must not create an empty SQLite file as a side effect.
+        current = None if missing_file else migrate.current_revision(self.engine)
         if current is None:
             raise NotInitialisedError(
                 f"the database {self.database_label} is not initialised; run `lookback init` first",

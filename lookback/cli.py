@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -98,7 +99,7 @@ def main_options(
                                                   "and reports (LOOKBACK_DATA_DIR).")] = None,
 ) -> None:
     """Global options apply to every command."""
-    out = Output("zh" if lang == "zh" else "en", json_mode=json_out)
+    out = Output("en" if lang == "en" else "zh", json_mode=json_out)
     try:
         if lang is not None and lang not in ("en", "zh"):
             raise BadArgumentError(f"--lang: {lang!r} is not one of en, zh",
@@ -115,7 +116,8 @@ def main_options(
             update["lang"] = lang
         settings = settings.model_copy(update=update)
     except LookbackError as e:
-        out.lang = (lang if lang in ("en", "zh") else "en")  # type: ignore[assignment]
+        fallback = os.environ.get("LOOKBACK_LANG", "zh")
+        out.lang = lang if lang in ("en", "zh") else fallback if fallback in ("en", "zh") else "zh"  # type: ignore[assignment]
         out.error(e.en, e.zh, code=e.code)
         raise typer.Exit(e.exit_code) from None
     chosen: Lang = settings.lang

@@ -19,7 +19,7 @@ from typing import Any
 
 from domain import uscc
 from domain.regions import Region, RegionLevel
-from domain.registers import COLUMNS, RegisterKind
+from domain.registers import CADRE_LEVEL_ZH, CATEGORY_ZH, COLUMNS, CadreLevel, Category, RegisterKind
 from storage.regions import read_snapshot
 
 # Resident population in millions (2020 census, rounded): the weight of each province.
@@ -245,6 +245,7 @@ class _Writers:
         if fmt not in ("csv", "xlsx"):
             raise ValueError("format must be csv or xlsx")
         self.fmt = fmt
+        self.zh = chinese_headers
         self.paths: dict[str, Path] = {}
         self._files: dict[str, Any] = {}
         self._writers: dict[str, Any] = {}
@@ -273,13 +274,21 @@ class _Writers:
         else:
             self._writers[kind].writerow(row)
 
+    # With Chinese headers the values are written the way a Chinese office types them too.
     def business(self, row: list[Any]) -> None:
+        if self.zh:
+            row[3] = CATEGORY_ZH[Category(row[3])]
+            row[8] = {"active": "在营", "closed": "注销"}[row[8]]
         self._write("businesses", row)
 
     def cadre(self, row: list[Any]) -> None:
+        if self.zh:
+            row[2] = CADRE_LEVEL_ZH[CadreLevel(row[2])]
         self._write("cadres", row)
 
     def inspector(self, row: list[Any]) -> None:
+        if self.zh:
+            row[5] = {"yes": "是", "no": "否"}[row[5]]
         self._write("inspectors", row)
 
     def close(self) -> dict[str, Path]:
