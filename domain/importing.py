@@ -84,35 +84,18 @@ def _write_batch(uow: UnitOfWork, kind: RegisterKind, batch: _Batch, run_id: int
     key_column = {RegisterKind.BUSINESSES: "uscc (统一社会信用代码)",
                   RegisterKind.CADRES: "cadre_id (干部编号)",
                   RegisterKind.INSPECTORS: "inspector_id (执法证号)"}[kind]
-    first_in_batch: dict[str, int] = {}
-    unique: list[tuple[int, Entity, str]] = []
-    for line, entity in batch.rows:
-        key = key_of(entity)
-        if key in first_in_batch:
-            summary.rejected += 1
-            batch.report([_duplicate(line, key_column, key, first_in_batch[key])])
-        else:
-            first_in_batch[key] = line
-            unique.append((line, entity, key))
-    stored = uow.registers.lookup(kind, list(first_in_batch))
     known: set[str] = set()
     if kind is RegisterKind.CADRES:
-        wanted = sorted({c for _, e, _k in unique if isinstance(e, Cadre) for c in e.assigned_uscc})
+        wanted = sorted({c for _, e in batch.rows if isinstance(e, Cadre) for c in e.assigned_uscc})
         known = uow.registers.existing_businesses(wanted) if wanted else set()
+    stored = uow.registers.lookup(kind, list({key_of(e) for _, e in batch.rows}))
+    first_line: dict[str, int] = {}
     to_write: list[tuple[int, Entity]] = []
-    append = to_write.append
-    inserted = 0
-    for line, entity, key in unique:
-        prior = stored.get(key)
-        if prior is None and kind is not RegisterKind.CADRES:
-            inserted += 1  # the common case of a first import, kept cheap
-            append((line, entity))
-            continue
-        if prior is not None and prior.import_id == run_id:
-            summary.rejected += 1
-            batch.report([_duplicate(line, key_column, key, prior.line or 0)])
-            continue
+    inserted = updated = 0
+    for line, entity in batch.rows:
+        key = key_of(entity)
         if isinstance(entity, Cadre):
+            # Refused before it claims its key: a refused row never makes a later one a duplicate.
             missing = [c for c in entity.assigned_uscc if c not in known]
             if missing:
                 summary.rejected += 1
@@ -123,11 +106,26 @@ def _write_batch(uow: UnitOfWork, kind: RegisterKind, batch: _Batch, run_id: int
                     "the businesses first",
                     f"{len(missing)}个包保主体不在主体名录中；请先导入主体名录")])
                 continue
+        prior = stored.get(key)
         if prior is None:
-            inserted += 1
+            if key in first_line:
+                summary.rejected += 1
+                batch.report([_duplicate(line, key_column, key, first_line[key])])
+                continue
+            inserted += 1  # the common case of a first import, kept cheap
+        elif prior.import_id == run_id:  # written by an earlier batch of this very file
+            summary.rejected += 1
+            batch.report([_duplicate(line, key_column, key, prior.line or 0)])
+            continue
+        elif key in first_line:
+            summary.rejected += 1
+            batch.report([_duplicate(line, key_column, key, first_line[key])])
+            continue
         else:
-            summary.updated += 1
-        append((line, entity))
+            updated += 1
+        first_line[key] = line
+        to_write.append((line, entity))
+    summary.updated += updated
     summary.inserted += inserted
     if to_write:
         uow.registers.upsert(kind, to_write, run_id)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from domain.regions import Region
 from domain.registers import Business, Cadre, Entity, Inspector, Problem, RegisterKind
@@ -97,12 +97,38 @@ class ImportRunRepository(Protocol):
     def get(self, run_id: int) -> ImportRun | None: ...
 
 
+class CampaignRepository(Protocol):
+    """Campaigns, their frozen frames, draw records, teams and visits."""
+
+    def add(self, plan: Plan, *, seed: str, seed_auto: bool, source: str,
+            created_at: datetime) -> int: ...
+    def get(self, campaign_id: int) -> Campaign | None: ...
+    def all_counts(self) -> list[CampaignCounts]: ...
+    def counts(self, campaign_id: int) -> CampaignCounts | None: ...
+    def frame_businesses(self, *, provinces: list[str], categories: list[str],
+                         risk_levels: list[str], excluded_since: date | None, until: date,
+                         campaign_id: int) -> list[FrameBusiness]: ...
+    def frame_inspectors(self) -> list[FrameInspector]: ...
+    def get_frame(self, campaign_id: int) -> FrozenFrame | None: ...
+    def save_frame_if_absent(self, campaign_id: int, frame: FrozenFrame, *,
+                             frozen_at: datetime) -> FrozenFrame: ...
+    def get_record(self, campaign_id: int) -> dict[str, Any] | None: ...
+    def save_record_if_absent(self, campaign_id: int, record: dict[str, Any], *, total: int,
+                              at: datetime) -> dict[str, Any]: ...
+    def replace_record(self, campaign_id: int, record: dict[str, Any], *, total: int,
+                       at: datetime, expected_total: int) -> None: ...
+    def add_team_members(self, campaign_id: int, rows: list[tuple[str, int, int]]) -> int: ...
+    def add_visits(self, campaign_id: int, rows: list[tuple[str, int, str]]) -> int: ...
+    def mark_launched(self, campaign_id: int, at: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: rolls back on exit unless ``commit()`` was called."""
 
     regions: RegionRepository
     registers: RegisterRepository
     import_runs: ImportRunRepository
+    campaigns: CampaignRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -120,5 +146,10 @@ class ProblemSink(Protocol):
     def add(self, problem: Problem) -> None: ...
     def close(self) -> None: ...
 
+
+if TYPE_CHECKING:  # the campaign module imports this one
+    from domain.campaigns import Campaign, CampaignCounts, FrozenFrame
+    from domain.plan import Plan
+    from domain.sampling import FrameBusiness, FrameInspector
 
 RawRows = Iterator[tuple[int, dict[str, object]]]

@@ -8,6 +8,7 @@ file stored it, so that an ID typed into Excel as a number can be refused instea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -382,11 +383,12 @@ def _check_id_chars(row: _Row, name: str, value: str) -> str:
     return value
 
 
+_LIST_SEPARATORS = re.compile(r"[;；,，、\s]+")  # \s includes U+3000 and U+00A0
+
+
 def split_uscc_list(raw: str) -> list[str]:
-    """Split a cell listing several codes separated by ; , 、 or whitespace."""
-    for sep in "；，、,\n\t ":
-        raw = raw.replace(sep, ";")
-    return [part for part in raw.split(";") if part]
+    """Split a cell listing several codes separated by ; , 、 (half or full width) or whitespace."""
+    return [part for part in _LIST_SEPARATORS.split(raw) if part]
 
 
 def _validate_cadre(row: _Row, regions: RegionIndex) -> Cadre | None:

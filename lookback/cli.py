@@ -152,11 +152,16 @@ def init(ctx: typer.Context) -> None:
 
 
 def _register_subcommands() -> None:
+    from lookback.cli_campaign import campaign_app, draw_app
     from lookback.cli_demo import demo
     from lookback.cli_registry import registry_app
 
     app.add_typer(registry_app, name="registry", help="Business, cadre and inspector registers "
                   "(主体、包保干部、督查人员名录).")
+    app.add_typer(campaign_app, name="campaign", help="Campaigns (督查): create from a plan, "
+                  "launch, show, list.")
+    app.add_typer(draw_app, name="draw", help="The double-random draw (双随机一公开): show, export, "
+                  "verify, extend, size.")
     app.command(name="demo")(command(demo))
 
 

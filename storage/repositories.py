@@ -54,6 +54,18 @@ class _Sql:
         if rows:
             self.session.connection().exec_driver_sql(sql.replace("?", self.placeholder), rows)
 
+    def insert_ignore(self, table: Any, rows: list[dict[str, Any]],
+                      conflict: Sequence[str]) -> None:
+        """INSERT … ON CONFLICT DO NOTHING through SQLAlchemy Core (column types applied)."""
+        if not rows:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(table.__table__).on_conflict_do_nothing(index_elements=list(conflict))
+        self.session.connection().execute(stmt, rows)
+
     def upsert_sql(self, table: str, columns: Sequence[str], key: str) -> str:
         cols = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)

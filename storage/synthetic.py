@@ -19,7 +19,14 @@ from typing import Any
 
 from domain import uscc
 from domain.regions import Region, RegionLevel
-from domain.registers import CADRE_LEVEL_ZH, CATEGORY_ZH, COLUMNS, CadreLevel, Category, RegisterKind
+from domain.registers import (
+    CADRE_LEVEL_ZH,
+    CATEGORY_ZH,
+    COLUMNS,
+    CadreLevel,
+    Category,
+    RegisterKind,
+)
 from storage.regions import read_snapshot
 
 # Resident population in millions (2020 census, rounded): the weight of each province.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from sqlalchemy import LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -95,3 +96,77 @@ class InspectorRow(SQLModel, table=True):
     active: bool = True
     import_id: int | None = Field(default=None, foreign_key="import_run.id")
     import_line: int | None = None
+
+
+class CampaignRow(SQLModel, table=True):
+    """A campaign (督查) or look-back campaign (回头看), with its plan as written and as parsed."""
+
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    office: str = Field(max_length=200)
+    office_short: str = Field(default="", max_length=50)
+    title: str = Field(max_length=300)
+    kind: str = Field(max_length=20)
+    status: str = Field(default="draft", max_length=20, index=True)
+    starts_on: date
+    ends_on: date
+    seed: str = Field(max_length=100)
+    seed_auto: bool = False
+    plan_json: str
+    plan_source: str = Field(default="", max_length=500)
+    created_at: datetime
+    launched_at: datetime | None = None
+
+
+class CampaignFrameRow(SQLModel, table=True):
+    """The frozen sampling frame of a campaign: its canonical lines, gzip-compressed."""
+
+    __tablename__ = "campaign_frame"
+
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    sha256: str = Field(max_length=64)
+    businesses: int
+    inspectors: int
+    lines_gz: bytes = Field(sa_type=LargeBinary)
+    frozen_at: datetime
+
+
+class DrawRecordRow(SQLModel, table=True):
+    """The published draw record (JSON) of a campaign."""
+
+    __tablename__ = "draw_record"
+
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    record_json: str
+    sha256: str = Field(max_length=64)
+    total: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TeamMemberRow(SQLModel, table=True):
+    """An inspector drawn into a campaign's team (督查组成员)."""
+
+    __tablename__ = "team_member"
+
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    inspector_id: str = Field(primary_key=True, foreign_key="inspector.inspector_id",
+                              max_length=64)
+    team_no: int
+    rank: int
+
+
+class VisitRow(SQLModel, table=True):
+    """A planned or done visit of a team to a drawn business (实地督查)."""
+
+    __tablename__ = "visit"
+    __table_args__ = (UniqueConstraint("campaign_id", "uscc", name="uq_visit_campaign_uscc"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    uscc: str = Field(foreign_key="business.uscc", max_length=18, index=True)
+    team_no: int
+    status: str = Field(default="planned", max_length=20)
+    stratum: str = Field(default="", max_length=200)
+    visited_on: date | None = None

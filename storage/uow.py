@@ -9,6 +9,7 @@ from typing import Self
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from storage.campaigns import SqlCampaignRepository
 from storage.repositories import (
     SqlImportRunRepository,
     SqlRegionRepository,
@@ -27,6 +28,7 @@ class SqlUnitOfWork:
         self.regions = SqlRegionRepository(self.session)
         self.registers = SqlRegisterRepository(self.session)
         self.import_runs = SqlImportRunRepository(self.session)
+        self.campaigns = SqlCampaignRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

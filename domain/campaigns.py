@@ -1,0 +1,304 @@
+"""Campaign use cases: create from a plan, freeze the frame, draw, plan visits, verify, extend.
+
+Every step is idempotent and safe to run twice or at the same time as itself: the frame and the
+record are written "if absent" and re-read, visits are keyed by (campaign, business), so a
+relaunch or a launch after a crash ends in the same state with nothing drawn twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from domain.clock import Clock
+from domain.errors import ConflictError, InputError, NotFoundError
+from domain.plan import parse_plan
+from domain.ports import UnitOfWorkFactory
+from domain.sampling import (
+    ALGORITHM,
+    Draw,
+    DrawParams,
+    Pick,
+    StageResult,
+    draw,
+    extend,
+    first_difference,
+    frame_lines,
+    frame_sha256,
+    parse_frame,
+    replay,
+)
+
+
+@dataclass
+class Campaign:
+    """A campaign (督查) as stored."""
+
+    id: int
+    office: str
+    office_short: str
+    title: str
+    kind: str
+    status: str  # draft | launched | closed
+    starts_on: date
+    ends_on: date
+    seed: str
+    seed_auto: bool
+    plan: dict[str, Any]
+    plan_source: str
+    created_at: datetime
+    launched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FrozenFrame:
+    """A campaign's frozen frame: the canonical lines and their SHA-256."""
+
+    sha256: str
+    businesses: int
+    inspectors: int
+    lines: list[str]
+
+
+@dataclass(frozen=True)
+class CampaignCounts:
+    campaign: Campaign
+    frame_businesses: int | None
+    sampled: int | None
+    teams: int
+    visits_planned: int
+    visits_done: int
+
+
+def not_found(campaign_id: int) -> NotFoundError:
+    return NotFoundError(f"campaign {campaign_id} does not exist", f"督查{campaign_id}不存在")
+
+
+def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFactory, clock: Clock,
+                    new_seed: Callable[[], str]) -> int:
+    """Validate a plan and store it as a draft campaign; ``seed = "auto"`` draws a seed now."""
+    plan = parse_plan(plan_text)
+    seed_auto = plan.seed is None
+    seed = new_seed() if plan.seed is None else plan.seed
+    with uow_factory() as uow:
+        cid = uow.campaigns.add(plan, seed=seed, seed_auto=seed_auto, source=source,
+                                created_at=clock.now())
+        uow.commit()
+    return cid
+
+
+def draw_params(plan: dict[str, Any], seed: str) -> DrawParams:
+    """The draw's parameters from a stored plan (as ``Plan.as_dict()``)."""
+    sample = plan["sample"]
+    teams = plan["teams"]
+    return DrawParams(
+        seed=seed,
+        stages=[{k: v for k, v in s.items() if v is not None} for s in plan["stages"]],
+        provinces=sorted(plan["provinces"]),
+        total=sample["total"], fraction=sample["fraction"], per_stratum=sample["per_stratum"],
+        strata=list(sample["strata"]), allocation=sample["allocation"],
+        min_per_stratum=sample["min_per_stratum"], risk_weights=dict(sample["risk_weights"]),
+        teams=teams["count"], members=teams["members"], avoidance=teams["avoidance"],
+    )
+
+
+def get_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> Campaign:
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+    if c is None:
+        raise not_found(campaign_id)
+    return c
+
+
+def freeze_frame(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> FrozenFrame:
+    """Freeze the campaign's frame once: active businesses in scope, minus those inspected within
+    the exclusion window, and the active inspectors. Later calls return the frozen frame."""
+    with uow_factory() as uow:
+        existing = uow.campaigns.get_frame(campaign_id)
+        if existing is not None:
+            return existing
+        c = uow.campaigns.get(campaign_id)
+        if c is None:
+            raise not_found(campaign_id)
+        scope = c.plan
+        days = int(scope["exclusion_days"])
+        since = c.starts_on - timedelta(days=days) if days else None
+        businesses = uow.campaigns.frame_businesses(
+            provinces=scope["provinces"], categories=scope["categories"],
+            risk_levels=scope["risk_levels"], excluded_since=since, until=c.starts_on,
+            campaign_id=campaign_id)
+        inspectors = uow.campaigns.frame_inspectors()
+        lines = frame_lines(businesses, inspectors)
+        frame = FrozenFrame(frame_sha256(lines), len(businesses), len(inspectors), lines)
+        stored = uow.campaigns.save_frame_if_absent(campaign_id, frame, frozen_at=clock.now())
+        uow.commit()
+    return stored
+
+
+def _draw_from_record(record: dict[str, Any]) -> Draw:
+    """Rebuild a Draw object from a stored record (for extensions)."""
+    params = DrawParams.from_dict(record["params"])
+    stages = []
+    for s in record["stages"]:
+        stages.append(StageResult(
+            s["unit"], s["frame_size"], {x["stratum"]: x["frame_size"] for x in s["strata"]},
+            {x["stratum"]: x["allocated"] for x in s["strata"]},
+            [Pick(p["unit"], p["stratum"], p["key"]) for p in s["chosen"]]))
+    teams = {t["team"]: [Pick(p["unit"], p["stratum"], p["key"]) for p in t["inspectors"]]
+             for t in record["teams"]}
+    assignments = {a["uscc"]: a["team"] for a in record["assignments"]}
+    return Draw(params, record["frame"]["sha256"], record["frame"]["businesses"],
+                record["frame"]["inspectors"], stages, teams, assignments, record["total"],
+                list(record["extensions"]))
+
+
+def run_draw(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> dict[str, Any]:
+    """Draw from the frozen frame and store the record, once; later calls return the record."""
+    with uow_factory() as uow:
+        record = uow.campaigns.get_record(campaign_id)
+        if record is not None:
+            return record
+        c = uow.campaigns.get(campaign_id)
+        frame = uow.campaigns.get_frame(campaign_id)
+    if c is None:
+        raise not_found(campaign_id)
+    if frame is None:
+        raise ConflictError(f"campaign {campaign_id} has no frozen frame yet",
+                            f"督查{campaign_id}尚未冻结抽样框")
+    businesses, inspectors = parse_frame(frame.lines)
+    d = draw(draw_params(c.plan, c.seed), businesses, inspectors)
+    record = {"campaign": {"id": c.id, "office": c.office, "title": c.title, "kind": c.kind},
+              **d.as_record()}
+    with uow_factory() as uow:
+        stored = uow.campaigns.save_record_if_absent(campaign_id, record, total=d.total,
+                                                     at=clock.now())
+        uow.commit()
+    return stored
+
+
+def visit_rows(record: dict[str, Any]) -> list[tuple[str, int, str]]:
+    """(uscc, team, stratum) for every drawn business, in a stable order."""
+    team_of = {a["uscc"]: a["team"] for a in record["assignments"]}
+    return [(p["unit"], team_of[p["unit"]], p["stratum"]) for p in record["stages"][-1]["chosen"]]
+
+
+def plan_teams(campaign_id: int, record: dict[str, Any], *, uow_factory: UnitOfWorkFactory) -> int:
+    """Store the drawn team members (idempotent)."""
+    rows = [(p["unit"], t["team"], rank)
+            for t in record["teams"] for rank, p in enumerate(t["inspectors"], start=1)]
+    with uow_factory() as uow:
+        uow.campaigns.add_team_members(campaign_id, rows)
+        uow.commit()
+    return len(rows)
+
+
+def plan_visits(campaign_id: int, rows: Iterable[tuple[str, int, str]], *,
+                uow_factory: UnitOfWorkFactory) -> int:
+    """Create planned visits for a chunk of drawn businesses (idempotent); returns new visits."""
+    with uow_factory() as uow:
+        n = uow.campaigns.add_visits(campaign_id, list(rows))
+        uow.commit()
+    return n
+
+
+def finish_launch(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+    with uow_factory() as uow:
+        uow.campaigns.mark_launched(campaign_id, clock.now())
+        uow.commit()
+
+
+def launch(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock,
+           chunk_rows: int = 500) -> dict[str, Any]:
+    """The whole launch without an orchestrator (the Prefect flow runs the same steps)."""
+    get_campaign(campaign_id, uow_factory=uow_factory)
+    freeze_frame(campaign_id, uow_factory=uow_factory, clock=clock)
+    record = run_draw(campaign_id, uow_factory=uow_factory, clock=clock)
+    plan_teams(campaign_id, record, uow_factory=uow_factory)
+    rows = visit_rows(record)
+    for i in range(0, len(rows), chunk_rows):
+        plan_visits(campaign_id, rows[i : i + chunk_rows], uow_factory=uow_factory)
+    finish_launch(campaign_id, uow_factory=uow_factory, clock=clock)
+    return record
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    difference: str | None
+    frame_sha256: str
+    chosen: int
+
+
+def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
+    """Recompute a draw from its record's parameters and the frame lines; the first difference."""
+    if record.get("algorithm") != ALGORITHM:
+        return Verification(False, f"algorithm: record says {record.get('algorithm')!r}, this "
+                            f"engine implements {ALGORITHM!r}", "", 0)
+    body = [ln for ln in (x.rstrip("\r\n") for x in lines) if ln and ln != "kind,id,region,category,risk_level"]
+    sha = frame_sha256(sorted(body))
+    if sha != record["frame"]["sha256"]:
+        return Verification(False, f"frame.sha256: the frame hashes to {sha}, the record says "
+                            f"{record['frame']['sha256']} (a frame row was changed, added or "
+                            "removed)", sha, 0)
+    businesses, inspectors = parse_frame(sorted(body))
+    params = DrawParams.from_dict(record["params"])
+    if params.seed != record["seed"]:
+        return Verification(False, f"seed: params say {params.seed!r}, record says "
+                            f"{record['seed']!r}", sha, 0)
+    try:
+        again = replay(params, businesses, inspectors, record.get("extensions", [])).as_record()
+    except (InputError, ConflictError) as e:
+        return Verification(False, f"the draw cannot be recomputed: {e.en}", sha, 0)
+    recorded = {k: v for k, v in record.items() if k != "campaign"}
+    diff = first_difference(again, recorded)
+    return Verification(diff is None, diff, sha, len(again["stages"][-1]["chosen"]))
+
+
+def verify_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> Verification:
+    """Recompute a campaign's draw from the database's frozen frame and compare."""
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+        if c is None:
+            raise not_found(campaign_id)
+        record = uow.campaigns.get_record(campaign_id)
+        frame = uow.campaigns.get_frame(campaign_id)
+    if record is None or frame is None:
+        raise ConflictError(f"campaign {campaign_id} has not been drawn yet; run "
+                            "`lookback campaign launch` first",
+                            f"督查{campaign_id}尚未抽取；请先运行`lookback campaign launch`")
+    if record["seed"] != c.seed:
+        return Verification(False, f"seed: the campaign's seed is {c.seed!r}, the record says "
+                            f"{record['seed']!r}", frame.sha256, 0)
+    return verify_record(record, frame.lines)
+
+
+def extend_campaign(campaign_id: int, to: int, *, uow_factory: UnitOfWorkFactory,
+                    clock: Clock) -> dict[str, Any]:
+    """Enlarge the sample to ``to`` businesses keeping every earlier pick; plans new visits."""
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+        if c is None:
+            raise not_found(campaign_id)
+        record = uow.campaigns.get_record(campaign_id)
+        frame = uow.campaigns.get_frame(campaign_id)
+    if record is None or frame is None:
+        raise ConflictError(f"campaign {campaign_id} has not been drawn yet",
+                            f"督查{campaign_id}尚未抽取")
+    businesses, inspectors = parse_frame(frame.lines)
+    bigger = extend(_draw_from_record(record), businesses, inspectors, to)
+    new_record = {"campaign": record["campaign"], **bigger.as_record()}
+    with uow_factory() as uow:
+        uow.campaigns.replace_record(campaign_id, new_record, total=bigger.total, at=clock.now(),
+                                     expected_total=record["total"])
+        uow.commit()
+    for_visits = visit_rows(new_record)
+    plan_visits(campaign_id, for_visits, uow_factory=uow_factory)
+    return new_record
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no spaces, UTF-8 characters kept (what hashes are taken over)."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,500 @@
+"""The double-random draw (双随机一公开): businesses and inspectors, verifiable by anyone.
+
+Every unit is ranked by a keyed hash, ``HMAC-SHA256(key=seed, msg="stage|stratum|unit")`` in lower
+case hex, and each stratum takes its lowest keys (ties, which need a hash collision, fall back to
+the unit id). The result depends only on the seed and the *set* of units: not on row order,
+database, platform or Python version. Allocation uses integer arithmetic only (largest remainder
+with exact integer remainders), so any language reproduces it. ``docs/draw.md`` describes each
+step; ``docs/verify_draw.py`` re-implements it with the standard library alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.errors import ConflictError, InputError
+from domain.regions import city_of, province_of
+
+ALGORITHM = "lookback-draw/1"
+
+
+def unit_key(seed: str, stage: str, stratum: str, unit: str) -> str:
+    """The keyed hash that ranks ``unit`` within ``stratum`` at ``stage``."""
+    msg = f"{stage}|{stratum}|{unit}".encode()
+    return hmac.new(seed.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def lowest(seed: str, stage: str, stratum: str, units: Iterable[str], n: int) -> list[tuple[str, str]]:
+    """The ``n`` units with the lowest keys, as (unit, key) in rank order."""
+    keyed = sorted((unit_key(seed, stage, stratum, u), u) for u in units)
+    return [(u, k) for k, u in keyed[:n]]
+
+
+def largest_remainder(weights: Mapping[str, int], total: int,
+                      caps: Mapping[str, int]) -> dict[str, int]:
+    """Split ``total`` over strata in proportion to integer ``weights``, never above ``caps``.
+
+    Each stratum gets floor(total * w / W); the units left over go one each to the largest
+    remainders (total * w mod W), ties to the smaller stratum id. Strata that hit their cap are
+    fixed and the rest is split again among the others.
+    """
+    if total > sum(caps.values()):
+        raise ValueError("total exceeds the capacity of the strata")
+    alloc = dict.fromkeys(weights, 0)
+    open_ = {h for h in weights if caps[h] > 0}
+    remaining = total
+    while remaining > 0 and open_:
+        w_total = sum(weights[h] for h in open_)
+        if w_total == 0:
+            # Zero weight everywhere left: spread evenly.
+            share = dict.fromkeys(open_, 1)
+            w_total = len(open_)
+        else:
+            share = {h: weights[h] for h in open_}
+        quota = {h: remaining * share[h] // w_total for h in open_}
+        rem = {h: remaining * share[h] % w_total for h in open_}
+        leftover = remaining - sum(quota.values())
+        for h in sorted(open_, key=lambda h: (-rem[h], h))[:leftover]:
+            quota[h] += 1
+        capped = {h for h in open_ if alloc[h] + quota[h] >= caps[h]}
+        if not capped:
+            for h in open_:
+                alloc[h] += quota[h]
+            remaining = 0
+            break
+        for h in sorted(capped):
+            remaining -= caps[h] - alloc[h]
+            alloc[h] = caps[h]
+        open_ -= capped
+    return alloc
+
+
+def allocate(sizes: Mapping[str, int], total: int, *, method: str, minimum: int = 0,
+             weights: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Sample size per stratum. ``weights`` are the strata's risk weights for ``risk_weighted``."""
+    population = sum(sizes.values())
+    if total > population:
+        raise InputError(f"the sample ({total}) is larger than the frame ({population})",
+                         f"样本量（{total}）大于抽样框（{population}）")
+    base = {h: min(minimum, n) for h, n in sizes.items()}
+    if sum(base.values()) > total:
+        raise InputError(
+            f"min_per_stratum {minimum} over {len(sizes)} strata needs {sum(base.values())} "
+            f"businesses, more than the sample of {total}",
+            f"每层最少{minimum}个、共{len(sizes)}层，需要{sum(base.values())}个主体，超过样本量{total}")
+    if method == "proportional":
+        w = dict(sizes)
+    elif method == "equal":
+        w = {h: 1 if sizes[h] else 0 for h in sizes}
+    elif method == "risk_weighted":
+        if weights is None:
+            raise ValueError("risk_weighted needs weights")
+        w = dict(weights)
+    else:
+        raise ValueError(f"unknown allocation {method!r}")
+    extra = largest_remainder(w, total - sum(base.values()),
+                              {h: sizes[h] - base[h] for h in sizes})
+    return {h: base[h] + extra[h] for h in sizes}
+
+
+def extend_allocation(sizes: Mapping[str, int], previous: Mapping[str, int], total: int, *,
+                      method: str, minimum: int = 0,
+                      weights: Mapping[str, int] | None = None) -> dict[str, int]:
+    """A larger allocation that never takes a unit away from a stratum (so earlier picks stay).
+
+    The extra units go first to strata below the allocation a fresh draw of ``total`` would give
+    (in proportion to how far below), then in proportion to what each stratum has left.
+    """
+    before = sum(previous.values())
+    if total <= before:
+        raise InputError(f"the sample already has {before} businesses; --to must be larger",
+                         f"样本已有{before}个主体；--to必须更大")
+    target = allocate(sizes, total, method=method, minimum=minimum, weights=weights)
+    deficit = {h: max(0, target[h] - previous[h]) for h in sizes}
+    room = {h: sizes[h] - previous[h] for h in sizes}
+    extra = total - before
+    if sum(deficit.values()) >= extra:
+        add = largest_remainder(deficit, extra, deficit)
+    else:
+        add = dict(deficit)
+        left = {h: room[h] - deficit[h] for h in sizes}
+        more = largest_remainder(left, extra - sum(deficit.values()), left)
+        add = {h: add[h] + more[h] for h in sizes}
+    return {h: previous[h] + add[h] for h in sizes}
+
+
+# --- the frame -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FrameBusiness:
+    uscc: str
+    region_code: str
+    category: str
+    risk_level: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInspector:
+    inspector_id: str
+    home_region: str
+
+
+FRAME_HEADER = "kind,id,region,category,risk_level"
+
+
+def frame_lines(businesses: Iterable[FrameBusiness],
+                inspectors: Iterable[FrameInspector]) -> list[str]:
+    """The canonical frame: one CSV line per unit, sorted (this is what frame.csv holds)."""
+    lines = [f"business,{b.uscc},{b.region_code},{b.category},{b.risk_level}" for b in businesses]
+    lines += [f"inspector,{i.inspector_id},{i.home_region},," for i in inspectors]
+    lines.sort()
+    return lines
+
+
+def frame_sha256(lines: Iterable[str]) -> str:
+    """SHA-256 of the sorted frame lines, each followed by a newline (UTF-8)."""
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode() + b"\n")
+    return h.hexdigest()
+
+
+def parse_frame(lines: Iterable[str]) -> tuple[list[FrameBusiness], list[FrameInspector]]:
+    """Read frame lines back (the header line, if present, is skipped)."""
+    businesses, inspectors = [], []
+    for n, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if not line or line == FRAME_HEADER:
+            continue
+        parts = line.split(",")
+        if len(parts) != 5 or parts[0] not in ("business", "inspector"):
+            raise InputError(f"frame line {n}: expected {FRAME_HEADER}, got {line!r}",
+                             f"抽样框第{n}行：应为{FRAME_HEADER}，实际为“{line}”")
+        if parts[0] == "business":
+            businesses.append(FrameBusiness(parts[1], parts[2], parts[3], parts[4]))
+        else:
+            inspectors.append(FrameInspector(parts[1], parts[2]))
+    return businesses, inspectors
+
+
+# --- the draw --------------------------------------------------------------------------------
+
+@dataclass
+class DrawParams:
+    """Everything the draw depends on besides the frame; stored in the record as ``params``."""
+
+    seed: str
+    stages: list[dict[str, Any]]  # [{"unit": "province", "count": n}, {"unit": "city", ...}, ...]
+    provinces: list[str]  # given provinces (empty = every province in the frame)
+    total: int | None
+    fraction: float | None
+    per_stratum: int | None
+    strata: list[str]
+    allocation: str
+    min_per_stratum: int
+    risk_weights: dict[str, int]
+    teams: int
+    members: int
+    avoidance: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DrawParams:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Pick:
+    unit: str
+    stratum: str
+    key: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"unit": self.unit, "stratum": self.stratum, "key": self.key}
+
+
+@dataclass
+class StageResult:
+    unit: str
+    frame_size: int
+    strata: dict[str, int]  # stratum -> frame size
+    allocation: dict[str, int]
+    chosen: list[Pick]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "frame_size": self.frame_size,
+                "strata": [{"stratum": h, "frame_size": n, "allocated": self.allocation[h]}
+                           for h, n in sorted(self.strata.items())],
+                "chosen": [p.as_dict() for p in self.chosen]}
+
+
+@dataclass
+class Draw:
+    """The outcome of a draw: stages with their picks, teams, and visit assignments."""
+
+    params: DrawParams
+    frame_sha256: str
+    frame_businesses: int
+    frame_inspectors: int
+    stages: list[StageResult]
+    teams: dict[int, list[Pick]]  # team number -> inspectors (stratum = "team-N")
+    assignments: dict[str, int]  # uscc -> team number
+    total: int
+    extensions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def businesses(self) -> list[Pick]:
+        return self.stages[-1].chosen
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "algorithm": ALGORITHM,
+            "seed": self.params.seed,
+            "params": self.params.as_dict(),
+            "frame": {"sha256": self.frame_sha256, "businesses": self.frame_businesses,
+                      "inspectors": self.frame_inspectors},
+            "total": self.total,
+            "stages": [s.as_dict() for s in self.stages],
+            "teams": [{"team": t, "inspectors": [p.as_dict() for p in members]}
+                      for t, members in sorted(self.teams.items())],
+            "assignments": [{"uscc": u, "team": t} for u, t in sorted(self.assignments.items())],
+            "extensions": self.extensions,
+        }
+
+
+def stratum_of(b: FrameBusiness, fields: Iterable[str]) -> str:
+    """The stratum id of a business, e.g. ``city=330100|risk_level=C`` (``all`` with no fields)."""
+    parts = []
+    for f in fields:
+        if f == "province":
+            parts.append(f"province={province_of(b.region_code)}")
+        elif f == "city":
+            parts.append(f"city={city_of(b.region_code)}")
+        elif f == "county":
+            parts.append(f"county={b.region_code}")
+        elif f == "category":
+            parts.append(f"category={b.category}")
+        elif f == "risk_level":
+            parts.append(f"risk_level={b.risk_level}")
+    return "|".join(parts) or "all"
+
+
+def _avoid_code(region: str, level: str) -> str:
+    if level == "province":
+        return province_of(region)
+    if level == "county":
+        return region
+    return city_of(region)
+
+
+def _pool_after(params: DrawParams, businesses: list[FrameBusiness],
+                upper: list[StageResult]) -> list[FrameBusiness]:
+    """The businesses left for the final stage once the upper stages have drawn their units."""
+    pool = businesses
+    if params.provinces:
+        given = set(params.provinces)
+        pool = [b for b in pool if province_of(b.region_code) in given]
+    for st in upper:
+        chosen = {p.unit for p in st.chosen}
+        area = province_of if st.unit == "province" else city_of
+        pool = [b for b in pool if area(b.region_code) in chosen]
+    return pool
+
+
+def _upper_stages(params: DrawParams, businesses: list[FrameBusiness]) -> list[StageResult]:
+    """Draw the province and city stages (the units above businesses)."""
+    seed = params.seed
+    stages: list[StageResult] = []
+    for spec in params.stages[:-1]:
+        pool = _pool_after(params, businesses, stages)
+        if spec["unit"] == "province":
+            in_scope = {province_of(b.region_code) for b in pool}
+            n = min(spec["count"], len(in_scope))
+            chosen = lowest(seed, "province", "all", in_scope, n)
+            stages.append(StageResult("province", len(in_scope), {"all": len(in_scope)},
+                                      {"all": n}, [Pick(u, "all", k) for u, k in chosen]))
+        else:  # city: drawn within each province still in the pool
+            by_prov: dict[str, set[str]] = {}
+            for b in pool:
+                by_prov.setdefault(province_of(b.region_code), set()).add(city_of(b.region_code))
+            strata: dict[str, int] = {}
+            alloc: dict[str, int] = {}
+            picks: list[Pick] = []
+            for p in sorted(by_prov):
+                n = min(spec["per_parent"], len(by_prov[p]))
+                strata[p], alloc[p] = len(by_prov[p]), n
+                picks += [Pick(u, p, k) for u, k in lowest(seed, "city", p, by_prov[p], n)]
+            stages.append(StageResult("city", sum(strata.values()), strata, alloc, picks))
+    return stages
+
+
+def _strata(params: DrawParams, pool: list[FrameBusiness]) -> dict[str, list[FrameBusiness]]:
+    by_stratum: dict[str, list[FrameBusiness]] = {}
+    for b in pool:
+        by_stratum.setdefault(stratum_of(b, params.strata), []).append(b)
+    return by_stratum
+
+
+def _picks(seed: str, by_stratum: dict[str, list[FrameBusiness]],
+           alloc: Mapping[str, int]) -> list[Pick]:
+    picks: list[Pick] = []
+    for h in sorted(by_stratum):
+        picks += [Pick(u, h, k) for u, k in
+                  lowest(seed, "business", h, (b.uscc for b in by_stratum[h]), alloc[h])]
+    return picks
+
+
+def draw(params: DrawParams, businesses: list[FrameBusiness],
+         inspectors: list[FrameInspector]) -> Draw:
+    """Run the whole draw on a frozen frame."""
+    seed = params.seed
+    stages = _upper_stages(params, businesses)
+    pool = _pool_after(params, businesses, stages)
+    by_stratum = _strata(params, pool)
+    sizes = {h: len(v) for h, v in by_stratum.items()}
+    population = len(pool)
+    if population == 0:
+        raise InputError("the frame holds no business in scope; check the plan's scope and the "
+                         "register", "抽样框中没有符合范围的主体；请检查计划范围和名录")
+    if params.per_stratum is not None:
+        alloc = {h: min(params.per_stratum, n) for h, n in sizes.items()}
+        total = sum(alloc.values())
+    else:
+        if params.total is not None:
+            total = params.total
+        else:
+            assert params.fraction is not None
+            ppm = round(params.fraction * 1_000_000)  # the fraction in parts per million
+            total = max(1, (ppm * population + 999_999) // 1_000_000)
+        risk_w = {h: sum(params.risk_weights[b.risk_level] for b in v)
+                  for h, v in by_stratum.items()}
+        alloc = allocate(sizes, total, method=params.allocation, minimum=params.min_per_stratum,
+                         weights=risk_w)
+    picks = _picks(seed, by_stratum, alloc)
+    stages.append(StageResult("business", population, sizes, alloc, picks))
+    teams = draw_teams(seed, inspectors, params.teams, params.members)
+    region_of = {b.uscc: b.region_code for b in pool}
+    home_of = {i.inspector_id: i.home_region for i in inspectors}
+    assignments = assign_visits(seed, [p.unit for p in picks], region_of, teams, home_of,
+                                params.avoidance, {})
+    return Draw(params, frame_sha256(frame_lines(businesses, inspectors)), len(businesses),
+                len(inspectors), stages, teams, assignments, total)
+
+
+def draw_teams(seed: str, inspectors: list[FrameInspector], count: int,
+               members: int) -> dict[int, list[Pick]]:
+    """Rank the inspectors; the first ``count * members`` fill teams 1..count in turn."""
+    need = count * members
+    if len(inspectors) < need:
+        raise InputError(
+            f"{count} teams of {members} need {need} active inspectors; the register has "
+            f"{len(inspectors)}",
+            f"{count}个督查组、每组{members}人需要{need}名在职督查人员；名录中只有{len(inspectors)}名")
+    ranked = lowest(seed, "inspector", "all", (i.inspector_id for i in inspectors), need)
+    teams: dict[int, list[Pick]] = {t: [] for t in range(1, count + 1)}
+    for i, (unit, key) in enumerate(ranked):
+        t = i % count + 1
+        teams[t].append(Pick(unit, f"team-{t}", key))
+    return teams
+
+
+def assign_visits(seed: str, usccs: list[str], region_of: Mapping[str, str],
+                  teams: Mapping[int, list[Pick]], home_of: Mapping[str, str], avoidance: str,
+                  existing: Mapping[str, int]) -> dict[str, int]:
+    """Match each business to a team with no member from its home area (回避), balancing load.
+
+    Businesses are taken most-constrained first (fewest eligible teams), then by keyed hash; each
+    goes to the eligible team with the fewest visits, ties to the lower team number. ``existing``
+    assignments (from before an extension) are kept and count towards the load.
+    """
+    blocked = {t: {_avoid_code(home_of[p.unit], avoidance) for p in members}
+               for t, members in teams.items()}
+    load = dict.fromkeys(teams, 0)
+    result = dict(existing)
+    for t in existing.values():
+        load[t] += 1
+    todo = [u for u in usccs if u not in existing]
+    eligible: dict[str, list[int]] = {}
+    for u in todo:
+        area = _avoid_code(region_of[u], avoidance)
+        eligible[u] = [t for t in sorted(teams) if area not in blocked[t]]
+        if not eligible[u]:
+            raise ConflictError(
+                f"no team can visit {u}: every team has an inspector whose home "
+                f"{avoidance} is {area} (回避); add inspectors from elsewhere or more teams",
+                f"没有督查组可检查{u}：每个组都有家乡{ {'city': '城市', 'province': '省份', 'county': '区县'}[avoidance]}为{area}的督查人员（回避）；"
+                "请增加其他地区的督查人员或督查组",
+                code="no_eligible_team",
+            )
+    order = sorted(todo, key=lambda u: (len(eligible[u]), unit_key(seed, "visit", "all", u), u))
+    for u in order:
+        t = min(eligible[u], key=lambda t: (load[t], t))
+        result[u] = t
+        load[t] += 1
+    return result
+
+
+def extend(previous: Draw, businesses: list[FrameBusiness], inspectors: list[FrameInspector],
+           to: int) -> Draw:
+    """Enlarge the business sample to ``to`` keeping every earlier pick and assignment."""
+    params = previous.params
+    last = previous.stages[-1]
+    if params.per_stratum is not None:
+        raise InputError("a per-stratum sample cannot be extended to a total; change the plan",
+                         "按层固定样本量的抽样不能扩充到总量；请修改计划")
+    pool = _pool_after(params, businesses, previous.stages[:-1])
+    by_stratum = _strata(params, pool)
+    sizes = {h: len(v) for h, v in by_stratum.items()}
+    risk_w = {h: sum(params.risk_weights[b.risk_level] for b in v) for h, v in by_stratum.items()}
+    alloc = extend_allocation(sizes, last.allocation, to, method=params.allocation,
+                              minimum=params.min_per_stratum, weights=risk_w)
+    picks = _picks(params.seed, by_stratum, alloc)
+    region_of = {b.uscc: b.region_code for b in pool}
+    home_of = {i.inspector_id: i.home_region for i in inspectors}
+    assignments = assign_visits(params.seed, [p.unit for p in picks], region_of, previous.teams,
+                                home_of, params.avoidance, previous.assignments)
+    stages = [*previous.stages[:-1],
+              StageResult("business", last.frame_size, sizes, alloc, picks)]
+    ext = [*previous.extensions, {"to": to, "allocation": dict(sorted(alloc.items()))}]
+    return Draw(params, previous.frame_sha256, previous.frame_businesses,
+                previous.frame_inspectors, stages, previous.teams, assignments, to, ext)
+
+
+def replay(params: DrawParams, businesses: list[FrameBusiness], inspectors: list[FrameInspector],
+           extensions: Iterable[Mapping[str, Any]]) -> Draw:
+    """The draw and then each recorded extension, in order: what a verifier recomputes."""
+    d = draw(params, businesses, inspectors)
+    for ext in extensions:
+        d = extend(d, businesses, inspectors, int(ext["to"]))
+    return d
+
+
+def first_difference(expected: Mapping[str, Any], actual: Mapping[str, Any],
+                     path: str = "") -> str | None:
+    """The path of the first place two records differ, with both values; ``None`` if equal."""
+    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
+        for k in list(expected) + [k for k in actual if k not in expected]:
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in actual or k not in expected:
+                return f"{sub}: present in only one record"
+            diff = first_difference(expected[k], actual[k], sub)
+            if diff:
+                return diff
+        return None
+    if isinstance(expected, list) and isinstance(actual, list):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=False)):
+            diff = first_difference(e, a, f"{path}[{i}]")
+            if diff:
+                return diff
+        if len(expected) != len(actual):
+            return f"{path}: {len(expected)} items recomputed, {len(actual)} recorded"
+        return None
+    if expected != actual:
+        return f"{path}: recomputed {expected!r}, recorded {actual!r}"
+    return None

@@ -1,0 +1,390 @@
+"""`lookback campaign …` and `lookback draw …`: plans, the launch flow, and the published draw."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from domain import campaigns as svc
+from domain.errors import BadArgumentError, BadFileError
+from domain.sizing import attribute_sample_size
+from lookback.bootstrap import App
+from lookback.output import Output
+
+campaign_app = typer.Typer(no_args_is_help=True)
+draw_app = typer.Typer(no_args_is_help=True)
+
+
+def _state(ctx: typer.Context) -> tuple[App, Output]:
+    from lookback.cli import state
+
+    return state(ctx)
+
+
+def _command(fn: Any) -> Any:
+    from lookback.cli import command
+
+    return command(fn)
+
+
+def new_seed() -> str:
+    """A cryptographically random seed for ``seed = "auto"`` (a 38-digit number)."""
+    return str(secrets.randbits(128))
+
+
+def read_text(path: Path, what_en: str, what_zh: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BadFileError(f"{path}: no such {what_en}", f"{path}：{what_zh}不存在",
+                           code="no_file") from None
+    except UnicodeDecodeError:
+        raise BadFileError(f"{path}: the {what_en} is not UTF-8 text",
+                           f"{path}：{what_zh}不是UTF-8文本", code="bad_encoding") from None
+
+
+def launch_with_prefect(lb: App, out: Output, campaign_id: int) -> dict[str, Any]:
+    """Run the launch flow with Prefect (a temporary local server unless PREFECT_API_URL is set)."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not os.environ.get("PREFECT_API_URL"):
+        out.note("Starting Prefect (a temporary local server; set PREFECT_API_URL to use a running "
+                 "one)…", "正在启动Prefect（临时本地服务；设置PREFECT_API_URL可使用已运行的服务）…")
+    from flows.launch import launch_campaign
+
+    now = lb.settings.now.isoformat() if lb.settings.now else None
+    result: dict[str, Any] = launch_campaign(campaign_id, lb.database_url, now)
+    return result
+
+
+@campaign_app.command("create")
+@_command
+def create_cmd(
+    ctx: typer.Context,
+    plan: Annotated[Path, typer.Argument(help="The campaign plan (TOML).")],
+) -> None:
+    """Validate a plan and create a draft campaign; prints its id."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    cid = svc.create_campaign(read_text(plan, "plan file", "计划文件"), source=str(plan),
+                              uow_factory=lb.uow_factory(), clock=lb.clock, new_seed=new_seed)
+    c = svc.get_campaign(cid, uow_factory=lb.uow_factory())
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": cid, "title": c.title, "seed": c.seed,
+                  "seed_auto": c.seed_auto})
+        return
+    out.say(f"Campaign {cid} created: {c.title} (seed {c.seed}"
+            f"{', drawn at random and recorded' if c.seed_auto else ''}). Next: lookback campaign "
+            f"launch {cid}",
+            f"已创建督查{cid}：{c.title}（随机种子{c.seed}{'，随机生成并已记录' if c.seed_auto else ''}）。"
+            f"下一步：lookback campaign launch {cid}")
+
+
+@campaign_app.command("launch")
+@_command
+def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
+    """Freeze the frame, draw, form teams and plan visits (a Prefect flow; safe to rerun)."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    svc.get_campaign(campaign, uow_factory=lb.uow_factory())
+    result = launch_with_prefect(lb, out, campaign)
+    counts = _counts(lb, campaign)
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": campaign, **result, **counts})
+        return
+    out.say(
+        f"Campaign {campaign} launched: frame {result['frame']['businesses']} businesses and "
+        f"{result['frame']['inspectors']} inspectors (SHA-256 {result['frame']['sha256'][:16]}…), "
+        f"{result['sampled']} businesses drawn, {counts['teams']} teams, "
+        f"{counts['visits_planned']} visits planned ({result['visits_created']} new).",
+        f"督查{campaign}已启动：抽样框{result['frame']['businesses']}个主体、"
+        f"{result['frame']['inspectors']}名督查人员（SHA-256 {result['frame']['sha256'][:16]}…），"
+        f"抽中{result['sampled']}个主体，{counts['teams']}个督查组，计划检查"
+        f"{counts['visits_planned']}次（新建{result['visits_created']}次）。")
+
+
+def _counts(lb: App, campaign: int) -> dict[str, Any]:
+    with lb.uow_factory()() as uow:
+        c = uow.campaigns.counts(campaign)
+    if c is None:
+        raise svc.not_found(campaign)
+    return {"status": c.campaign.status, "frame_businesses": c.frame_businesses,
+            "sampled": c.sampled, "teams": c.teams, "visits_planned": c.visits_planned,
+            "visits_done": c.visits_done}
+
+
+def _campaign_dict(c: svc.Campaign) -> dict[str, Any]:
+    return {"id": c.id, "title": c.title, "office": c.office, "kind": c.kind, "status": c.status,
+            "starts_on": c.starts_on.isoformat(), "ends_on": c.ends_on.isoformat(),
+            "seed": c.seed, "seed_auto": c.seed_auto, "created_at": c.created_at.isoformat(),
+            "launched_at": c.launched_at.isoformat() if c.launched_at else None}
+
+
+@campaign_app.command("show")
+@_command
+def show_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
+    """Status and counts of one campaign."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    c = svc.get_campaign(campaign, uow_factory=lb.uow_factory())
+    counts = _counts(lb, campaign)
+    if out.json_mode:
+        out.emit({"ok": True, **_campaign_dict(c), **counts, "plan": c.plan})
+        return
+    t = out.t
+    table = Table(title=f"{t('Campaign', '督查')} {c.id}: {c.title}", show_header=False)
+    table.add_column()
+    table.add_column()
+    for label, value in (
+        (t("office", "发文机关"), c.office), (t("kind", "类型"), c.kind),
+        (t("status", "状态"), c.status), (t("dates", "时间"), f"{c.starts_on} – {c.ends_on}"),
+        (t("seed", "随机种子"), c.seed + (t(" (auto)", "（自动）") if c.seed_auto else "")),
+        (t("frame", "抽样框"), str(counts["frame_businesses"] or "—")),
+        (t("drawn", "抽中"), str(counts["sampled"] or "—")),
+        (t("teams", "督查组"), str(counts["teams"])),
+        (t("visits planned / done", "计划/已完成检查"),
+         f"{counts['visits_planned']} / {counts['visits_done']}"),
+    ):
+        table.add_row(label, value)
+    out.out.print(table)
+
+
+@campaign_app.command("list")
+@_command
+def list_cmd(ctx: typer.Context) -> None:
+    """Every campaign with its status and counts."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    with lb.uow_factory()() as uow:
+        rows = uow.campaigns.all_counts()
+    if out.json_mode:
+        out.emit({"ok": True, "count": len(rows), "data": [
+            {**_campaign_dict(r.campaign), "frame_businesses": r.frame_businesses,
+             "sampled": r.sampled, "teams": r.teams, "visits_planned": r.visits_planned,
+             "visits_done": r.visits_done} for r in rows]})
+        return
+    t = out.t
+    table = Table(title=t("Campaigns", "督查列表"))
+    for col in ("id", t("title", "名称"), t("status", "状态"), t("starts", "开始"),
+                t("drawn", "抽中"), t("visits", "检查")):
+        table.add_column(col)
+    for r in rows:
+        c = r.campaign
+        table.add_row(str(c.id), c.title, c.status, c.starts_on.isoformat(),
+                      str(r.sampled or "—"), f"{r.visits_done}/{r.visits_planned}")
+    out.out.print(table)
+
+
+# --- draw ------------------------------------------------------------------------------------
+
+def _record(lb: App, campaign: int) -> tuple[dict[str, Any], list[str]]:
+    with lb.uow_factory()() as uow:
+        c = uow.campaigns.get(campaign)
+        record = uow.campaigns.get_record(campaign)
+        frame = uow.campaigns.get_frame(campaign)
+    if c is None:
+        raise svc.not_found(campaign)
+    if record is None or frame is None:
+        from domain.errors import ConflictError
+
+        raise ConflictError(f"campaign {campaign} has not been drawn yet; run `lookback campaign "
+                            f"launch {campaign}`",
+                            f"督查{campaign}尚未抽取；请运行`lookback campaign launch {campaign}`")
+    return record, frame.lines
+
+
+def chosen_csv(record: dict[str, Any]) -> str:
+    team_of = {a["uscc"]: a["team"] for a in record["assignments"]}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["stage", "stratum", "unit", "key", "team"])
+    for s in record["stages"]:
+        for p in s["chosen"]:
+            w.writerow([s["unit"], p["stratum"], p["unit"], p["key"],
+                        team_of.get(p["unit"], "") if s["unit"] == "business" else ""])
+    for t in record["teams"]:
+        for p in t["inspectors"]:
+            w.writerow(["inspector", p["stratum"], p["unit"], p["key"], t["team"]])
+    return buf.getvalue()
+
+
+def print_draw_summary(out: Output, record: dict[str, Any]) -> None:
+    t = out.t
+    out.say(f"Draw {record['algorithm']} · seed {record['seed']} · frame SHA-256 "
+            f"{record['frame']['sha256']}",
+            f"抽取算法{record['algorithm']} · 随机种子{record['seed']} · 抽样框SHA-256 "
+            f"{record['frame']['sha256']}")
+    for s in record["stages"]:
+        table = Table(title=t(f"Stage: {s['unit']} ({s['frame_size']} in frame)",
+                              f"阶段：{s['unit']}（抽样框{s['frame_size']}个）"))
+        for col in (t("stratum", "层"), t("frame", "总体"), t("drawn", "抽中")):
+            table.add_column(col)
+        for x in s["strata"]:
+            table.add_row(x["stratum"], str(x["frame_size"]), str(x["allocated"]))
+        out.out.print(table)
+    loads: dict[int, int] = {}
+    for a in record["assignments"]:
+        loads[a["team"]] = loads.get(a["team"], 0) + 1
+    teams = Table(title=t("Teams", "督查组"))
+    for col in (t("team", "组"), t("inspectors", "督查人员"), t("visits", "检查数")):
+        teams.add_column(col)
+    for tm in record["teams"]:
+        teams.add_row(str(tm["team"]), ", ".join(p["unit"] for p in tm["inspectors"]),
+                      str(loads.get(tm["team"], 0)))
+    out.out.print(teams)
+
+
+@draw_app.command("show")
+@_command
+def draw_show_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[int, typer.Argument(help="Campaign id.")],
+    as_csv: Annotated[bool, typer.Option("--csv", help="Every chosen unit as CSV.")] = False,
+) -> None:
+    """The published draw record: summary, or every chosen unit (--csv), or all of it (--json)."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    record, _lines = _record(lb, campaign)
+    if out.json_mode:
+        out.emit(record)
+    elif as_csv:
+        typer.echo(chosen_csv(record), nl=False)
+    else:
+        print_draw_summary(out, record)
+
+
+def export_draw(record: dict[str, Any], lines: list[str], folder: Path) -> tuple[Path, Path]:
+    from domain.sampling import FRAME_HEADER
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rec_path, frame_path = folder / "record.json", folder / "frame.csv"
+    rec_path.write_text(json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                        encoding="utf-8")
+    frame_path.write_text(FRAME_HEADER + "\n" + "".join(f"{ln}\n" for ln in lines),
+                          encoding="utf-8")
+    return rec_path, frame_path
+
+
+@draw_app.command("export")
+@_command
+def draw_export_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[int, typer.Argument(help="Campaign id.")],
+    folder: Annotated[Path, typer.Argument(help="Folder to write record.json and frame.csv to.")],
+) -> None:
+    """Write record.json and frame.csv: everything a third party needs to verify the draw."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    record, lines = _record(lb, campaign)
+    rec_path, frame_path = export_draw(record, lines, folder)
+    if out.json_mode:
+        out.emit({"ok": True, "record": str(rec_path), "frame": str(frame_path)})
+        return
+    out.say(f"Wrote {rec_path} and {frame_path}. Anyone can check them with: python "
+            f"docs/verify_draw.py {rec_path} {frame_path}",
+            f"已写出{rec_path}和{frame_path}。任何人都可用以下命令核验：python docs/verify_draw.py "
+            f"{rec_path} {frame_path}")
+
+
+@draw_app.command("verify")
+@_command
+def draw_verify_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[int | None, typer.Argument(help="Campaign id (recompute from the "
+                                                   "database).")] = None,
+    record: Annotated[Path | None, typer.Option("--record", help="A published record.json.")] = None,
+    frame: Annotated[Path | None, typer.Option("--frame", help="A published frame.csv.")] = None,
+) -> None:
+    """Recompute the draw and compare: OK, or the first difference (exit 1)."""
+    lb, out = _state(ctx)
+    if campaign is not None and (record or frame):
+        raise BadArgumentError("give a campaign id, or --record and --frame, not both",
+                               "请给出督查编号，或同时给出--record和--frame，不要混用")
+    if campaign is None:
+        if not (record and frame):
+            raise BadArgumentError("give a campaign id, or both --record and --frame",
+                                   "请给出督查编号，或同时给出--record和--frame")
+        try:
+            rec = json.loads(read_text(record, "record file", "记录文件"))
+        except json.JSONDecodeError as e:
+            raise BadFileError(f"{record}: not JSON ({e})", f"{record}：不是JSON（{e}）",
+                               code="bad_record") from None
+        if not isinstance(rec, dict) or "params" not in rec or "frame" not in rec:
+            raise BadFileError(f"{record}: not a Lookback draw record",
+                               f"{record}：不是Lookback抽取记录", code="bad_record")
+        lines = read_text(frame, "frame file", "抽样框文件").splitlines()
+        result = svc.verify_record(rec, lines)
+        source = f"{record} + {frame}"
+    else:
+        lb.require_schema()
+        result = svc.verify_campaign(campaign, uow_factory=lb.uow_factory())
+        source = f"campaign {campaign}"
+    if out.json_mode:
+        out.emit({"ok": result.ok, "difference": result.difference,
+                  "frame_sha256": result.frame_sha256, "chosen": result.chosen, "source": source})
+    elif result.ok:
+        out.say(f"OK: {source} recomputes to the same draw ({result.chosen} businesses; frame "
+                f"SHA-256 {result.frame_sha256}).",
+                f"核验通过：{source}重新计算得到相同的抽取结果（{result.chosen}个主体；抽样框SHA-256 "
+                f"{result.frame_sha256}）。")
+    else:
+        out.say(f"MISMATCH: {result.difference}", f"不一致：{result.difference}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@draw_app.command("extend")
+@_command
+def draw_extend_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[int, typer.Argument(help="Campaign id.")],
+    to: Annotated[int, typer.Option("--to", help="New total sample size.")],
+) -> None:
+    """Enlarge the sample to N businesses keeping every earlier pick; plans the new visits."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    before, _ = _record(lb, campaign)
+    record = svc.extend_campaign(campaign, to, uow_factory=lb.uow_factory(), clock=lb.clock)
+    old = {p["unit"] for p in before["stages"][-1]["chosen"]}
+    new = [p["unit"] for p in record["stages"][-1]["chosen"] if p["unit"] not in old]
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": campaign, "before": before["total"],
+                  "total": record["total"], "added": new})
+        return
+    out.say(f"Sample of campaign {campaign} extended from {before['total']} to {record['total']}"
+            f" businesses; all {len(old)} earlier picks kept, {len(new)} added with visits planned.",
+            f"督查{campaign}的样本已从{before['total']}扩充到{record['total']}个主体；原{len(old)}个"
+            f"全部保留，新增{len(new)}个并已计划检查。")
+
+
+@draw_app.command("size")
+@_command
+def draw_size_cmd(
+    ctx: typer.Context,
+    population: Annotated[int | None, typer.Option("--population", help="Frame size N "
+                                                   "(finite population correction).")] = None,
+    confidence: Annotated[float, typer.Option("--confidence")] = 0.95,
+    tolerable_rate: Annotated[float, typer.Option("--tolerable-rate")] = 0.05,
+    expected_rate: Annotated[float, typer.Option("--expected-rate")] = 0.01,
+) -> None:
+    """Attribute-sampling sample size (formula in docs/draw.md)."""
+    _lb, out = _state(ctx)
+    r = attribute_sample_size(confidence=confidence, tolerable_rate=tolerable_rate,
+                              expected_rate=expected_rate, population=population)
+    if out.json_mode:
+        out.emit({"ok": True, "sample_size": r.n, "sample_size_infinite": r.n_infinite,
+                  "allowed_deviations": r.allowed_deviations, "population": r.population,
+                  "confidence": confidence, "tolerable_rate": tolerable_rate,
+                  "expected_rate": expected_rate})
+        return
+    out.say(f"Sample size: {r.n} (allowing {r.allowed_deviations} deviation(s); {r.n_infinite} "
+            f"before the finite-population correction).",
+            f"样本量：{r.n}（可容许偏差{r.allowed_deviations}个；有限总体修正前为{r.n_infinite}）。")
