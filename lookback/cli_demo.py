@@ -14,6 +14,7 @@ from domain.registers import RegisterKind
 from lookback.bootstrap import bootstrap
 
 DEFAULT_DIR = Path("lookback-demo")
+EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan-2023-two-responsibilities.toml"
 
 
 def _fresh_dir(requested: Path | None) -> Path:
@@ -81,14 +82,14 @@ def demo(
     try:
         out.say(f"Building a demo in {folder}/", f"正在{folder}/中构建演示")
         registers = folder / "registers"
-        with out.progress("1/4 Generating registers", "1/4 生成名录", total=businesses) as update:
+        with out.progress("1/5 Generating registers", "1/5 生成名录", total=businesses) as update:
             made = generate(registers, businesses=businesses, seed=seed, on_progress=update)
         report["registers"] = {"businesses": str(made.businesses), "cadres": str(made.cadres),
                                "inspectors": str(made.inspectors), "seed": seed}
         _before, after = migrate.upgrade(lb.engine)
         n_regions = load_regions(lb.uow_factory())
-        out.say(f"2/4 Database initialised at revision {after}; {n_regions} regions loaded.",
-                f"2/4 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
+        out.say(f"2/5 Database initialised at revision {after}; {n_regions} regions loaded.",
+                f"2/5 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
         report["regions"] = n_regions
         imports = []
         for kind, path in ((RegisterKind.BUSINESSES, made.businesses),
@@ -99,8 +100,8 @@ def demo(
             print_summary(out, summary, path, rpath)
             imports.append(summary_dict(summary, path, rpath))
         bad = _bad_rows_file(made.businesses, registers / "businesses-with-mistakes.csv")
-        out.say("3/4 Importing a file with five deliberate mistakes, to show the reject report:",
-                "3/4 导入一个含五处故意错误的文件，演示拒绝报告：")
+        out.say("3/5 Importing a file with five deliberate mistakes, to show the reject report:",
+                "3/5 导入一个含五处故意错误的文件，演示拒绝报告：")
         summary, rpath = run_import(lb, out, bad, RegisterKind.BUSINESSES, strict=False,
                                     batch_rows=DEFAULT_BATCH_ROWS, report=None)
         print_summary(out, summary, bad, rpath)
@@ -109,10 +110,11 @@ def demo(
         from domain.stats import register_stats
 
         stats = register_stats(uow_factory=lb.uow_factory())
-        out.say("4/4 Register statistics:", "4/4 名录统计：")
+        out.say("4/5 Register statistics:", "4/5 名录统计：")
         if not out.json_mode:
             print_stats(out, stats)
         report["stats"] = stats.as_dict()
+        report["campaign"] = _demo_campaign(lb, out)
     finally:
         lb.close()
     if out.json_mode:
@@ -121,7 +123,48 @@ def demo(
     db_path = folder / "lookback.db"
     out.say(
         f"\nDone. The demo is in {folder}/: registers/ (generated CSVs), lookback.db (SQLite), "
-        f"data/reports/ (reject reports).\nTry: lookback --db {db_path} registry stats --json",
+        f"data/reports/ (reject reports), draw/ (the published draw record and frame).\n"
+        f"Try: lookback --db {db_path} draw verify 1   ·   python docs/verify_draw.py "
+        f"{folder}/draw/record.json {folder}/draw/frame.csv",
         f"\n完成。演示位于{folder}/：registers/（生成的名录CSV）、lookback.db（SQLite数据库）、"
-        f"data/reports/（拒绝报告）。\n可尝试：lookback --db {db_path} registry stats --json",
+        f"data/reports/（拒绝报告）、draw/（公开的抽取记录和抽样框）。\n"
+        f"可尝试：lookback --db {db_path} draw verify 1   ·   python docs/verify_draw.py "
+        f"{folder}/draw/record.json {folder}/draw/frame.csv",
     )
+
+
+def _demo_campaign(lb: Any, out: Any) -> dict[str, Any]:
+    """Create and launch the example campaign, show the draw and export its record."""
+    from domain import campaigns as svc
+    from lookback.cli_campaign import (
+        export_draw,
+        launch_with_prefect,
+        new_seed,
+        print_draw_summary,
+        read_text,
+    )
+
+    folder = Path(str(lb.database_url).removeprefix("sqlite:///")).parent
+    plan_text = read_text(EXAMPLE_PLAN, "plan file", "计划文件")
+    cid = svc.create_campaign(plan_text, source=str(EXAMPLE_PLAN), uow_factory=lb.uow_factory(),
+                              clock=lb.clock, new_seed=new_seed)
+    out.say(f"5/5 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
+            f"5/5 根据{EXAMPLE_PLAN.name}创建督查{cid}：正在启动（抽取、组队、计划检查）…")
+    result = launch_with_prefect(lb, out, cid)
+    with lb.uow_factory()() as uow:
+        record = uow.campaigns.get_record(cid)
+        frame = uow.campaigns.get_frame(cid)
+    assert record is not None and frame is not None
+    if not out.json_mode:
+        print_draw_summary(out, record)
+    rec_path, frame_path = export_draw(record, frame.lines, folder / "draw")
+    verified = svc.verify_campaign(cid, uow_factory=lb.uow_factory())
+    out.say(f"Drawn: {result['sampled']} businesses in "
+            f"{len(record['stages'][0]['chosen'])} cities, {len(record['teams'])} teams, "
+            f"{result['visits_created']} visits planned; record verified: "
+            f"{'OK' if verified.ok else verified.difference}. Published: {rec_path}, {frame_path}",
+            f"抽中{result['sampled']}个主体（{len(record['stages'][0]['chosen'])}个城市），"
+            f"{len(record['teams'])}个督查组，计划检查{result['visits_created']}次；记录核验："
+            f"{'通过' if verified.ok else verified.difference}。公开文件：{rec_path}、{frame_path}")
+    return {"id": cid, "sampled": result["sampled"], "visits": result["visits_created"],
+            "record": str(rec_path), "frame": str(frame_path), "verified": verified.ok}
