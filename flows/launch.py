@@ -11,12 +11,27 @@ from typing import Any
 from prefect import flow, task
 
 from domain import campaigns as svc
+from domain.errors import LookbackError
 from flows.wiring import clock_for, uow_for
 
 VISIT_CHUNK = 500
 
 
-@task(name="freeze-frame", retries=2, retry_delay_seconds=1)
+def retry_unless_domain_error(_task: Any, _run: Any, state: Any) -> bool:
+    """Retry database hiccups, never a domain error: the same input would fail the same way."""
+    try:
+        state.result()
+    except LookbackError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+RETRY = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_unless_domain_error}
+
+
+@task(name="freeze-frame", **RETRY)
 def freeze_frame_task(campaign_id: int, database_url: str, now_iso: str | None) -> dict[str, Any]:
     frame = svc.freeze_frame(campaign_id, uow_factory=uow_for(database_url),
                              clock=clock_for(now_iso))
@@ -24,7 +39,7 @@ def freeze_frame_task(campaign_id: int, database_url: str, now_iso: str | None) 
             "inspectors": frame.inspectors}
 
 
-@task(name="draw", retries=2, retry_delay_seconds=1)
+@task(name="draw", **RETRY)
 def draw_task(campaign_id: int, database_url: str,
               now_iso: str | None) -> list[tuple[str, int, str]]:
     """Draw (once) and return the visits to plan: (uscc, team, stratum)."""
@@ -33,7 +48,7 @@ def draw_task(campaign_id: int, database_url: str,
     return svc.visit_rows(record)
 
 
-@task(name="form-teams", retries=2, retry_delay_seconds=1)
+@task(name="form-teams", **RETRY)
 def teams_task(campaign_id: int, database_url: str) -> int:
     uow = uow_for(database_url)
     with uow() as u:
@@ -42,12 +57,12 @@ def teams_task(campaign_id: int, database_url: str) -> int:
     return svc.plan_teams(campaign_id, record, uow_factory=uow)
 
 
-@task(name="plan-visits", retries=2, retry_delay_seconds=1)
+@task(name="plan-visits", **RETRY)
 def visits_task(campaign_id: int, database_url: str, rows: list[tuple[str, int, str]]) -> int:
     return svc.plan_visits(campaign_id, rows, uow_factory=uow_for(database_url))
 
 
-@task(name="finish-launch", retries=2, retry_delay_seconds=1)
+@task(name="finish-launch", **RETRY)
 def finish_task(campaign_id: int, database_url: str, now_iso: str | None) -> None:
     svc.finish_launch(campaign_id, uow_factory=uow_for(database_url), clock=clock_for(now_iso))
 

@@ -53,7 +53,8 @@ def read_text(path: Path, what_en: str, what_zh: str) -> str:
 
 def launch_with_prefect(lb: App, out: Output, campaign_id: int) -> dict[str, Any]:
     """Run the launch flow with Prefect (a temporary local server unless PREFECT_API_URL is set)."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The CLI reports failures itself (a clear message, or a crash log): Prefect stays quiet.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not os.environ.get("PREFECT_API_URL"):
         out.note("Starting Prefect (a temporary local server; set PREFECT_API_URL to use a running "
