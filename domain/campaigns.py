@@ -243,15 +243,18 @@ def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
         return Verification(False, f"frame.sha256: the frame hashes to {sha}, the record says "
                             f"{record['frame']['sha256']} (a frame row was changed, added or "
                             "removed)", sha, 0)
-    businesses, inspectors = parse_frame(sorted(body))
-    params = DrawParams.from_dict(record["params"])
-    if params.seed != record["seed"]:
-        return Verification(False, f"seed: params say {params.seed!r}, record says "
-                            f"{record['seed']!r}", sha, 0)
     try:
+        businesses, inspectors = parse_frame(sorted(body))
+        params = DrawParams.from_dict(record["params"])
+        if params.seed != record["seed"]:
+            return Verification(False, f"seed: params say {params.seed!r}, record says "
+                                f"{record['seed']!r}", sha, 0)
         again = replay(params, businesses, inspectors, record.get("extensions", [])).as_record()
     except (InputError, ConflictError) as e:
         return Verification(False, f"the draw cannot be recomputed: {e.en}", sha, 0)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        return Verification(False, f"the record or frame is malformed: {type(e).__name__}: {e}",
+                            sha, 0)
     recorded = {k: v for k, v in record.items() if k != "campaign"}
     diff = first_difference(again, recorded)
     return Verification(diff is None, diff, sha, len(again["stages"][-1]["chosen"]))

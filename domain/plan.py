@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from domain.errors import InputError
@@ -128,7 +128,7 @@ class _Checker:
         if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             self.fail(full, f"expected {what}, got {value!r}", f"应为{what_zh or what}，实际为{value!r}")
             return default
-        if not isinstance(value, kind):
+        if not isinstance(value, kind) or (kind is date and isinstance(value, datetime)):
             self.fail(full, f"expected {what}, got {value!r}", f"应为{what_zh or what}，实际为{value!r}")
             return default
         return value
@@ -187,6 +187,29 @@ def parse_plan(text: str) -> Plan:
         if key not in ("campaign", "scope", "stages", "sample", "teams", "rectification"):
             c.fail(key, "unknown section; expected campaign, scope, stages, sample, teams, "
                    "rectification", "未知的节；应为campaign、scope、stages、sample、teams、rectification")
+
+    known_keys = {
+        "campaign": ("office", "office_short", "title", "kind", "starts_on", "ends_on", "seed"),
+        "scope": ("provinces", "categories", "risk_levels", "exclusion_days"),
+        "sample": ("total", "fraction", "per_stratum", "strata", "allocation", "min_per_stratum",
+                   "risk_weights"),
+        "teams": ("count", "members", "avoidance"),
+        "rectification": ("days", "lookback_grace_workdays", "reminder_workdays"),
+    }
+    for section, allowed in known_keys.items():
+        table = data.get(section)
+        if isinstance(table, dict):
+            for key in table:
+                if key not in allowed:
+                    c.fail(f"{section}.{key}", "unknown key (a typo?); expected one of "
+                           + ", ".join(allowed), "未知的键（拼写错误？）；应为" + "、".join(allowed)
+                           + "之一")
+    for i, st in enumerate(data.get("stages", []) if isinstance(data.get("stages"), list) else []):
+        if isinstance(st, dict):
+            for key in st:
+                if key not in ("unit", "count", "per_parent"):
+                    c.fail(f"stages[{i}].{key}", "unknown key; expected unit, count, per_parent",
+                           "未知的键；应为unit、count、per_parent之一")
 
     camp = c.table("campaign")
     office = c.get(camp, "campaign", "office", str, what="the issuing office's name",

@@ -267,6 +267,9 @@ class RowResult:
 
 
 _SPACES = " \t\r\n\u3000\xa0"
+# Control characters (NUL above all) are refused: PostgreSQL cannot store NUL in text, and
+# none of them belongs in a register cell.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -296,6 +299,12 @@ class _Row:
 
     def text(self, name: str, *, required: bool = False, max_len: int = 200) -> str:
         value = _text(self.raw.get(name))
+        bad = _CONTROL.search(value)
+        if bad:
+            self.fail(name, value.encode("unicode_escape").decode(),
+                      f"contains the control character U+{ord(bad.group()):04X}",
+                      f"含有控制字符U+{ord(bad.group()):04X}")
+            return ""
         if not value and required:
             self.fail(name, value, "required value is empty", "必填项为空")
         elif len(value) > max_len:
@@ -475,7 +484,8 @@ def _fast_business(raw: Mapping[str, object], codes: frozenset[str]) -> Business
     director = "" if director is None else director.strip(_SPACES) if type(director) is str else None
     officer = "" if officer is None else officer.strip(_SPACES) if type(officer) is str else None
     if (address is None or director is None or officer is None or len(address) > 300
-            or len(director) > 50 or len(officer) > 50):
+            or len(director) > 50 or len(officer) > 50
+            or _CONTROL.search(name + address + director + officer)):
         return None
     if status is None or status == "":
         status = "active"

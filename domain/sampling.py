@@ -39,8 +39,9 @@ def largest_remainder(weights: Mapping[str, int], total: int,
     """Split ``total`` over strata in proportion to integer ``weights``, never above ``caps``.
 
     Each stratum gets floor(total * w / W); the units left over go one each to the largest
-    remainders (total * w mod W), ties to the smaller stratum id. Strata that hit their cap are
-    fixed and the rest is split again among the others.
+    remainders (total * w mod W), ties to the smaller stratum id. If that gives some strata more
+    than their cap, those are fixed at their cap and the rest is split again among the others
+    (a stratum whose share exactly meets its cap keeps it).
     """
     if total > sum(caps.values()):
         raise ValueError("total exceeds the capacity of the strata")
@@ -60,7 +61,7 @@ def largest_remainder(weights: Mapping[str, int], total: int,
         leftover = remaining - sum(quota.values())
         for h in sorted(open_, key=lambda h: (-rem[h], h))[:leftover]:
             quota[h] += 1
-        capped = {h for h in open_ if alloc[h] + quota[h] >= caps[h]}
+        capped = {h for h in open_ if alloc[h] + quota[h] > caps[h]}
         if not capped:
             for h in open_:
                 alloc[h] += quota[h]
@@ -285,12 +286,18 @@ def stratum_of(b: FrameBusiness, fields: Iterable[str]) -> str:
     return "|".join(parts) or "all"
 
 
-def _avoid_code(region: str, level: str) -> str:
-    if level == "province":
-        return province_of(region)
-    if level == "county":
-        return region
-    return city_of(region)
+_AVOID_DIGITS = {"province": 2, "city": 4, "county": 6}
+
+
+def avoided_prefix(home_region: str, level: str) -> str:
+    """The region-code prefix an inspector must never visit (回避).
+
+    At ``level`` city that is the first 4 digits of their home code, at province 2, at county 6;
+    but a home known only at a coarser level (a province code ``XX0000`` or a city code
+    ``XXXX00``) avoids that whole coarser area, since we cannot tell which part is home.
+    """
+    known = 2 if home_region.endswith("0000") else 4 if home_region.endswith("00") else 6
+    return home_region[: min(_AVOID_DIGITS[level], known)]
 
 
 def _pool_after(params: DrawParams, businesses: list[FrameBusiness],
@@ -341,6 +348,21 @@ def _strata(params: DrawParams, pool: list[FrameBusiness]) -> dict[str, list[Fra
     return by_stratum
 
 
+def _risk_weights(params: DrawParams,
+                  by_stratum: dict[str, list[FrameBusiness]]) -> dict[str, int]:
+    out = {}
+    for h, units in by_stratum.items():
+        total = 0
+        for b in units:
+            w = params.risk_weights.get(b.risk_level)
+            if w is None:
+                raise InputError(f"business {b.uscc} has risk level {b.risk_level!r}, which has no "
+                                 "weight", f"主体{b.uscc}的风险等级“{b.risk_level}”没有权重")
+            total += w
+        out[h] = total
+    return out
+
+
 def _picks(seed: str, by_stratum: dict[str, list[FrameBusiness]],
            alloc: Mapping[str, int]) -> list[Pick]:
     picks: list[Pick] = []
@@ -372,8 +394,7 @@ def draw(params: DrawParams, businesses: list[FrameBusiness],
             assert params.fraction is not None
             ppm = round(params.fraction * 1_000_000)  # the fraction in parts per million
             total = max(1, (ppm * population + 999_999) // 1_000_000)
-        risk_w = {h: sum(params.risk_weights[b.risk_level] for b in v)
-                  for h, v in by_stratum.items()}
+        risk_w = _risk_weights(params, by_stratum)
         alloc = allocate(sizes, total, method=params.allocation, minimum=params.min_per_stratum,
                          weights=risk_w)
     picks = _picks(seed, by_stratum, alloc)
@@ -413,7 +434,7 @@ def assign_visits(seed: str, usccs: list[str], region_of: Mapping[str, str],
     goes to the eligible team with the fewest visits, ties to the lower team number. ``existing``
     assignments (from before an extension) are kept and count towards the load.
     """
-    blocked = {t: {_avoid_code(home_of[p.unit], avoidance) for p in members}
+    blocked = {t: {avoided_prefix(home_of[p.unit], avoidance) for p in members}
                for t, members in teams.items()}
     load = dict.fromkeys(teams, 0)
     result = dict(existing)
@@ -422,8 +443,10 @@ def assign_visits(seed: str, usccs: list[str], region_of: Mapping[str, str],
     todo = [u for u in usccs if u not in existing]
     eligible: dict[str, list[int]] = {}
     for u in todo:
-        area = _avoid_code(region_of[u], avoidance)
-        eligible[u] = [t for t in sorted(teams) if area not in blocked[t]]
+        code = region_of[u]
+        area = code[: _AVOID_DIGITS[avoidance]].ljust(6, "0")
+        eligible[u] = [t for t in sorted(teams)
+                       if not any(code.startswith(prefix) for prefix in blocked[t])]
         if not eligible[u]:
             raise ConflictError(
                 f"no team can visit {u}: every team has an inspector whose home "
@@ -451,7 +474,7 @@ def extend(previous: Draw, businesses: list[FrameBusiness], inspectors: list[Fra
     pool = _pool_after(params, businesses, previous.stages[:-1])
     by_stratum = _strata(params, pool)
     sizes = {h: len(v) for h, v in by_stratum.items()}
-    risk_w = {h: sum(params.risk_weights[b.risk_level] for b in v) for h, v in by_stratum.items()}
+    risk_w = _risk_weights(params, by_stratum)
     alloc = extend_allocation(sizes, last.allocation, to, method=params.allocation,
                               minimum=params.min_per_stratum, weights=risk_w)
     picks = _picks(params.seed, by_stratum, alloc)

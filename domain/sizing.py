@@ -52,9 +52,11 @@ def attribute_sample_size(*, confidence: float, tolerable_rate: float, expected_
         if binomial_cdf(k, n, tolerable_rate) <= risk:
             break
     else:
-        raise BadArgumentError("no sample size up to 100,000 reaches that confidence; raise the "
-                               "tolerable rate", "样本量达到100,000仍不满足置信度；请提高可容忍偏差率")
+        raise BadArgumentError(f"no sample size up to {max_n:,} reaches that confidence; raise "
+                               "the tolerable rate",
+                               f"样本量达到{max_n:,}仍不满足置信度；请提高可容忍偏差率")
     finite = n
     if population is not None:
         finite = min(population, math.ceil(n / (1 + n / population) - 1e-12))
+        k = math.ceil(finite * expected_rate - 1e-12)  # the deviations the smaller sample allows
     return SampleSize(finite, n, k, population)

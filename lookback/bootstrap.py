@@ -59,6 +59,11 @@ class App:
         engine = self.engine
         return lambda: SqlUnitOfWork(engine)
 
+    def read_uow_factory(self) -> Callable[[], SqlUnitOfWork]:
+        """Units of work that only read (deferred transactions on SQLite: never wait on a writer)."""
+        engine = self.engine
+        return lambda: SqlUnitOfWork(engine, read_only=True)
+
     def require_schema(self) -> None:
         """Refuse to work on a database that `lookback init` has not created or upgraded."""
         url = make_url(self.database_url)

@@ -113,7 +113,7 @@ def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help=
 
 
 def _counts(lb: App, campaign: int) -> dict[str, Any]:
-    with lb.uow_factory()() as uow:
+    with lb.read_uow_factory()() as uow:
         c = uow.campaigns.counts(campaign)
     if c is None:
         raise svc.not_found(campaign)
@@ -135,7 +135,7 @@ def show_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="C
     """Status and counts of one campaign."""
     lb, out = _state(ctx)
     lb.require_schema()
-    c = svc.get_campaign(campaign, uow_factory=lb.uow_factory())
+    c = svc.get_campaign(campaign, uow_factory=lb.read_uow_factory())
     counts = _counts(lb, campaign)
     if out.json_mode:
         out.emit({"ok": True, **_campaign_dict(c), **counts, "plan": c.plan})
@@ -164,7 +164,7 @@ def list_cmd(ctx: typer.Context) -> None:
     """Every campaign with its status and counts."""
     lb, out = _state(ctx)
     lb.require_schema()
-    with lb.uow_factory()() as uow:
+    with lb.read_uow_factory()() as uow:
         rows = uow.campaigns.all_counts()
     if out.json_mode:
         out.emit({"ok": True, "count": len(rows), "data": [
@@ -187,7 +187,7 @@ def list_cmd(ctx: typer.Context) -> None:
 # --- draw ------------------------------------------------------------------------------------
 
 def _record(lb: App, campaign: int) -> tuple[dict[str, Any], list[str]]:
-    with lb.uow_factory()() as uow:
+    with lb.read_uow_factory()() as uow:
         c = uow.campaigns.get(campaign)
         record = uow.campaigns.get_record(campaign)
         frame = uow.campaigns.get_frame(campaign)
@@ -326,7 +326,7 @@ def draw_verify_cmd(
         source = f"{record} + {frame}"
     else:
         lb.require_schema()
-        result = svc.verify_campaign(campaign, uow_factory=lb.uow_factory())
+        result = svc.verify_campaign(campaign, uow_factory=lb.read_uow_factory())
         source = f"campaign {campaign}"
     if out.json_mode:
         out.emit({"ok": result.ok, "difference": result.difference,

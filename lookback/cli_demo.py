@@ -14,6 +14,7 @@ from domain.registers import RegisterKind
 from lookback.bootstrap import bootstrap
 
 DEFAULT_DIR = Path("lookback-demo")
+MIN_BUSINESSES = 2000
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan-2023-two-responsibilities.toml"
 
 
@@ -68,8 +69,11 @@ def demo(
     from storage.synthetic import generate
 
     parent, out = state(ctx)
-    if businesses < 1:
-        raise BadArgumentError("--businesses must be at least 1", "--businesses至少为1")
+    if businesses < MIN_BUSINESSES:
+        raise BadArgumentError(
+            f"--businesses must be at least {MIN_BUSINESSES}: the example campaign draws 126 "
+            "businesses in 20 cities of ten provinces",
+            f"--businesses至少为{MIN_BUSINESSES}：示例督查要在十个省的20个城市中抽取126个主体")
     folder = _fresh_dir(dir)
     folder.mkdir(parents=True, exist_ok=True)
     settings = parent.settings.model_copy(update={
@@ -109,7 +113,7 @@ def demo(
         report["imports"] = imports
         from domain.stats import register_stats
 
-        stats = register_stats(uow_factory=lb.uow_factory())
+        stats = register_stats(uow_factory=lb.read_uow_factory())
         out.say("4/5 Register statistics:", "4/5 名录统计：")
         if not out.json_mode:
             print_stats(out, stats)
@@ -151,7 +155,7 @@ def _demo_campaign(lb: Any, out: Any) -> dict[str, Any]:
     out.say(f"5/5 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
             f"5/5 根据{EXAMPLE_PLAN.name}创建督查{cid}：正在启动（抽取、组队、计划检查）…")
     result = launch_with_prefect(lb, out, cid)
-    with lb.uow_factory()() as uow:
+    with lb.read_uow_factory()() as uow:
         record = uow.campaigns.get_record(cid)
         frame = uow.campaigns.get_frame(cid)
     assert record is not None and frame is not None

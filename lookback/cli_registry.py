@@ -40,14 +40,14 @@ def run_import(lb: App, out: Output, path: Path, kind: RegisterKind, *, strict: 
     register = RegisterFile(path, kind)
     stamp = lb.clock.now().strftime("%Y%m%dT%H%M%S")
     report_path = report or (lb.data_dir / "reports" / f"{kind.value}-{stamp}-{path.stem}-rejects.csv")
-    sink = CsvProblemReport(report_path)
+    sink = CsvProblemReport(report_path, overwrite=report is not None)
     with out.progress(f"Importing {path.name}", f"正在导入{path.name}") as update:
         summary = import_register(
             kind, register.rows(), uow_factory=lb.uow_factory(), clock=lb.clock, sink=sink,
             source=str(path), sha256=register.sha256, strict=strict, batch_rows=batch_rows,
             on_batch=lambda _s: update(register.fraction_done()),
         )
-    return summary, (report_path if sink.written else None)
+    return summary, (sink.path if sink.written else None)
 
 
 def summary_dict(summary: ImportSummary, path: Path, report: Path | None) -> dict[str, Any]:
@@ -219,7 +219,7 @@ def stats_cmd(ctx: typer.Context) -> None:
     """Counts by province, category and risk level; coverage and staffing rates."""
     lb, out = _state(ctx)
     lb.require_schema()
-    stats = register_stats(uow_factory=lb.uow_factory())
+    stats = register_stats(uow_factory=lb.read_uow_factory())
     if out.json_mode:
         out.emit(stats_dict(stats))
     else:

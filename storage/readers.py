@@ -186,8 +186,18 @@ class RegisterFile:
             reader = csv.reader(text, dialect=dialect)
             line = 1
             produced = False
-            for cells in reader:
+            while True:
                 line_start = line + 1
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:
+                    raise BadFileError(
+                        f"{self.path.name}: line {line_start}: the CSV cannot be parsed ({e}); "
+                        "look for a quote (\") that is opened and never closed",
+                        f"{self.path.name}：第{line_start}行：CSV无法解析（{e}）；请检查是否有未闭合的引号（\"）",
+                        code="bad_csv") from None
                 line = reader.line_num + 1
                 if not cells or not any(cells):
                     continue
@@ -209,7 +219,11 @@ class RegisterFile:
                                code="bad_format") from None
         try:
             ws = wb.worksheets[0]
+            # The declared size is only an estimate for the progress bar: read-only mode trusts
+            # the sheet's <dimension> tag, which other tools sometimes write wrong, so reset it
+            # and read every row there is.
             self._xlsx_rows = ws.max_row or 0
+            ws.reset_dimensions()
             it = ws.iter_rows(values_only=True)
             header_row = next(it, None)
             if header_row is None or not any(c not in (None, "") for c in header_row):

@@ -14,7 +14,14 @@ HEADER = ["行号 line", "列 column", "值 value", "类型 kind", "原因 reaso
 class CsvProblemReport:
     """Writes problems as they come; the file exists only if there was at least one."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, overwrite: bool = True) -> None:
+        # A default report name never overwrites an earlier report (two imports in the same
+        # second, or a fixed --now); a path the user chose is theirs to overwrite.
+        n = 1
+        base = path
+        while not overwrite and path.exists():
+            n += 1
+            path = base.with_name(f"{base.stem}-{n}{base.suffix}")
         self.path = path
         self.count = 0
         self._f: TextIO | None = None

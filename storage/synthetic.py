@@ -11,9 +11,12 @@ from __future__ import annotations
 import bisect
 import csv
 import random
+import re
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -303,5 +306,24 @@ class _Writers:
             if self.fmt == "csv":
                 f.close()
             else:
+                f.properties.created = f.properties.modified = _FIXED_TIME
                 f.save(self.paths[kind])
+                _fix_zip_times(self.paths[kind])
         return self.paths
+
+
+_FIXED_TIME = datetime(2026, 1, 1)
+
+
+def _fix_zip_times(path: Path) -> None:
+    """Rewrite a workbook's zip entries with a fixed time, so the same seed gives the same bytes."""
+    with zipfile.ZipFile(path) as zin:
+        entries = [(i.filename, zin.read(i.filename)) for i in zin.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, data in entries:
+            if name == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-01T00:00:00Z",
+                              data)
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(info, data)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage.campaigns import SqlCampaignRepository
+from storage.db import READ_ONLY
 from storage.repositories import (
     SqlImportRunRepository,
     SqlRegionRepository,
@@ -20,11 +21,13 @@ from storage.repositories import (
 class SqlUnitOfWork:
     """A transaction on ``engine`` with the repositories bound to it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only
 
     def __enter__(self) -> Self:
-        self.session = Session(self.engine, expire_on_commit=False)
+        bind = self.engine.execution_options(**{READ_ONLY: True}) if self.read_only else self.engine
+        self.session = Session(bind, expire_on_commit=False)
         self.regions = SqlRegionRepository(self.session)
         self.registers = SqlRegisterRepository(self.session)
         self.import_runs = SqlImportRunRepository(self.session)
@@ -39,12 +42,14 @@ class SqlUnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self.session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()
 
 
-def uow_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
+def uow_factory(engine: Engine, *, read_only: bool = False) -> Callable[[], SqlUnitOfWork]:
     """A zero-argument callable that opens a unit of work on ``engine``."""
-    return lambda: SqlUnitOfWork(engine)
+    return lambda: SqlUnitOfWork(engine, read_only=read_only)
