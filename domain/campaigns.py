@@ -7,6 +7,7 @@ relaunch or a launch after a crash ends in the same state with nothing drawn twi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -78,14 +79,18 @@ def not_found(campaign_id: int) -> NotFoundError:
 
 
 def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFactory, clock: Clock,
-                    new_seed: Callable[[], str]) -> int:
+                    new_seed: Callable[[], str], actor: str = "system") -> int:
     """Validate a plan and store it as a draft campaign; ``seed = "auto"`` draws a seed now."""
     plan = parse_plan(plan_text)
     seed_auto = plan.seed is None
     seed = new_seed() if plan.seed is None else plan.seed
+    now = clock.now()
     with uow_factory() as uow:
         cid = uow.campaigns.add(plan, seed=seed, seed_auto=seed_auto, source=source,
-                                created_at=clock.now())
+                                created_at=now)
+        uow.events.append(at=now, actor=actor, kind="campaign.created", entity=f"campaign:{cid}",
+                          payload={"title": plan.title, "office": plan.office, "kind": plan.kind,
+                                   "seed": seed, "seed_auto": seed_auto, "source": source})
         uow.commit()
     return cid
 
@@ -204,9 +209,35 @@ def plan_visits(campaign_id: int, rows: Iterable[tuple[str, int, str]], *,
     return n
 
 
-def finish_launch(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+def finish_launch(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock,
+                  actor: str = "system") -> None:
+    now = clock.now()
     with uow_factory() as uow:
-        uow.campaigns.mark_launched(campaign_id, clock.now())
+        if uow.campaigns.mark_launched(campaign_id, now):
+            record = uow.campaigns.get_record(campaign_id) or {}
+            uow.events.append(at=now, actor=actor, kind="campaign.launched",
+                              entity=f"campaign:{campaign_id}",
+                              payload={"total": record.get("total"),
+                                       "frame_sha256": record.get("frame", {}).get("sha256"),
+                                       "record_sha256": hashlib.sha256(
+                                           canonical_json(record).encode()).hexdigest()})
+        uow.commit()
+
+
+def close_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock,
+                   actor: str = "system") -> None:
+    """Close a launched campaign: its visits can no longer be recorded."""
+    now = clock.now()
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+        if c is None:
+            raise not_found(campaign_id)
+        if c.status != "launched":
+            raise ConflictError(f"campaign {campaign_id} is {c.status}; only a launched campaign "
+                                "can be closed", f"督查{campaign_id}状态为{c.status}；只有已启动的督查可以结束")
+        uow.campaigns.set_status(campaign_id, "closed")
+        uow.events.append(at=now, actor=actor, kind="campaign.closed",
+                          entity=f"campaign:{campaign_id}", payload={})
         uow.commit()
 
 
@@ -279,7 +310,7 @@ def verify_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> Veri
 
 
 def extend_campaign(campaign_id: int, to: int, *, uow_factory: UnitOfWorkFactory,
-                    clock: Clock) -> dict[str, Any]:
+                    clock: Clock, actor: str = "system") -> dict[str, Any]:
     """Enlarge the sample to ``to`` businesses keeping every earlier pick; plans new visits."""
     with uow_factory() as uow:
         c = uow.campaigns.get(campaign_id)
@@ -293,9 +324,13 @@ def extend_campaign(campaign_id: int, to: int, *, uow_factory: UnitOfWorkFactory
     businesses, inspectors = parse_frame(frame.lines)
     bigger = extend(_draw_from_record(record), businesses, inspectors, to)
     new_record = {"campaign": record["campaign"], **bigger.as_record()}
+    now = clock.now()
     with uow_factory() as uow:
-        uow.campaigns.replace_record(campaign_id, new_record, total=bigger.total, at=clock.now(),
+        uow.campaigns.replace_record(campaign_id, new_record, total=bigger.total, at=now,
                                      expected_total=record["total"])
+        uow.events.append(at=now, actor=actor, kind="draw.extended",
+                          entity=f"campaign:{campaign_id}",
+                          payload={"from": record["total"], "to": bigger.total})
         uow.commit()
     for_visits = visit_rows(new_record)
     plan_visits(campaign_id, for_visits, uow_factory=uow_factory)

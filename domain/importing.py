@@ -144,6 +144,7 @@ def import_register(
     strict: bool = False,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     on_batch: Callable[[ImportSummary], None] | None = None,
+    actor: str = "system",
 ) -> ImportSummary:
     """Import one register file's raw rows; see the module docstring for the guarantees."""
     if batch_rows < 1:
@@ -189,7 +190,7 @@ def import_register(
     finally:
         sink.close()
         try:
-            _finish(uow_factory, clock, summary, status, source, sha256)
+            _finish(uow_factory, clock, summary, status, source, sha256, actor)
         except Exception:
             if status != "failed":
                 raise
@@ -228,7 +229,7 @@ def _flush(uow_factory: UnitOfWorkFactory, kind: RegisterKind, batch: _Batch, ru
 
 
 def _finish(uow_factory: UnitOfWorkFactory, clock: Clock, summary: ImportSummary, status: str,
-            source: str, sha256: str) -> None:
+            source: str, sha256: str, actor: str) -> None:
     with uow_factory() as uow:
         run = ImportRun(
             id=summary.run_id, kind=summary.kind, source=source, sha256=sha256,
@@ -237,4 +238,10 @@ def _finish(uow_factory: UnitOfWorkFactory, clock: Clock, summary: ImportSummary
             warnings=summary.warnings, strict=summary.strict,
         )
         uow.import_runs.finish(run)
+        uow.events.append(at=clock.now(), actor=actor, kind="registry.imported",
+                          entity=f"import:{summary.run_id}",
+                          payload={"kind": summary.kind.value, "source": source, "sha256": sha256,
+                                   "status": status, "read": summary.read,
+                                   "inserted": summary.inserted, "updated": summary.updated,
+                                   "rejected": summary.rejected, "strict": summary.strict})
         uow.commit()

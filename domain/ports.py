@@ -119,7 +119,8 @@ class CampaignRepository(Protocol):
                        at: datetime, expected_total: int) -> None: ...
     def add_team_members(self, campaign_id: int, rows: list[tuple[str, int, int]]) -> int: ...
     def add_visits(self, campaign_id: int, rows: list[tuple[str, int, str]]) -> int: ...
-    def mark_launched(self, campaign_id: int, at: datetime) -> None: ...
+    def mark_launched(self, campaign_id: int, at: datetime) -> bool: ...
+    def set_status(self, campaign_id: int, status: str) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -129,6 +130,8 @@ class UnitOfWork(Protocol):
     registers: RegisterRepository
     import_runs: ImportRunRepository
     campaigns: CampaignRepository
+    fieldwork: FieldworkRepository
+    events: EventLog
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -149,6 +152,7 @@ class ProblemSink(Protocol):
 
 if TYPE_CHECKING:  # the campaign module imports this one
     from domain.campaigns import Campaign, CampaignCounts, FrozenFrame
+    from domain.fieldwork import EventLog, FieldworkRepository
     from domain.plan import Plan
     from domain.sampling import FrameBusiness, FrameInspector
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
 
@@ -82,6 +84,33 @@ class App:
                 "`lookback init` to upgrade it",
                 f"数据库结构版本为{current}，不是最新；请运行`lookback init`升级",
             )
+
+    @property
+    def actor(self) -> str:
+        if self.settings.actor:
+            return self.settings.actor
+        try:
+            return f"cli:{getpass.getuser()}"
+        except (KeyError, OSError):
+            return "cli"
+
+    @property
+    def calendar(self) -> Any:
+        from storage.calendar import ChineseCalendarSource
+
+        return ChineseCalendarSource(self.data_dir)
+
+    @property
+    def checklists(self) -> Any:
+        from domain.checklists import default_checklists
+
+        return default_checklists()
+
+    @property
+    def evidence(self) -> Any:
+        from storage.evidence import FileEvidenceStore
+
+        return FileEvidenceStore(self.data_dir)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -97,6 +97,8 @@ def main_options(
                                              "(LOOKBACK_LANG).")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder for PDFs, evidence "
                                                   "and reports (LOOKBACK_DATA_DIR).")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Who is acting, for the event log "
+                                              "(LOOKBACK_ACTOR; default cli:<login>).")] = None,
 ) -> None:
     """Global options apply to every command."""
     out = Output("en" if lang == "en" else "zh", json_mode=json_out)
@@ -114,6 +116,8 @@ def main_options(
             update["data_dir"] = data_dir
         if lang is not None:
             update["lang"] = lang
+        if actor is not None:
+            update["actor"] = actor
         settings = settings.model_copy(update=update)
     except LookbackError as e:
         fallback = os.environ.get("LOOKBACK_LANG", "zh")
@@ -152,8 +156,17 @@ def init(ctx: typer.Context) -> None:
 
 
 def _register_subcommands() -> None:
+    from lookback.cli_calendar import calendar_app
     from lookback.cli_campaign import campaign_app, draw_app
     from lookback.cli_demo import demo
+    from lookback.cli_fieldwork import (
+        audit_app,
+        checklist_app,
+        fieldwork_app,
+        interview_app,
+        issue_app,
+        visit_app,
+    )
     from lookback.cli_registry import registry_app
 
     app.add_typer(registry_app, name="registry", help="Business, cadre and inspector registers "
@@ -162,6 +175,14 @@ def _register_subcommands() -> None:
                   "launch, show, list.")
     app.add_typer(draw_app, name="draw", help="The double-random draw (双随机一公开): show, export, "
                   "verify, extend, size.")
+    app.add_typer(visit_app, name="visit", help="Visits (实地督查): list, complete.")
+    app.add_typer(interview_app, name="interview", help="Interviews (谈话): record.")
+    app.add_typer(issue_app, name="issue", help="Issues (问题): add, rectify, extend, show, list.")
+    app.add_typer(fieldwork_app, name="fieldwork", help="Bulk import of teams' interview answers.")
+    app.add_typer(checklist_app, name="checklist", help="Interview checklists per role (检查清单).")
+    app.add_typer(calendar_app, name="calendar", help="Working days under China's official "
+                  "calendar (工作日).")
+    app.add_typer(audit_app, name="audit", help="The hash-chained event log (审计日志).")
     app.command(name="demo")(command(demo))
 
 

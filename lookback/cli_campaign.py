@@ -389,3 +389,69 @@ def draw_size_cmd(
     out.say(f"Sample size: {r.n} (allowing {r.allowed_deviations} deviation(s); {r.n_infinite} "
             f"before the finite-population correction).",
             f"样本量：{r.n}（可容许偏差{r.allowed_deviations}个；有限总体修正前为{r.n_infinite}）。")
+
+
+@campaign_app.command("close")
+@_command
+def close_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
+    """Close a launched campaign: its visits can no longer be recorded."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    svc.close_campaign(campaign, uow_factory=lb.uow_factory(), clock=lb.clock, actor=lb.actor)
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": campaign, "status": "closed"})
+        return
+    out.say(f"Campaign {campaign} closed.", f"督查{campaign}已结束。")
+
+
+@campaign_app.command("metrics")
+@_command
+def metrics_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
+    """Visits, interviews, issues, rectification and on-time rates, overdue list, per province."""
+    from lookback.cli_fieldwork import metrics_dict
+    from lookback.output import pct
+
+    lb, out = _state(ctx)
+    lb.require_schema()
+    m = metrics_dict(lb, campaign)
+    if out.json_mode:
+        out.emit({"ok": True, **m})
+        return
+    print_metrics(out, m, pct)
+
+
+def print_metrics(out: Output, m: dict[str, Any], pct: Any) -> None:
+    t = out.t
+    v, iss = m["visits"], m["issues"]
+    out.say(f"Campaign {m['campaign']['id']}: {m['campaign']['title']} (as of {m['today']})",
+            f"督查{m['campaign']['id']}：{m['campaign']['title']}（截至{m['today']}）")
+    out.say(f"Visits: {v['done']} of {v['planned']} done ({pct(v['completion_rate'])}) · "
+            f"interviews: {m['interviews']['total']} "
+            f"({', '.join(f'{k} {n}' for k, n in sorted(m['interviews']['by_role'].items()))})",
+            f"检查：完成{v['done']}/{v['planned']}（{pct(v['completion_rate'])}）· 谈话"
+            f"{m['interviews']['total']}次（"
+            f"{'，'.join(f'{k} {n}' for k, n in sorted(m['interviews']['by_role'].items()))}）")
+    out.say(f"Issues: {iss['registered']} registered, {iss['verified']} verified · rectification "
+            f"rate {pct(m['rectification_rate'])} · on-time rate {pct(m['on_time_rate'])}",
+            f"问题：登记{iss['registered']}个，已核验销号{iss['verified']}个 · 整改率"
+            f"{pct(m['rectification_rate'])} · 按期整改率{pct(m['on_time_rate'])}")
+    for title_en, title_zh, key in (("by category", "按类别", "by_category"),
+                                    ("by severity", "按严重程度", "by_severity"),
+                                    ("by status", "按状态", "by_status")):
+        out.say(f"  {title_en}: " + ", ".join(f"{k} {n}" for k, n in sorted(iss[key].items())),
+                f"  {title_zh}：" + "，".join(f"{k} {n}" for k, n in sorted(iss[key].items())))
+    table = Table(title=t("By province", "各省情况"))
+    for col in (t("province", "省份"), t("visits", "检查"), t("done", "完成"), t("issues", "问题"),
+                t("verified", "销号"), t("rectification rate", "整改率")):
+        table.add_column(col)
+    for p in m["provinces"]:
+        table.add_row(p["name"], str(p["visits"]), str(p["visits_done"]), str(p["issues"]),
+                      str(p["verified"]), pct(p["rectification_rate"]))
+    out.out.print(table)
+    if m["overdue"]:
+        od = Table(title=t(f"Overdue ({len(m['overdue'])})", f"逾期未整改（{len(m['overdue'])}）"))
+        for col in ("id", t("business", "主体"), t("category", "类别"), t("due", "期限")):
+            od.add_column(col)
+        for o in m["overdue"][:30]:
+            od.add_row(str(o["id"]), o["name"], o["category"], o["due_on"])
+        out.out.print(od)

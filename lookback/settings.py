@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./lookback-data")
     now: datetime | None = None
     lang: Lang = "zh"
+    actor: str = ""  # who is acting, for the event log; default cli:<login name>
 
     @field_validator("now", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlmodel import Session
 
 from domain.campaigns import Campaign, CampaignCounts, FrozenFrame, canonical_json
@@ -165,9 +165,15 @@ class SqlCampaignRepository:
             select(func.count()).select_from(VisitRow)
             .where(VisitRow.campaign_id == campaign_id)).scalar_one())
 
-    def mark_launched(self, campaign_id: int, at: datetime) -> None:
-        row = self.session.get(CampaignRow, campaign_id)
-        if row is not None and row.status == "draft":
-            row.status = "launched"
-            row.launched_at = at
-            self.session.add(row)
+    def mark_launched(self, campaign_id: int, at: datetime) -> bool:
+        """Draft → launched; False when it was launched already (nothing changes then)."""
+        result = self.session.connection().execute(
+            update(CampaignRow).where(CampaignRow.id == campaign_id,  # type: ignore[arg-type]
+                                      CampaignRow.status == "draft")
+            .values(status="launched", launched_at=at))
+        return bool(result.rowcount == 1)
+
+    def set_status(self, campaign_id: int, status: str) -> None:
+        self.session.connection().execute(
+            update(CampaignRow).where(CampaignRow.id == campaign_id)  # type: ignore[arg-type]
+            .values(status=status))

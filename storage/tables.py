@@ -170,3 +170,120 @@ class VisitRow(SQLModel, table=True):
     status: str = Field(default="planned", max_length=20)
     stratum: str = Field(default="", max_length=200)
     visited_on: date | None = None
+    completed_at: datetime | None = None
+
+
+class EventRow(SQLModel, table=True):
+    """One event of the hash-chained log (every state change writes exactly one)."""
+
+    __tablename__ = "event"
+
+    seq: int = Field(primary_key=True)
+    at: str = Field(max_length=40)  # ISO 8601 UTC, exactly as hashed
+    actor: str = Field(max_length=200)
+    kind: str = Field(max_length=60, index=True)
+    entity: str = Field(max_length=100, index=True)
+    payload: str
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class InterviewRow(SQLModel, table=True):
+    """A recorded interview (谈话) with one person at a visited business."""
+
+    __tablename__ = "interview"
+    __table_args__ = (UniqueConstraint("visit_id", "role", "name", name="uq_interview_person"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: int = Field(foreign_key="visit.id", index=True)
+    role: str = Field(max_length=20)
+    name: str = Field(max_length=50)
+    recorded_at: datetime
+    recorded_by: str = Field(max_length=200)
+
+
+class AnswerRow(SQLModel, table=True):
+    """One checklist answer of an interview: pass, fail or not applicable, with a note."""
+
+    __tablename__ = "answer"
+
+    interview_id: int = Field(primary_key=True, foreign_key="interview.id")
+    item_id: str = Field(primary_key=True, max_length=40)
+    result: str = Field(max_length=10)
+    note: str = Field(default="", max_length=1000)
+
+
+class IssueRow(SQLModel, table=True):
+    """A problem found (问题), with its rectification deadline and lifecycle state."""
+
+    __tablename__ = "issue"
+    __table_args__ = (UniqueConstraint("campaign_id", "uscc", "item_id",
+                                       name="uq_issue_business_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    visit_id: int = Field(foreign_key="visit.id", index=True)
+    uscc: str = Field(foreign_key="business.uscc", max_length=18, index=True)
+    item_id: str | None = Field(default=None, max_length=40)
+    category: str = Field(max_length=40, index=True)
+    severity: str = Field(max_length=10)
+    description: str = Field(max_length=2000)
+    legal_basis: str = Field(default="", max_length=500)
+    status: str = Field(default="open", max_length=30, index=True)
+    found_on: date
+    rect_workdays: int  # working days given for rectification (the plan's days per severity)
+    due_on: date
+    due_provisional: bool = False
+    escalation: int = 0
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+
+class EvidenceRow(SQLModel, table=True):
+    """An evidence file, stored once under the data folder by its SHA-256."""
+
+    __tablename__ = "evidence"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int
+    filename: str = Field(max_length=300)
+    added_at: datetime
+
+
+class IssueEvidenceRow(SQLModel, table=True):
+    """Which evidence belongs to which issue (and at which step: finding, rectification …)."""
+
+    __tablename__ = "issue_evidence"
+
+    issue_id: int = Field(primary_key=True, foreign_key="issue.id")
+    sha256: str = Field(primary_key=True, foreign_key="evidence.sha256", max_length=64)
+    purpose: str = Field(default="finding", max_length=20)
+
+
+class RectificationRow(SQLModel, table=True):
+    """A business's report of the measures it took (整改报告)."""
+
+    __tablename__ = "rectification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True)
+    measures: str = Field(max_length=4000)
+    reported_at: datetime
+    reported_by: str = Field(max_length=200)
+
+
+class ExtensionRow(SQLModel, table=True):
+    """An approved extension of a due date (延期)."""
+
+    __tablename__ = "extension"
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True)
+    workdays: int
+    reason: str = Field(max_length=1000)
+    approver: str = Field(max_length=200)
+    old_due_on: date
+    new_due_on: date
+    provisional: bool = False
+    approved_at: datetime

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from storage.campaigns import SqlCampaignRepository
 from storage.db import READ_ONLY
+from storage.fieldwork import SqlEventLog, SqlFieldworkRepository
 from storage.repositories import (
     SqlImportRunRepository,
     SqlRegionRepository,
@@ -32,6 +33,8 @@ class SqlUnitOfWork:
         self.registers = SqlRegisterRepository(self.session)
         self.import_runs = SqlImportRunRepository(self.session)
         self.campaigns = SqlCampaignRepository(self.session)
+        self.fieldwork = SqlFieldworkRepository(self.session)
+        self.events = SqlEventLog(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -45,9 +48,11 @@ class SqlUnitOfWork:
         if self.read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
         self.session.commit()
+        self.events.reset()
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.events.reset()
 
 
 def uow_factory(engine: Engine, *, read_only: bool = False) -> Callable[[], SqlUnitOfWork]:

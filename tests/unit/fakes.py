@@ -19,6 +19,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
+from domain.events import GENESIS, Event, make_event
 from domain.ports import (
     CampaignRepository,
     ImportRun,
@@ -64,6 +65,7 @@ class _State:
     )
     runs: dict[int, ImportRun] = field(default_factory=dict)
     next_run_id: int = 1
+    events: list[Event] = field(default_factory=list)
 
     def copy(self) -> _State:
         # Entities and runs are mutable dataclasses: copy them so no unit of work can reach into
@@ -76,6 +78,7 @@ class _State:
             },
             runs={i: replace(run) for i, run in self.runs.items()},
             next_run_id=self.next_run_id,
+            events=list(self.events),  # events are frozen
         )
 
 
@@ -218,6 +221,24 @@ class FakeImportRunRepository(_Repo):
         return None if run is None else replace(run)
 
 
+class FakeEventLog(_Repo):
+    """The hash-chained event log, in memory (same hashing as the real one)."""
+
+    def append(self, *, at: datetime, actor: str, kind: str, entity: str,
+               payload: dict[str, Any]) -> Event:
+        events = self._uow.state.events
+        prev = events[-1].hash if events else GENESIS
+        event = make_event(len(events) + 1, prev, at, actor, kind, entity, payload)
+        events.append(event)
+        return event
+
+    def all(self) -> list[Event]:
+        return list(self._uow.state.events)
+
+    def for_entity(self, entity: str) -> list[Event]:
+        return [e for e in self._uow.state.events if e.entity == entity]
+
+
 class _NoCampaigns:
     """Stands in for the campaign repository, which these fakes do not cover."""
 
@@ -237,6 +258,7 @@ class FakeUnitOfWork:
         self.registers: RegisterRepository = FakeRegisterRepository(self)
         self.import_runs: ImportRunRepository = FakeImportRunRepository(self)
         self.campaigns: CampaignRepository = cast(CampaignRepository, _NoCampaigns())
+        self.events = FakeEventLog(self)
 
     @property
     def state(self) -> _State:

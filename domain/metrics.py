@@ -1,0 +1,49 @@
+"""Campaign metrics: visits, interviews, issues, and the rates an office reports.
+
+- Visit completion rate (检查完成率) = visits done ÷ visits planned.
+- Rectification rate (整改率) = issues verified ÷ issues registered.
+- On-time rate (按期整改率) = issues verified without ever having been overdue ÷ issues whose
+  deadline has passed or that are verified (the issues that should be rectified by now).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from domain.ports import UnitOfWorkFactory
+from domain.stats import rate
+
+
+def campaign_metrics(campaign_id: int, *, today: date, uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
+    """Every figure of ``lookback campaign metrics``, as plain data."""
+    from domain.campaigns import not_found
+
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+        if c is None:
+            raise not_found(campaign_id)
+        raw = uow.fieldwork.metrics(campaign_id, today)
+    visits = raw["visits"]
+    planned = sum(visits.values())
+    done = visits.get("done", 0)
+    issues = raw["issues_by"]
+    registered = sum(issues["status"].values())
+    verified = issues["status"].get("verified", 0)
+    return {
+        "campaign": {"id": c.id, "title": c.title, "status": c.status},
+        "today": today.isoformat(),
+        "visits": {"planned": planned, "done": done, "completion_rate": rate(done, planned)},
+        "interviews": {"total": sum(raw["interviews"].values()), "by_role": raw["interviews"]},
+        "issues": {
+            "registered": registered, "verified": verified,
+            "by_category": issues["category"], "by_severity": issues["severity"],
+            "by_status": issues["status"],
+        },
+        "rectification_rate": rate(verified, registered),
+        "on_time_rate": rate(raw["verified_on_time"], raw["due_or_verified"]),
+        "overdue": raw["overdue"],
+        "provinces": [{**p, "rectification_rate": rate(p["verified"], p["issues"]),
+                       "completion_rate": rate(p["visits_done"], p["visits"])}
+                      for p in raw["provinces"]],
+    }

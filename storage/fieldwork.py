@@ -1,0 +1,349 @@
+"""Repositories for fieldwork (visits, interviews, issues, evidence) and the event log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlmodel import Session
+
+from domain.errors import ConflictError
+from domain.events import GENESIS, Event, make_event
+from domain.fieldwork import EvidenceRef, Issue, NewIssue, Visit
+from domain.lifecycle import IssueStatus
+from storage.repositories import _Sql
+from storage.tables import (
+    BusinessRow,
+    CampaignRow,
+    EventRow,
+    EvidenceRow,
+    ExtensionRow,
+    InterviewRow,
+    IssueEvidenceRow,
+    IssueRow,
+    RectificationRow,
+    VisitRow,
+)
+
+_VISIT_SQL = (
+    "SELECT v.id, v.campaign_id, c.status, v.uscc, b.name, b.region_code, v.team_no, v.status, "
+    "v.visited_on FROM visit v JOIN campaign c ON c.id = v.campaign_id "
+    "JOIN business b ON b.uscc = v.uscc ")
+
+_ISSUE_COLS = (IssueRow.id, IssueRow.campaign_id, IssueRow.visit_id, IssueRow.uscc,
+               IssueRow.item_id, IssueRow.category, IssueRow.severity, IssueRow.description,
+               IssueRow.legal_basis, IssueRow.status, IssueRow.found_on, IssueRow.rect_workdays,
+               IssueRow.due_on, IssueRow.due_provisional, IssueRow.escalation, IssueRow.version,
+               BusinessRow.name, BusinessRow.province_code)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _issue(row: Any) -> Issue:
+    return Issue(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                 IssueStatus(row[9]), _as_date(row[10]), row[11], _as_date(row[12]),  # type: ignore[arg-type]
+                 bool(row[13]), row[14], row[15], row[16], row[17])
+
+
+class SqlFieldworkRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._sql = _Sql(session)
+
+    @property
+    def _conn(self) -> Any:
+        return self.session.connection()
+
+    def _visits(self, where: str, params: dict[str, Any]) -> list[Visit]:
+        rows = self._conn.execute(text(_VISIT_SQL + where), params).all()
+        return [Visit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _as_date(r[8]))
+                for r in rows]
+
+    def get_visit(self, visit_id: int) -> Visit | None:
+        found = self._visits("WHERE v.id = :id", {"id": visit_id})
+        return found[0] if found else None
+
+    def list_visits(self, campaign_id: int, *, team: int | None,
+                    status: str | None) -> list[Visit]:
+        where, params = "WHERE v.campaign_id = :c", {"c": campaign_id}
+        if team is not None:
+            where += " AND v.team_no = :t"
+            params["t"] = team
+        if status is not None:
+            where += " AND v.status = :s"
+            params["s"] = status  # type: ignore[assignment]
+        return self._visits(where + " ORDER BY v.team_no, v.id", params)
+
+    def complete_visit(self, visit_id: int, visited_on: date, at: datetime) -> None:
+        self._conn.execute(update(VisitRow).where(VisitRow.id == visit_id)  # type: ignore[arg-type]
+                           .values(status="done", visited_on=visited_on, completed_at=at))
+
+    def visits_by_ids(self, ids: Sequence[int]) -> dict[int, Visit]:
+        found: dict[int, Visit] = {}
+        for i in range(0, len(ids), 900):
+            chunk = list(ids[i : i + 900])
+            marks = ", ".join(f":v{n}" for n in range(len(chunk)))
+            for v in self._visits(f"WHERE v.id IN ({marks})",
+                                  {f"v{n}": x for n, x in enumerate(chunk)}):
+                found[v.id] = v
+        return found
+
+    def existing_interviews(self, visit_ids: Sequence[int]) -> set[tuple[int, str, str]]:
+        out: set[tuple[int, str, str]] = set()
+        for i in range(0, len(visit_ids), 900):
+            chunk = list(visit_ids[i : i + 900])
+            rows = self._conn.execute(select(InterviewRow.visit_id, InterviewRow.role,
+                                             InterviewRow.name)
+                                      .where(InterviewRow.visit_id.in_(chunk))).all()  # type: ignore[union-attr]
+            out |= {(int(a), b, c) for a, b, c in rows}
+        return out
+
+    def existing_issues(self, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str, str], int]:
+        out: dict[tuple[int, str, str], int] = {}
+        by_campaign: dict[int, list[str]] = {}
+        for c, u in keys:
+            by_campaign.setdefault(c, []).append(u)
+        for c, usccs in by_campaign.items():
+            for i in range(0, len(usccs), 900):
+                rows = self._conn.execute(
+                    select(IssueRow.uscc, IssueRow.item_id, IssueRow.id)
+                    .where(IssueRow.campaign_id == c, IssueRow.uscc.in_(usccs[i : i + 900]),  # type: ignore[attr-defined]
+                           IssueRow.item_id.is_not(None))).all()  # type: ignore[union-attr]
+                out.update({(c, u, item): int(n) for u, item, n in rows})
+        return out
+
+    def reserve_ids(self, table: str, n: int) -> list[int]:
+        """``n`` fresh ids for ``table`` (interview or issue), inside this transaction."""
+        if n == 0:
+            return []
+        if table not in ("interview", "issue"):
+            raise ValueError(table)
+        if self._conn.dialect.name == "postgresql":
+            rows = self._conn.execute(text(
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                "FROM generate_series(1, :n)"), {"n": n}).scalars().all()
+            return [int(r) for r in rows]
+        # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so max(id) is ours.
+        top = self._conn.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one()
+        return list(range(int(top) + 1, int(top) + n + 1))
+
+    def insert_interviews(self, rows: Sequence[tuple[int, int, str, str, datetime, str]]) -> None:
+        if rows:
+            self._conn.execute(insert(InterviewRow), [
+                dict(id=i, visit_id=v, role=r, name=n, recorded_at=at, recorded_by=by)
+                for i, v, r, n, at, by in rows])
+
+    def insert_answers(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
+        self._sql.executemany(
+            "INSERT INTO answer (interview_id, item_id, result, note) VALUES (?, ?, ?, ?)",
+            list(rows))
+
+    def insert_issues(self, rows: Sequence[tuple[int, NewIssue]], at: datetime) -> None:
+        if rows:
+            self._conn.execute(insert(IssueRow), [self._issue_values(issue, at) | {"id": i}
+                                                  for i, issue in rows])
+
+    @staticmethod
+    def _issue_values(issue: NewIssue, at: datetime) -> dict[str, Any]:
+        return dict(
+            campaign_id=issue.campaign_id, visit_id=issue.visit_id, uscc=issue.uscc,
+            item_id=issue.item_id, category=issue.category, severity=issue.severity,
+            description=issue.description[:2000], legal_basis=issue.legal_basis[:500],
+            status=IssueStatus.OPEN.value, found_on=issue.found_on,
+            rect_workdays=issue.rect_workdays, due_on=issue.due.date,
+            due_provisional=issue.due.provisional, escalation=0, version=1, created_at=at,
+            updated_at=at)
+
+    def add_issue(self, issue: NewIssue, at: datetime) -> int:
+        new_id = self._conn.execute(insert(IssueRow).values(**self._issue_values(issue, at))
+                                    .returning(IssueRow.id)).scalar_one()
+        return int(new_id)
+
+    def _issues(self, *conditions: Any) -> list[Issue]:
+        stmt = (select(*_ISSUE_COLS).join(BusinessRow, BusinessRow.uscc == IssueRow.uscc)
+                .where(*conditions).order_by(IssueRow.id))
+        return [_issue(r) for r in self._conn.execute(stmt).all()]
+
+    def get_issue(self, issue_id: int) -> Issue | None:
+        found = self._issues(IssueRow.id == issue_id)
+        return found[0] if found else None
+
+    def list_issues(self, *, campaign_id: int | None, status: str | None,
+                    overdue_on: date | None, province: str | None) -> list[Issue]:
+        cond: list[Any] = []
+        if campaign_id is not None:
+            cond.append(IssueRow.campaign_id == campaign_id)
+        if status is not None:
+            cond.append(IssueRow.status == status)
+        if overdue_on is not None:
+            cond.append(IssueRow.due_on < overdue_on)
+            cond.append(IssueRow.status != IssueStatus.VERIFIED.value)
+        if province is not None:
+            cond.append(BusinessRow.province_code == province)
+        return self._issues(*cond)
+
+    def set_issue_state(self, issue_id: int, *, status: IssueStatus, due_on: date,
+                        due_provisional: bool, escalation: int, at: datetime,
+                        expected_version: int) -> None:
+        result = self._conn.execute(
+            update(IssueRow)
+            .where(IssueRow.id == issue_id, IssueRow.version == expected_version)  # type: ignore[arg-type]
+            .values(status=status.value, due_on=due_on, due_provisional=due_provisional,
+                    escalation=escalation, version=expected_version + 1, updated_at=at))
+        if result.rowcount != 1:
+            raise ConflictError(f"issue {issue_id} was changed meanwhile; run the command again",
+                                f"问题{issue_id}已被他人修改；请重新运行命令",
+                                code="stale_version")
+
+    def add_rectification(self, issue_id: int, measures: str, at: datetime, actor: str) -> int:
+        return int(self._conn.execute(insert(RectificationRow).values(
+            issue_id=issue_id, measures=measures[:4000], reported_at=at, reported_by=actor)
+            .returning(RectificationRow.id)).scalar_one())
+
+    def add_extension(self, issue_id: int, workdays: int, reason: str, approver: str,
+                      old_due: date, new_due: date, provisional: bool, at: datetime) -> int:
+        return int(self._conn.execute(insert(ExtensionRow).values(
+            issue_id=issue_id, workdays=workdays, reason=reason[:1000], approver=approver[:200],
+            old_due_on=old_due, new_due_on=new_due, provisional=provisional, approved_at=at)
+            .returning(ExtensionRow.id)).scalar_one())
+
+    def extensions(self, issue_id: int) -> list[int]:
+        return list(self._conn.execute(select(ExtensionRow.workdays)
+                                       .where(ExtensionRow.issue_id == issue_id)
+                                       .order_by(ExtensionRow.id)).scalars())
+
+    def add_evidence(self, issue_id: int, ref: EvidenceRef, purpose: str, at: datetime) -> None:
+        self._sql.insert_ignore(EvidenceRow, [dict(sha256=ref.sha256, size=ref.size,
+                                                   filename=ref.filename[-300:], added_at=at)],
+                                ["sha256"])
+        self._sql.insert_ignore(IssueEvidenceRow, [dict(issue_id=issue_id, sha256=ref.sha256,
+                                                        purpose=purpose)],
+                                ["issue_id", "sha256"])
+
+    def evidence_of(self, issue_id: int) -> list[tuple[str, str, int, str]]:
+        rows = self._conn.execute(
+            select(EvidenceRow.sha256, EvidenceRow.filename, EvidenceRow.size,
+                   IssueEvidenceRow.purpose)
+            .join(IssueEvidenceRow, IssueEvidenceRow.sha256 == EvidenceRow.sha256)
+            .where(IssueEvidenceRow.issue_id == issue_id).order_by(EvidenceRow.added_at)).all()
+        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
+
+    def provisional_issues(self) -> list[Issue]:
+        return self._issues(IssueRow.due_provisional == True,  # noqa: E712
+                            IssueRow.status != IssueStatus.VERIFIED.value)
+
+    def campaign_plan(self, campaign_id: int) -> dict[str, Any]:
+        raw = self._conn.execute(select(CampaignRow.plan_json)
+                                 .where(CampaignRow.id == campaign_id)).scalar_one()
+        return json.loads(raw)  # type: ignore[no-any-return]
+
+    def metrics(self, campaign_id: int, today: date) -> dict[str, Any]:
+        c = self._conn
+        p = {"c": campaign_id, "today": today}
+
+        def rows(sql: str) -> list[Any]:
+            return list(c.execute(text(sql), p).all())
+
+        visits = dict(rows("SELECT status, COUNT(*) FROM visit WHERE campaign_id = :c "
+                           "GROUP BY status"))
+        interviews = dict(rows(
+            "SELECT i.role, COUNT(*) FROM interview i JOIN visit v ON v.id = i.visit_id "
+            "WHERE v.campaign_id = :c GROUP BY i.role"))
+        by = {}
+        for col in ("category", "severity", "status"):
+            by[col] = dict(rows(f"SELECT {col}, COUNT(*) FROM issue WHERE campaign_id = :c "
+                                f"GROUP BY {col}"))
+        verified_on_time = c.execute(text(
+            "SELECT COUNT(*) FROM issue i WHERE i.campaign_id = :c AND i.status = 'verified' AND "
+            "NOT EXISTS (SELECT 1 FROM event e WHERE e.entity = 'issue:' || i.id AND "
+            "e.kind = 'issue.mark_overdue')"), p).scalar_one()
+        due_or_verified = c.execute(text(
+            "SELECT COUNT(*) FROM issue WHERE campaign_id = :c AND (due_on < :today OR "
+            "status = 'verified')"), p).scalar_one()
+        overdue = rows(
+            "SELECT i.id, i.uscc, b.name, b.province_code, i.category, i.severity, i.status, "
+            "i.due_on FROM issue i JOIN business b ON b.uscc = i.uscc WHERE i.campaign_id = :c "
+            "AND i.status <> 'verified' AND (i.due_on < :today OR i.status = 'overdue') "
+            "ORDER BY i.due_on, i.id")
+        provinces = rows(
+            "SELECT b.province_code, r.name, COUNT(DISTINCT v.id), "
+            "COUNT(DISTINCT CASE WHEN v.status = 'done' THEN v.id END), COUNT(DISTINCT i.id), "
+            "COUNT(DISTINCT CASE WHEN i.status = 'verified' THEN i.id END) "
+            "FROM visit v JOIN business b ON b.uscc = v.uscc "
+            "LEFT JOIN region r ON r.code = b.province_code "
+            "LEFT JOIN issue i ON i.visit_id = v.id WHERE v.campaign_id = :c "
+            "GROUP BY b.province_code, r.name ORDER BY b.province_code")
+        return {"visits": {k: int(v) for k, v in visits.items()},
+                "interviews": {k: int(v) for k, v in interviews.items()},
+                "issues_by": {k: {a: int(b) for a, b in v.items()} for k, v in by.items()},
+                "verified_on_time": int(verified_on_time),
+                "due_or_verified": int(due_or_verified),
+                "overdue": [dict(id=r[0], uscc=r[1], name=r[2], province=r[3], category=r[4],
+                                 severity=r[5], status=r[6], due_on=str(r[7])) for r in overdue],
+                "provinces": [dict(code=r[0], name=r[1] or r[0], visits=int(r[2]),
+                                   visits_done=int(r[3]), issues=int(r[4]),
+                                   verified=int(r[5])) for r in provinces]}
+
+
+class SqlEventLog:
+    """The hash-chained event log. Appends are serialised: SQLite's IMMEDIATE transactions hold
+    the write lock; on PostgreSQL a transaction-scoped advisory lock does the same."""
+
+    _LOCK_KEY = 7_041_642  # any constant shared by every Lookback process
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._head: tuple[int, str] | None = None
+
+    def _read_head(self) -> tuple[int, str]:
+        conn = self.session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._LOCK_KEY})
+        row = conn.execute(select(EventRow.seq, EventRow.hash)
+                           .order_by(EventRow.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+    def append(self, *, at: datetime, actor: str, kind: str, entity: str,
+               payload: dict[str, Any]) -> Event:
+        if self._head is None:
+            self._head = self._read_head()
+        seq, prev = self._head
+        event = make_event(seq + 1, prev, at, actor, kind, entity, payload)
+        self.session.connection().execute(insert(EventRow).values(
+            seq=event.seq, at=event.at.isoformat(), actor=event.actor, kind=event.kind,
+            entity=event.entity,
+            payload=json.dumps(event.payload, ensure_ascii=False, sort_keys=True),
+            prev_hash=event.prev_hash, hash=event.hash))
+        self._head = (event.seq, event.hash)
+        return event
+
+    def reset(self) -> None:
+        """Forget the cached head (after a rollback)."""
+        self._head = None
+
+    @staticmethod
+    def _event(r: Any) -> Event:
+        return Event(int(r.seq), datetime.fromisoformat(r.at), r.actor, r.kind, r.entity,
+                     json.loads(r.payload), r.prev_hash, r.hash)
+
+    def all(self) -> Iterator[Event]:
+        result = self.session.connection().execution_options(yield_per=5000).execute(
+            select(EventRow).order_by(EventRow.seq))  # type: ignore[arg-type]
+        for r in result:
+            yield self._event(r)
+
+    def for_entity(self, entity: str) -> list[Event]:
+        rows = self.session.connection().execute(
+            select(EventRow).where(EventRow.entity == entity).order_by(EventRow.seq)).all()  # type: ignore[arg-type]
+        return [self._event(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self.session.connection().execute(
+            select(func.count()).select_from(EventRow)).scalar_one())
