@@ -189,7 +189,38 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+_GLOBAL_FLAGS = ("--json",)
+_GLOBAL_VALUED = ("--db", "--now", "--lang", "--data-dir", "--actor")
+
+
+def hoist_globals(args: list[str]) -> list[str]:
+    """Let global options stand anywhere (``lookback draw show 1 --json``): move them before
+    the command, where Typer expects them. Everything after ``--`` is left alone."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest += args[i:]
+            break
+        if a in _GLOBAL_FLAGS:
+            front.append(a)
+        elif a in _GLOBAL_VALUED and i + 1 < len(args):
+            front += [a, args[i + 1]]
+            i += 1
+        elif any(a.startswith(f"{opt}=") for opt in _GLOBAL_VALUED):
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
+
+
 def main() -> None:
+    import sys
+
+    sys.argv[1:] = hoist_globals(sys.argv[1:])
     app()
 
 
