@@ -174,7 +174,7 @@ def run_draw(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock) 
         raise ConflictError(f"campaign {campaign_id} has no frozen frame yet",
                             f"督查{campaign_id}尚未冻结抽样框")
     businesses, inspectors = parse_frame(frame.lines)
-    d = draw(draw_params(c.plan, c.seed), businesses, inspectors)
+    d = draw(draw_params(c.plan, c.seed), businesses, inspectors, frame_hash=frame.sha256)
     record = {"campaign": {"id": c.id, "office": c.office, "title": c.title, "kind": c.kind},
               **d.as_record()}
     with uow_factory() as uow:
@@ -280,7 +280,8 @@ def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
         if params.seed != record["seed"]:
             return Verification(False, f"seed: params say {params.seed!r}, record says "
                                 f"{record['seed']!r}", sha, 0)
-        again = replay(params, businesses, inspectors, record.get("extensions", [])).as_record()
+        again = replay(params, businesses, inspectors, record.get("extensions", []),
+                       frame_hash=sha).as_record()
     except (InputError, ConflictError) as e:
         return Verification(False, f"the draw cannot be recomputed: {e.en}", sha, 0)
     except (KeyError, TypeError, ValueError, AttributeError) as e:

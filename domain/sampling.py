@@ -11,6 +11,7 @@ step; ``docs/verify_draw.py`` re-implements it with the standard library alone.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,14 +25,17 @@ ALGORITHM = "lookback-draw/1"
 
 def unit_key(seed: str, stage: str, stratum: str, unit: str) -> str:
     """The keyed hash that ranks ``unit`` within ``stratum`` at ``stage``."""
-    msg = f"{stage}|{stratum}|{unit}".encode()
-    return hmac.new(seed.encode(), msg, hashlib.sha256).hexdigest()
+    return hmac.digest(seed.encode(), f"{stage}|{stratum}|{unit}".encode(), "sha256").hex()
 
 
 def lowest(seed: str, stage: str, stratum: str, units: Iterable[str], n: int) -> list[tuple[str, str]]:
-    """The ``n`` units with the lowest keys, as (unit, key) in rank order."""
-    keyed = sorted((unit_key(seed, stage, stratum, u), u) for u in units)
-    return [(u, k) for k, u in keyed[:n]]
+    """The ``n`` units with the lowest keys, as (unit, key) in rank order (ties by unit id)."""
+    key = seed.encode()
+    prefix = f"{stage}|{stratum}|"
+    digest = hmac.digest
+    keyed = [(digest(key, (prefix + u).encode(), "sha256").hex(), u) for u in units]
+    chosen = heapq.nsmallest(n, keyed) if n * 8 < len(keyed) else sorted(keyed)[:n]
+    return [(u, k) for k, u in chosen]
 
 
 def largest_remainder(weights: Mapping[str, int], total: int,
@@ -343,38 +347,76 @@ def _upper_stages(params: DrawParams, businesses: list[FrameBusiness]) -> list[S
 
 def _strata(params: DrawParams, pool: list[FrameBusiness]) -> dict[str, list[FrameBusiness]]:
     by_stratum: dict[str, list[FrameBusiness]] = {}
+    fields = tuple(params.strata)
+    if not fields:
+        return {"all": list(pool)} if pool else {}
+    # The stratum id depends only on these attributes: compute it once per distinct combination.
+    cache: dict[tuple[str, str, str], str] = {}
     for b in pool:
-        by_stratum.setdefault(stratum_of(b, params.strata), []).append(b)
+        attrs = (b.region_code, b.category, b.risk_level)
+        h = cache.get(attrs)
+        if h is None:
+            h = cache[attrs] = stratum_of(b, fields)
+        group = by_stratum.get(h)
+        if group is None:
+            by_stratum[h] = [b]
+        else:
+            group.append(b)
     return by_stratum
 
 
-def _risk_weights(params: DrawParams,
-                  by_stratum: dict[str, list[FrameBusiness]]) -> dict[str, int]:
+def _risk_weights(params: DrawParams, by_stratum: dict[str, list[FrameBusiness]],
+                  pool: list[FrameBusiness]) -> dict[str, int]:
+    """Each stratum's summed risk weight (only ``risk_weighted`` uses them; the others get an
+    empty map); every risk level in the frame must have a weight whatever the method."""
+    weights = params.risk_weights
+    unknown = {b.risk_level for b in pool} - set(weights)
+    if unknown:
+        b = next(u for u in pool if u.risk_level in unknown)
+        raise InputError(f"business {b.uscc} has risk level {b.risk_level!r}, which has no "
+                         "weight", f"主体{b.uscc}的风险等级“{b.risk_level}”没有权重")
+    if params.allocation != "risk_weighted":
+        return {}
     out = {}
     for h, units in by_stratum.items():
-        total = 0
+        counts: dict[str, int] = {}
         for b in units:
-            w = params.risk_weights.get(b.risk_level)
-            if w is None:
-                raise InputError(f"business {b.uscc} has risk level {b.risk_level!r}, which has no "
-                                 "weight", f"主体{b.uscc}的风险等级“{b.risk_level}”没有权重")
-            total += w
-        out[h] = total
+            counts[b.risk_level] = counts.get(b.risk_level, 0) + 1
+        for level in counts:
+            if level not in weights:
+                b = next(u for u in units if u.risk_level == level)
+                raise InputError(f"business {b.uscc} has risk level {level!r}, which has no "
+                                 "weight", f"主体{b.uscc}的风险等级“{level}”没有权重")
+        out[h] = sum(weights[level] * n for level, n in counts.items())
     return out
 
 
 def _picks(seed: str, by_stratum: dict[str, list[FrameBusiness]],
-           alloc: Mapping[str, int]) -> list[Pick]:
+           alloc: Mapping[str, int]) -> tuple[list[Pick], dict[str, str]]:
+    """The chosen businesses of every stratum (as ``lowest`` ranks them) and their regions."""
     picks: list[Pick] = []
+    region_of: dict[str, str] = {}
+    key = seed.encode()
+    digest = hmac.digest
     for h in sorted(by_stratum):
-        picks += [Pick(u, h, k) for u, k in
-                  lowest(seed, "business", h, (b.uscc for b in by_stratum[h]), alloc[h])]
-    return picks
+        n = alloc[h]
+        if n == 0:
+            continue
+        prefix = f"business|{h}|"
+        # (key, uscc) decide the rank; the region rides along and is never compared
+        # (a USCC appears once in a frame).
+        keyed = [(digest(key, (prefix + b.uscc).encode(), "sha256").hex(), b.uscc, b.region_code)
+                 for b in by_stratum[h]]
+        chosen = heapq.nsmallest(n, keyed) if n * 8 < len(keyed) else sorted(keyed)[:n]
+        for k, u, region in chosen:
+            picks.append(Pick(u, h, k))
+            region_of[u] = region
+    return picks, region_of
 
 
 def draw(params: DrawParams, businesses: list[FrameBusiness],
-         inspectors: list[FrameInspector]) -> Draw:
-    """Run the whole draw on a frozen frame."""
+         inspectors: list[FrameInspector], *, frame_hash: str | None = None) -> Draw:
+    """Run the whole draw on a frozen frame (``frame_hash``: its SHA-256 when already known)."""
     seed = params.seed
     stages = _upper_stages(params, businesses)
     pool = _pool_after(params, businesses, stages)
@@ -394,18 +436,17 @@ def draw(params: DrawParams, businesses: list[FrameBusiness],
             assert params.fraction is not None
             ppm = round(params.fraction * 1_000_000)  # the fraction in parts per million
             total = max(1, (ppm * population + 999_999) // 1_000_000)
-        risk_w = _risk_weights(params, by_stratum)
+        risk_w = _risk_weights(params, by_stratum, pool)
         alloc = allocate(sizes, total, method=params.allocation, minimum=params.min_per_stratum,
                          weights=risk_w)
-    picks = _picks(seed, by_stratum, alloc)
+    picks, region_of = _picks(seed, by_stratum, alloc)
     stages.append(StageResult("business", population, sizes, alloc, picks))
     teams = draw_teams(seed, inspectors, params.teams, params.members)
-    region_of = {b.uscc: b.region_code for b in pool}
     home_of = {i.inspector_id: i.home_region for i in inspectors}
     assignments = assign_visits(seed, [p.unit for p in picks], region_of, teams, home_of,
                                 params.avoidance, {})
-    return Draw(params, frame_sha256(frame_lines(businesses, inspectors)), len(businesses),
-                len(inspectors), stages, teams, assignments, total)
+    sha = frame_hash or frame_sha256(frame_lines(businesses, inspectors))
+    return Draw(params, sha, len(businesses), len(inspectors), stages, teams, assignments, total)
 
 
 def draw_teams(seed: str, inspectors: list[FrameInspector], count: int,
@@ -474,11 +515,10 @@ def extend(previous: Draw, businesses: list[FrameBusiness], inspectors: list[Fra
     pool = _pool_after(params, businesses, previous.stages[:-1])
     by_stratum = _strata(params, pool)
     sizes = {h: len(v) for h, v in by_stratum.items()}
-    risk_w = _risk_weights(params, by_stratum)
+    risk_w = _risk_weights(params, by_stratum, pool)
     alloc = extend_allocation(sizes, last.allocation, to, method=params.allocation,
                               minimum=params.min_per_stratum, weights=risk_w)
-    picks = _picks(params.seed, by_stratum, alloc)
-    region_of = {b.uscc: b.region_code for b in pool}
+    picks, region_of = _picks(params.seed, by_stratum, alloc)
     home_of = {i.inspector_id: i.home_region for i in inspectors}
     assignments = assign_visits(params.seed, [p.unit for p in picks], region_of, previous.teams,
                                 home_of, params.avoidance, previous.assignments)
@@ -490,9 +530,9 @@ def extend(previous: Draw, businesses: list[FrameBusiness], inspectors: list[Fra
 
 
 def replay(params: DrawParams, businesses: list[FrameBusiness], inspectors: list[FrameInspector],
-           extensions: Iterable[Mapping[str, Any]]) -> Draw:
+           extensions: Iterable[Mapping[str, Any]], *, frame_hash: str | None = None) -> Draw:
     """The draw and then each recorded extension, in order: what a verifier recomputes."""
-    d = draw(params, businesses, inspectors)
+    d = draw(params, businesses, inspectors, frame_hash=frame_hash)
     for ext in extensions:
         d = extend(d, businesses, inspectors, int(ext["to"]))
     return d

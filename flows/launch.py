@@ -78,3 +78,17 @@ def launch_campaign(campaign_id: int, database_url: str, now_iso: str | None = N
         created += visits_task(campaign_id, database_url, rows[i : i + VISIT_CHUNK])
     finish_task(campaign_id, database_url, now_iso)
     return {"frame": frame, "sampled": len(rows), "visits_created": created}
+
+
+def run_launch(campaign_id: int, database_url: str, now_iso: str | None = None) -> dict[str, Any]:
+    """Run ``launch_campaign`` as the CLI does: without flow-run heartbeats.
+
+    A heartbeat thread makes a short synchronous flow wait about a second on exit (it sleeps in
+    one-second steps); heartbeats exist to notice crashed long runs on a server, and a launch is
+    short and idempotent (rerun it after a crash), so the CLI does not pay that second each time.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        result: dict[str, Any] = launch_campaign(campaign_id, database_url, now_iso)
+    return result

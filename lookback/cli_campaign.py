@@ -59,11 +59,10 @@ def launch_with_prefect(lb: App, out: Output, campaign_id: int) -> dict[str, Any
     if not os.environ.get("PREFECT_API_URL"):
         out.note("Starting Prefect (a temporary local server; set PREFECT_API_URL to use a running "
                  "one)…", "正在启动Prefect（临时本地服务；设置PREFECT_API_URL可使用已运行的服务）…")
-    from flows.launch import launch_campaign
+    from flows.launch import run_launch
 
     now = lb.settings.now.isoformat() if lb.settings.now else None
-    result: dict[str, Any] = launch_campaign(campaign_id, lb.database_url, now)
-    return result
+    return run_launch(campaign_id, lb.database_url, now)
 
 
 @campaign_app.command("create")
