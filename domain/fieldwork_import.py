@@ -82,7 +82,12 @@ def _int(raw: object) -> int | None:
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     text = str(raw or "").strip()
-    return int(text) if text.isdigit() else None
+    if not text.isdigit():
+        return None
+    try:
+        return int(text)  # "①" and "²" are digits to str.isdigit, not to int()
+    except ValueError:
+        return None
 
 
 def parse_row(line: int, raw: Mapping[str, object], checklists: Checklists) -> _Row:
@@ -192,6 +197,7 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
         interview_ids = fwr.reserve_ids("interview", len(to_store))
         interviews, answers, events = [], [], []
         new_issues: list[tuple[NewIssue, str]] = []
+        joined: list[int] = []  # indexes into new_issues of issues later answers failed again
         for (g, v), iid in zip(to_store, interview_ids, strict=True):
             ans = [r.answer for r in g.rows if r.answer is not None]
             interviews.append((iid, v.id, g.key[1], g.key[2], now, actor))
@@ -208,7 +214,10 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
                 assert item is not None
                 k = (v.campaign_id, v.uscc, item.id)
                 if k in issues:
-                    summary.existing_issue_ids.append(issues[k])
+                    if issues[k] > 0:
+                        summary.existing_issue_ids.append(issues[k])
+                    else:  # registered earlier in this file: its id is known once reserved
+                        joined.append(-issues[k] - 1)
                     continue
                 if v.campaign_id not in plans:
                     plans[v.campaign_id] = fwr.campaign_plan(v.campaign_id)
@@ -218,7 +227,7 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
                 new_issues.append((NewIssue(v.campaign_id, v.id, v.uscc, item.id, item.category,
                                             item.severity, desc, item.legal_basis_zh, today, days,
                                             due), item.id))
-                issues[k] = -1  # registered once per business and item, even within this file
+                issues[k] = -len(new_issues)  # -(index + 1): once per business and item, even within this file
         issue_ids = fwr.reserve_ids("issue", len(new_issues))
         for (ni, item_id), isid in zip(new_issues, issue_ids, strict=True):
             events.append(("issue.registered", f"issue:{isid}",
@@ -228,12 +237,13 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
                             "from": "checklist"}))
             summary.issue_ids.append(isid)
         summary.issues = len(issue_ids)
+        summary.existing_issue_ids += [issue_ids[n] for n in joined]
         fwr.insert_interviews(interviews)
         fwr.insert_answers(answers)
         fwr.insert_issues([(isid, ni) for (ni, _), isid in zip(new_issues, issue_ids, strict=True)],
                           now)
-        for kind, entity, payload in events:
-            uow.events.append(at=now, actor=actor, kind=kind, entity=entity, payload=payload)
+        uow.events.append_many([(now, actor, kind, entity, payload)
+                                for kind, entity, payload in events])
         uow.commit()
     sink.close()
     return summary

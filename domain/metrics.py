@@ -15,6 +15,25 @@ from domain.ports import UnitOfWorkFactory
 from domain.stats import rate
 
 
+def rates_from_raw(raw: dict[str, Any]) -> dict[str, Any]:
+    """The summary figures and per-province rates from the repository's raw counts."""
+    visits = raw["visits"]
+    planned = sum(visits.values())
+    issues = raw["issues_by"]
+    registered = sum(issues["status"].values())
+    verified = issues["status"].get("verified", 0)
+    return {
+        "summary": {"visits_planned": planned, "visits_done": visits.get("done", 0),
+                    "interviews": sum(raw["interviews"].values()),
+                    "issues_registered": registered, "issues_verified": verified,
+                    "rectification_rate": rate(verified, registered),
+                    "on_time_rate": rate(raw["verified_on_time"], raw["due_or_verified"])},
+        "provinces": [{**p, "rectification_rate": rate(p["verified"], p["issues"]),
+                       "completion_rate": rate(p["visits_done"], p["visits"])}
+                      for p in raw["provinces"]],
+    }
+
+
 def campaign_metrics(campaign_id: int, *, today: date, uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
     """Every figure of ``lookback campaign metrics``, as plain data."""
     from domain.campaigns import not_found

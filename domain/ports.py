@@ -132,6 +132,7 @@ class UnitOfWork(Protocol):
     campaigns: CampaignRepository
     fieldwork: FieldworkRepository
     events: EventLog
+    notices: NoticeRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -153,6 +154,7 @@ class ProblemSink(Protocol):
 if TYPE_CHECKING:  # the campaign module imports this one
     from domain.campaigns import Campaign, CampaignCounts, FrozenFrame
     from domain.fieldwork import EventLog, FieldworkRepository
+    from domain.notices import NoticeRepository
     from domain.plan import Plan
     from domain.sampling import FrameBusiness, FrameInspector
 

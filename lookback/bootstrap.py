@@ -78,7 +78,7 @@ class App:
                 f"the database {self.database_label} is not initialised; run `lookback init` first",
                 f"数据库{self.database_label}尚未初始化；请先运行`lookback init`",
             )
-        if current != migrate.head_revision():
+        if current != migrate.HEAD:
             raise NotInitialisedError(
                 f"the database schema is at revision {current}, not the newest; run "
                 "`lookback init` to upgrade it",

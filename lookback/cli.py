@@ -167,6 +167,7 @@ def _register_subcommands() -> None:
         issue_app,
         visit_app,
     )
+    from lookback.cli_notices import notices_app
     from lookback.cli_registry import registry_app
 
     app.add_typer(registry_app, name="registry", help="Business, cadre and inspector registers "
@@ -182,6 +183,8 @@ def _register_subcommands() -> None:
     app.add_typer(checklist_app, name="checklist", help="Interview checklists per role (检查清单).")
     app.add_typer(calendar_app, name="calendar", help="Working days under China's official "
                   "calendar (工作日).")
+    app.add_typer(notices_app, name="notices", help="Numbered PDF notices (文书): issue, list, "
+                  "show, void, verify.")
     app.add_typer(audit_app, name="audit", help="The hash-chained event log (审计日志).")
     app.command(name="demo")(command(demo))
 

@@ -40,6 +40,11 @@ _ISSUE_COLS = (IssueRow.id, IssueRow.campaign_id, IssueRow.visit_id, IssueRow.us
                BusinessRow.name, BusinessRow.province_code)
 
 
+def _fits(n: int) -> bool:
+    """Whether ``n`` fits a database id (signed 64 bits)."""
+    return -(2**63) <= n < 2**63
+
+
 def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -67,6 +72,8 @@ class SqlFieldworkRepository:
                 for r in rows]
 
     def get_visit(self, visit_id: int) -> Visit | None:
+        if not _fits(visit_id):
+            return None
         found = self._visits("WHERE v.id = :id", {"id": visit_id})
         return found[0] if found else None
 
@@ -87,6 +94,7 @@ class SqlFieldworkRepository:
 
     def visits_by_ids(self, ids: Sequence[int]) -> dict[int, Visit]:
         found: dict[int, Visit] = {}
+        ids = [i for i in ids if _fits(i)]  # a larger id cannot exist (and overflows SQLite)
         for i in range(0, len(ids), 900):
             chunk = list(ids[i : i + 900])
             marks = ", ".join(f":v{n}" for n in range(len(chunk)))
@@ -172,6 +180,8 @@ class SqlFieldworkRepository:
         return [_issue(r) for r in self._conn.execute(stmt).all()]
 
     def get_issue(self, issue_id: int) -> Issue | None:
+        if not _fits(issue_id):
+            return None
         found = self._issues(IssueRow.id == issue_id)
         return found[0] if found else None
 
@@ -300,6 +310,7 @@ class SqlEventLog:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._sql = _Sql(session)
         self._head: tuple[int, str] | None = None
 
     def _read_head(self) -> tuple[int, str]:
@@ -323,6 +334,28 @@ class SqlEventLog:
             prev_hash=event.prev_hash, hash=event.hash))
         self._head = (event.seq, event.hash)
         return event
+
+    def append_many(self, items: Sequence[tuple[datetime, str, str, str, dict[str, Any]]]) -> list[Event]:
+        """Append events in order with one executemany (the chain is computed here, in Python)."""
+        if not items:
+            return []
+        if self._head is None:
+            self._head = self._read_head()
+        seq, prev = self._head
+        events = []
+        for at, actor, kind, entity, payload in items:
+            seq += 1
+            e = make_event(seq, prev, at, actor, kind, entity, payload)
+            events.append(e)
+            prev = e.hash
+        self._sql.executemany(
+            "INSERT INTO event (seq, at, actor, kind, entity, payload, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(e.seq, e.at.isoformat(), e.actor, e.kind, e.entity,
+              json.dumps(e.payload, ensure_ascii=False, sort_keys=True), e.prev_hash, e.hash)
+             for e in events])
+        self._head = (seq, prev)
+        return events
 
     def reset(self) -> None:
         """Forget the cached head (after a rollback)."""

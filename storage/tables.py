@@ -287,3 +287,51 @@ class ExtensionRow(SQLModel, table=True):
     new_due_on: date
     provisional: bool = False
     approved_at: datetime
+
+
+class NoticeCounterRow(SQLModel, table=True):
+    """The last number given per office, kind and year (文书编号): gapless, never reused."""
+
+    __tablename__ = "notice_counter"
+
+    office: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(primary_key=True, max_length=30)
+    year: int = Field(primary_key=True)
+    last_seq: int = 0
+
+
+class NoticeRow(SQLModel, table=True):
+    """A numbered notice: its canonical content, and once rendered its PDF's SHA-256."""
+
+    __tablename__ = "notice"
+    __table_args__ = (UniqueConstraint("office", "kind", "year", "seq", name="uq_notice_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    kind: str = Field(max_length=30)
+    lang: str = Field(max_length=5)
+    office: str = Field(max_length=200)
+    year: int
+    seq: int
+    number: str = Field(max_length=100, unique=True)
+    target: str = Field(max_length=500, index=True)
+    addressee: str = Field(max_length=300)
+    uscc: str | None = Field(default=None, max_length=18, index=True)
+    content_json: str
+    content_sha256: str = Field(max_length=64, index=True)
+    status: str = Field(default="pending", max_length=10, index=True)
+    pdf_sha256: str | None = Field(default=None, max_length=64, index=True)
+    pdf_size: int | None = None
+    created_at: datetime
+    issued_at: datetime | None = None
+    voided_at: datetime | None = None
+    void_reason: str = Field(default="", max_length=1000)
+
+
+class NoticePdfRow(SQLModel, table=True):
+    """The bytes of an issued notice, by SHA-256 (immutable)."""
+
+    __tablename__ = "notice_pdf"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    data: bytes = Field(sa_type=LargeBinary)

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from storage.campaigns import SqlCampaignRepository
 from storage.db import READ_ONLY
 from storage.fieldwork import SqlEventLog, SqlFieldworkRepository
+from storage.notices import SqlNoticeRepository
 from storage.repositories import (
     SqlImportRunRepository,
     SqlRegionRepository,
@@ -35,6 +36,7 @@ class SqlUnitOfWork:
         self.campaigns = SqlCampaignRepository(self.session)
         self.fieldwork = SqlFieldworkRepository(self.session)
         self.events = SqlEventLog(self.session)
+        self.notices = SqlNoticeRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

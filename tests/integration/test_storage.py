@@ -293,3 +293,9 @@ def test_upsert_and_read_back_cadres_and_assignments_are_replaced(engine: Engine
     assert got is not None and got.assigned_uscc == ()
     assert counts.cadres == 2
     assert counts.covered == 1  # only U3 still has an assigned official
+
+
+def test_the_head_constant_matches_the_migration_scripts() -> None:
+    from storage import migrate
+
+    assert migrate.head_revision() == migrate.HEAD

@@ -232,6 +232,10 @@ class FakeEventLog(_Repo):
         events.append(event)
         return event
 
+    def append_many(self, items: list[tuple[datetime, str, str, str, dict[str, Any]]]) -> list[Event]:
+        return [self.append(at=at, actor=actor, kind=kind, entity=entity, payload=payload)
+                for at, actor, kind, entity, payload in items]
+
     def all(self) -> list[Event]:
         return list(self._uow.state.events)
 

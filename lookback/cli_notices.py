@@ -1,0 +1,259 @@
+"""`lookback notices …`: issue, list, show, void and verify numbered PDF notices."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from domain import notices as svc
+from domain.errors import BadArgumentError, BadFileError, NotFoundError
+from lookback.bootstrap import App
+from lookback.output import Output
+
+notices_app = typer.Typer(no_args_is_help=True)
+
+
+def _state(ctx: typer.Context) -> tuple[App, Output]:
+    from lookback.cli import state
+
+    return state(ctx)
+
+
+def _command(fn: Any) -> Any:
+    from lookback.cli import command
+
+    return command(fn)
+
+
+def _safe_name(number: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", number) + ".pdf"
+
+
+def export_pdfs(lb: App, campaign: int, kind: str, folder: Path) -> list[Path]:
+    """Write the issued notices of a campaign and kind to ``folder`` as NUMBER.pdf."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    with lb.read_uow_factory()() as uow:
+        for n in uow.notices.list_notices(campaign, kind):
+            if n.status != "issued" or n.pdf_sha256 is None:
+                continue
+            data = uow.notices.pdf(n.pdf_sha256)
+            assert data is not None
+            target = folder / _safe_name(n.number)
+            tmp = target.with_suffix(".pdf.part")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            written.append(target)
+    return written
+
+
+def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: str,
+                        workers: int) -> dict[str, Any]:
+    """Run the issuing flow; a Rich progress bar follows the database while it runs."""
+    from domain.errors import LookbackError
+
+    lb.require_schema()
+    with lb.read_uow_factory()() as uow:
+        if uow.campaigns.get(campaign) is None:
+            raise NotFoundError(f"campaign {campaign} does not exist", f"督查{campaign}不存在")
+    from report_templates.render import check_fonts
+
+    check_fonts()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.notices import run_issue
+
+    def counts() -> tuple[int, int]:
+        with lb.read_uow_factory()() as uow:
+            ns = uow.notices.list_notices(campaign, kind)
+        return (sum(1 for n in ns if n.status == "pending"),
+                sum(1 for n in ns if n.status == "issued"))
+
+    _, issued0 = counts()
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            now = lb.settings.now.isoformat() if lb.settings.now else None
+            result.update(run_issue(campaign, kind, lang, lb.database_url, now, lb.actor, workers))
+        except BaseException as e:  # re-raised in the calling thread
+            error.append(e)
+        finally:
+            stop.set()
+
+    worker = threading.Thread(target=run, daemon=True)
+    with out.progress(f"Issuing {kind} notices", f"正在签发{svc.KIND_ZH[kind]}") as update:
+        worker.start()
+        while not stop.wait(0.5):
+            pending, issued = counts()
+            done = issued - issued0
+            if pending + done:
+                update(done / (pending + done))
+        worker.join()
+    if error:
+        e = error[0]
+        if isinstance(e, LookbackError):
+            raise e
+        raise e
+    return result
+
+
+@notices_app.command("issue")
+@_command
+def issue_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[int, typer.Option("--campaign")],
+    kind: Annotated[str, typer.Option("--kind", help="rectification_order, warning_talk, "
+                                      "circular or draw_publication.")],
+    lang: Annotated[str | None, typer.Option("--notice-lang", "--doc-lang",
+                                             help="Language of the documents: zh (default) or "
+                                             "en (the global --lang sets it too).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write the PDFs here.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Rendering processes (0 = one per "
+                                         "core, up to 4).")] = 0,
+) -> None:
+    """Number, render (in parallel processes) and store notices; rerunning issues nothing twice."""
+    lb, out = _state(ctx)
+    doc_lang = lang or lb.lang
+    if kind not in svc.ISSUABLE:
+        raise BadArgumentError(f"--kind must be one of {', '.join(svc.ISSUABLE)}",
+                               f"--kind应为{'、'.join(svc.ISSUABLE)}之一")
+    if doc_lang not in ("zh", "en"):
+        raise BadArgumentError("--notice-lang must be zh or en", "--notice-lang应为zh或en")
+    t0 = time.perf_counter()
+    result = issue_with_progress(lb, out, campaign, kind, doc_lang, workers)
+    elapsed = time.perf_counter() - t0
+    written = export_pdfs(lb, campaign, kind, out_dir) if out_dir else []
+    with lb.read_uow_factory()() as uow:
+        notices = [n for n in uow.notices.list_notices(campaign, kind) if n.lang == doc_lang]
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": campaign, "kind": kind, "lang": doc_lang,
+                  "issued_now": result.get("issued", 0), "total": len(notices),
+                  "seconds": round(elapsed, 3),
+                  "numbers": [n.number for n in notices if n.status == "issued"],
+                  "files": [str(p) for p in written]})
+        return
+    out.say(f"{result.get('issued', 0)} {kind} notice(s) issued now; {len(notices)} in all for "
+            f"campaign {campaign} ({elapsed:.1f} s)." + (f" PDFs in {out_dir}/" if out_dir else ""),
+            f"本次签发{svc.KIND_ZH[kind]}{result.get('issued', 0)}份；督查{campaign}共{len(notices)}份"
+            f"（{elapsed:.1f}秒）。" + (f"PDF已写入{out_dir}/" if out_dir else ""))
+
+
+def _notice_dict(n: svc.Notice) -> dict[str, Any]:
+    return {"id": n.id, "number": n.number, "kind": n.kind, "lang": n.lang,
+            "campaign_id": n.campaign_id, "addressee": n.addressee, "uscc": n.uscc,
+            "status": n.status, "content_sha256": n.content_sha256, "pdf_sha256": n.pdf_sha256,
+            "pdf_size": n.pdf_size, "issued_at": n.issued_at.isoformat() if n.issued_at else None,
+            "voided_at": n.voided_at.isoformat() if n.voided_at else None,
+            "void_reason": n.void_reason or None}
+
+
+@notices_app.command("list")
+@_command
+def list_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[int | None, typer.Option("--campaign")] = None,
+    kind: Annotated[str | None, typer.Option("--kind")] = None,
+) -> None:
+    """Notices with their numbers, addressees and status."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    with lb.read_uow_factory()() as uow:
+        notices = uow.notices.list_notices(campaign, kind)
+    if out.json_mode:
+        out.emit({"ok": True, "count": len(notices), "data": [_notice_dict(n) for n in notices]})
+        return
+    t = out.t
+    table = Table(title=t(f"{len(notices)} notice(s)", f"文书{len(notices)}份"))
+    for col in (t("number", "文号"), t("kind", "种类"), t("addressee", "主送"), t("status", "状态"),
+                t("issued", "签发时间")):
+        table.add_column(col)
+    for n in notices:
+        table.add_row(n.number, n.kind if out.lang == "en" else svc.KIND_ZH[n.kind], n.addressee,
+                      n.status, f"{n.issued_at:%Y-%m-%d %H:%M}" if n.issued_at else "—")
+    out.out.print(table)
+
+
+@notices_app.command("show")
+@_command
+def show_cmd(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="The document number.")],
+    pdf_out: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF to this file.")] = None,
+) -> None:
+    """One notice: its record, content hash and PDF hash (and the PDF itself with --pdf)."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    with lb.read_uow_factory()() as uow:
+        n = uow.notices.by_number(number)
+        if n is None:
+            raise NotFoundError(f"no notice numbered {number}", f"没有编号为{number}的文书")
+        data = uow.notices.pdf(n.pdf_sha256) if n.pdf_sha256 else None
+    if pdf_out is not None:
+        if data is None:
+            raise BadArgumentError(f"notice {number} has no PDF yet (status {n.status})",
+                                   f"文书{number}尚无PDF（状态{n.status}）")
+        pdf_out.write_bytes(data)
+    if out.json_mode:
+        out.emit({"ok": True, **_notice_dict(n), "content": n.content})
+        return
+    out.say(f"{n.number} · {svc.KIND_EN[n.kind]} · to {n.addressee} · {n.status}",
+            f"{n.number} · {svc.KIND_ZH[n.kind]} · 主送{n.addressee} · {n.status}")
+    out.say(f"  content SHA-256 {n.content_sha256} · PDF SHA-256 {n.pdf_sha256 or '—'} "
+            f"({n.pdf_size or 0} bytes)", f"  内容SHA-256 {n.content_sha256} · PDF SHA-256 "
+            f"{n.pdf_sha256 or '—'}（{n.pdf_size or 0}字节）")
+    if n.status == "void":
+        out.say(f"  void since {n.voided_at:%Y-%m-%d}: {n.void_reason}",
+                f"  已于{n.voided_at:%Y-%m-%d}作废：{n.void_reason}")
+    if pdf_out:
+        out.say(f"  PDF written to {pdf_out}", f"  PDF已写入{pdf_out}")
+
+
+@notices_app.command("void")
+@_command
+def void_cmd(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="The document number.")],
+    reason: Annotated[str, typer.Option("--reason")],
+) -> None:
+    """Void an issued notice; it keeps its number, which is never reused."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    n = svc.void_notice(number, reason, uow_factory=lb.uow_factory(), clock=lb.clock,
+                        actor=lb.actor)
+    if out.json_mode:
+        out.emit({"ok": True, **_notice_dict(n)})
+        return
+    out.say(f"Notice {n.number} voided.", f"文书{n.number}已作废。")
+
+
+@notices_app.command("verify")
+@_command
+def verify_cmd(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="A notice PDF.")]) -> None:
+    """Check a PDF against the records: OK with number and addressee, or what does not match."""
+    from report_templates.render import extract_content
+
+    lb, out = _state(ctx)
+    lb.require_schema()
+    if not file.is_file():
+        raise BadFileError(f"{file}: no such file", f"{file}：文件不存在", code="no_file")
+    result = svc.verify_pdf(file.read_bytes(), extract=extract_content,
+                            uow_factory=lb.read_uow_factory())
+    if out.json_mode:
+        out.emit({"ok": result.ok, "status": result.status,
+                  "number": result.notice.number if result.notice else None,
+                  "addressee": result.notice.addressee if result.notice else None,
+                  "message": out.t(result.en, result.zh)})
+    else:
+        out.say(result.en, result.zh)
+    if not result.ok:
+        raise typer.Exit(1)
