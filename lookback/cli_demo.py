@@ -86,14 +86,14 @@ def demo(
     try:
         out.say(f"Building a demo in {folder}/", f"正在{folder}/中构建演示")
         registers = folder / "registers"
-        with out.progress("1/6 Generating registers", "1/6 生成名录", total=businesses) as update:
+        with out.progress("1/7 Generating registers", "1/7 生成名录", total=businesses) as update:
             made = generate(registers, businesses=businesses, seed=seed, on_progress=update)
         report["registers"] = {"businesses": str(made.businesses), "cadres": str(made.cadres),
                                "inspectors": str(made.inspectors), "seed": seed}
         _before, after = migrate.upgrade(lb.engine)
         n_regions = load_regions(lb.uow_factory())
-        out.say(f"2/6 Database initialised at revision {after}; {n_regions} regions loaded.",
-                f"2/6 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
+        out.say(f"2/7 Database initialised at revision {after}; {n_regions} regions loaded.",
+                f"2/7 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
         report["regions"] = n_regions
         imports = []
         for kind, path in ((RegisterKind.BUSINESSES, made.businesses),
@@ -104,8 +104,8 @@ def demo(
             print_summary(out, summary, path, rpath)
             imports.append(summary_dict(summary, path, rpath))
         bad = _bad_rows_file(made.businesses, registers / "businesses-with-mistakes.csv")
-        out.say("3/6 Importing a file with five deliberate mistakes, to show the reject report:",
-                "3/6 导入一个含五处故意错误的文件，演示拒绝报告：")
+        out.say("3/7 Importing a file with five deliberate mistakes, to show the reject report:",
+                "3/7 导入一个含五处故意错误的文件，演示拒绝报告：")
         summary, rpath = run_import(lb, out, bad, RegisterKind.BUSINESSES, strict=False,
                                     batch_rows=DEFAULT_BATCH_ROWS, report=None)
         print_summary(out, summary, bad, rpath)
@@ -114,12 +114,13 @@ def demo(
         from domain.stats import register_stats
 
         stats = register_stats(uow_factory=lb.read_uow_factory())
-        out.say("4/6 Register statistics:", "4/6 名录统计：")
+        out.say("4/7 Register statistics:", "4/7 名录统计：")
         if not out.json_mode:
             print_stats(out, stats)
         report["stats"] = stats.as_dict()
         report["campaign"] = _demo_campaign(lb, out)
         report["fieldwork"] = _demo_fieldwork(lb, out, report["campaign"]["id"], seed, folder)
+        report["notices"] = _demo_notices(lb, out, report["campaign"]["id"], folder)
     finally:
         lb.close()
     if out.json_mode:
@@ -129,14 +130,17 @@ def demo(
     out.say(
         f"\nDone. The demo is in {folder}/: registers/ (generated CSVs), lookback.db (SQLite), "
         f"data/reports/ (reject reports), data/evidence/ (evidence by SHA-256), draw/ (the "
-        f"published draw record and frame).\n"
+        f"published draw record and frame), notices/ (the issued PDFs).\n"
         f"Try: lookback --db {db_path} campaign metrics 1 · lookback --db {db_path} issue list "
-        f"--campaign 1 · lookback --db {db_path} audit verify · python docs/verify_draw.py "
+        f"--campaign 1 · lookback --db {db_path} audit verify · lookback --db {db_path} notices "
+        f"verify {folder}/notices/<number>.pdf · python docs/verify_draw.py "
         f"{folder}/draw/record.json {folder}/draw/frame.csv",
         f"\n完成。演示位于{folder}/：registers/（生成的名录CSV）、lookback.db（SQLite数据库）、"
-        f"data/reports/（拒绝报告）、data/evidence/（按SHA-256保存的证据）、draw/（公开的抽取记录和抽样框）。\n"
+        f"data/reports/（拒绝报告）、data/evidence/（按SHA-256保存的证据）、draw/（公开的抽取记录和抽样框）、"
+        f"notices/（签发的PDF文书）。\n"
         f"可尝试：lookback --db {db_path} campaign metrics 1 · lookback --db {db_path} issue list "
-        f"--campaign 1 · lookback --db {db_path} audit verify · python docs/verify_draw.py "
+        f"--campaign 1 · lookback --db {db_path} audit verify · lookback --db {db_path} notices "
+        f"verify {folder}/notices/<number>.pdf · python docs/verify_draw.py "
         f"{folder}/draw/record.json {folder}/draw/frame.csv",
     )
 
@@ -156,8 +160,8 @@ def _demo_campaign(lb: Any, out: Any) -> dict[str, Any]:
     plan_text = read_text(EXAMPLE_PLAN, "plan file", "计划文件")
     cid = svc.create_campaign(plan_text, source=str(EXAMPLE_PLAN), uow_factory=lb.uow_factory(),
                               clock=lb.clock, new_seed=new_seed)
-    out.say(f"5/6 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
-            f"5/6 根据{EXAMPLE_PLAN.name}创建督查{cid}：正在启动（抽取、组队、计划检查）…")
+    out.say(f"5/7 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
+            f"5/7 根据{EXAMPLE_PLAN.name}创建督查{cid}：正在启动（抽取、组队、计划检查）…")
     result = launch_with_prefect(lb, out, cid)
     with lb.read_uow_factory()() as uow:
         record = uow.campaigns.get_record(cid)
@@ -185,17 +189,38 @@ def _demo_fieldwork(lb: Any, out: Any, campaign_id: int, seed: int, folder: Path
     from lookback.demo_fieldwork import simulate
     from lookback.output import pct
 
-    with out.progress("6/6 Fieldwork: interviews, issues, rectifications",
-                      "6/6 实地督查：谈话、问题、整改"):
+    with out.progress("6/7 Fieldwork: interviews, issues, rectifications",
+                      "6/7 实地督查：谈话、问题、整改"):
         done = simulate(lb, campaign_id, seed=seed, folder=folder)
-    out.say(f"6/6 Fieldwork simulated: {done['interviews']} interviews ({done['answers']} "
+    out.say(f"6/7 Fieldwork simulated: {done['interviews']} interviews ({done['answers']} "
             f"answers), {done['issues']} issues ({done['with_evidence']} with a photo as "
             f"evidence), {done['visits_done']} visits completed, {done['reported']} "
             f"rectifications reported, {done['verified']} verified, {done['extended']} extended.",
-            f"6/6 已模拟实地督查：谈话{done['interviews']}次（作答{done['answers']}项），登记问题"
+            f"6/7 已模拟实地督查：谈话{done['interviews']}次（作答{done['answers']}项），登记问题"
             f"{done['issues']}个（{done['with_evidence']}个附现场照片），完成检查{done['visits_done']}"
             f"次，报告整改{done['reported']}个，核验销号{done['verified']}个，延期{done['extended']}个。")
     m = metrics_dict(lb, campaign_id)
     if not out.json_mode:
         print_metrics(out, m, pct)
     return {**done, "metrics": m}
+
+
+def _demo_notices(lb: Any, out: Any, campaign_id: int, folder: Path) -> dict[str, Any]:
+    """Issue the rectification orders, the draw publication and a circular; say where they are."""
+    from lookback.cli_notices import export_pdfs, issue_with_progress
+
+    made: dict[str, Any] = {}
+    target = folder / "notices"
+    for kind, en, zh in (("rectification_order", "rectification orders", "责令整改通知书"),
+                         ("draw_publication", "draw publication", "抽查结果公示"),
+                         ("circular", "circular", "督查通报")):
+        issue_with_progress(lb, out, campaign_id, kind, "zh", 0)
+        files = export_pdfs(lb, campaign_id, kind, target)
+        made[kind] = [str(p) for p in files]
+        out.say(f"7/7 Issued {len(files)} {en}: {', '.join(p.name for p in files[:3])}"
+                + (" …" if len(files) > 3 else ""),
+                f"7/7 已签发{zh}{len(files)}份：{'、'.join(p.name for p in files[:3])}"
+                + ("……" if len(files) > 3 else ""))
+    out.say(f"Notices are in {target}/ (each carries its verification code and its content inside).",
+            f"文书位于{target}/（每份均印有验证码并内嵌其内容）。")
+    return made
