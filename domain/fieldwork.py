@@ -59,6 +59,8 @@ class Issue:
     version: int
     business_name: str = ""
     province_code: str = ""
+    due_basis: date | None = None
+    due_workdays: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ class FieldworkRepository(Protocol):
                     overdue_on: date | None, province: str | None) -> list[Issue]: ...
     def set_issue_state(self, issue_id: int, *, status: IssueStatus, due_on: date,
                         due_provisional: bool, escalation: int, at: datetime,
-                        expected_version: int) -> None: ...
+                        expected_version: int, due_basis: date | None = None,
+                        due_workdays: int | None = None) -> None: ...
     def add_rectification(self, issue_id: int, measures: str, at: datetime, actor: str) -> int: ...
     def add_extension(self, issue_id: int, workdays: int, reason: str, approver: str,
                       old_due: date, new_due: date, provisional: bool, at: datetime) -> int: ...
@@ -312,7 +315,9 @@ def _apply(uow: UnitOfWork, issue: Issue, action: Action, *, at: datetime, actor
     level = issue.escalation if escalation is None else escalation
     uow.fieldwork.set_issue_state(issue.id, status=t.after, due_on=new_due,
                                   due_provisional=provisional, escalation=level, at=at,
-                                  expected_version=issue.version)
+                                  expected_version=issue.version,
+                                  due_basis=due.start if due else None,
+                                  due_workdays=due.workdays if due else None)
     uow.events.append(at=at, actor=actor, kind=f"issue.{action.value}", entity=f"issue:{issue.id}",
                       payload={"from": t.before.value, "to": t.after.value,
                                "due_on": new_due.isoformat(), "provisional": provisional,
@@ -355,7 +360,13 @@ def extend(issue_id: int, *, workdays: int, reason: str, approver: str, actor: s
     with uow_factory() as uow:
         issue = _issue(uow, issue_id)
         step(issue.id, issue.status, Action.EXTEND)  # refuse before writing anything
-        due = add_workdays(issue.due_on, workdays, calendar)
+        # N more working days after the current due date is the (M + N)-th working day after the
+        # date the deadline was counted from: kept that way, a later recomputation (a year's
+        # calendar arriving) moves the extended date together with the date it extends.
+        if issue.due_basis is not None and issue.due_workdays is not None:
+            due = add_workdays(issue.due_basis, issue.due_workdays + workdays, calendar)
+        else:
+            due = add_workdays(issue.due_on, workdays, calendar)
         ext_id = uow.fieldwork.add_extension(issue_id, workdays, reason.strip(), approver.strip(),
                                              issue.due_on, due.date, due.provisional, now)
         issue = _apply(uow, issue, Action.EXTEND, at=now, actor=actor, due=due,
@@ -401,15 +412,19 @@ def recompute_provisional(*, actor: str, uow_factory: Callable[[], UnitOfWork], 
     changed = []
     with uow_factory() as uow:
         for issue in uow.fieldwork.provisional_issues():
-            due = add_workdays(issue.found_on, issue.rect_workdays, calendar)
-            for days in uow.fieldwork.extensions(issue.id):
-                due = add_workdays(due.date, days, calendar)
+            if issue.due_basis is not None and issue.due_workdays is not None:
+                due = add_workdays(issue.due_basis, issue.due_workdays, calendar)
+            else:  # an issue stored before the basis was recorded
+                due = add_workdays(issue.found_on, issue.rect_workdays, calendar)
+                for days in uow.fieldwork.extensions(issue.id):
+                    due = add_workdays(due.date, days, calendar)
             if due.date == issue.due_on and due.provisional == issue.due_provisional:
                 continue
             uow.fieldwork.set_issue_state(issue.id, status=issue.status, due_on=due.date,
                                           due_provisional=due.provisional,
                                           escalation=issue.escalation, at=now,
-                                          expected_version=issue.version)
+                                          expected_version=issue.version,
+                                          due_basis=due.start, due_workdays=due.workdays)
             uow.events.append(at=now, actor=actor, kind="issue.due_recomputed",
                               entity=f"issue:{issue.id}",
                               payload={"old_due_on": issue.due_on.isoformat(),

@@ -37,7 +37,8 @@ _ISSUE_COLS = (IssueRow.id, IssueRow.campaign_id, IssueRow.visit_id, IssueRow.us
                IssueRow.item_id, IssueRow.category, IssueRow.severity, IssueRow.description,
                IssueRow.legal_basis, IssueRow.status, IssueRow.found_on, IssueRow.rect_workdays,
                IssueRow.due_on, IssueRow.due_provisional, IssueRow.escalation, IssueRow.version,
-               BusinessRow.name, BusinessRow.province_code)
+               BusinessRow.name, BusinessRow.province_code, IssueRow.due_basis,
+               IssueRow.due_workdays)
 
 
 def _fits(n: int) -> bool:
@@ -54,7 +55,7 @@ def _as_date(value: Any) -> date | None:
 def _issue(row: Any) -> Issue:
     return Issue(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
                  IssueStatus(row[9]), _as_date(row[10]), row[11], _as_date(row[12]),  # type: ignore[arg-type]
-                 bool(row[13]), row[14], row[15], row[16], row[17])
+                 bool(row[13]), row[14], row[15], row[16], row[17], _as_date(row[18]), row[19])
 
 
 class SqlFieldworkRepository:
@@ -166,7 +167,8 @@ class SqlFieldworkRepository:
             description=issue.description[:2000], legal_basis=issue.legal_basis[:500],
             status=IssueStatus.OPEN.value, found_on=issue.found_on,
             rect_workdays=issue.rect_workdays, due_on=issue.due.date,
-            due_provisional=issue.due.provisional, escalation=0, version=1, created_at=at,
+            due_provisional=issue.due.provisional, due_basis=issue.due.start,
+            due_workdays=issue.due.workdays, escalation=0, version=1, created_at=at,
             updated_at=at)
 
     def add_issue(self, issue: NewIssue, at: datetime) -> int:
@@ -201,12 +203,17 @@ class SqlFieldworkRepository:
 
     def set_issue_state(self, issue_id: int, *, status: IssueStatus, due_on: date,
                         due_provisional: bool, escalation: int, at: datetime,
-                        expected_version: int) -> None:
+                        expected_version: int, due_basis: date | None = None,
+                        due_workdays: int | None = None) -> None:
+        values: dict[str, Any] = dict(status=status.value, due_on=due_on,
+                                      due_provisional=due_provisional, escalation=escalation,
+                                      version=expected_version + 1, updated_at=at)
+        if due_basis is not None:
+            values.update(due_basis=due_basis, due_workdays=due_workdays)
         result = self._conn.execute(
             update(IssueRow)
             .where(IssueRow.id == issue_id, IssueRow.version == expected_version)  # type: ignore[arg-type]
-            .values(status=status.value, due_on=due_on, due_provisional=due_provisional,
-                    escalation=escalation, version=expected_version + 1, updated_at=at))
+            .values(**values))
         if result.rowcount != 1:
             raise ConflictError(f"issue {issue_id} was changed meanwhile; run the command again",
                                 f"问题{issue_id}已被他人修改；请重新运行命令",

@@ -234,6 +234,10 @@ class IssueRow(SQLModel, table=True):
     rect_workdays: int  # working days given for rectification (the plan's days per severity)
     due_on: date
     due_provisional: bool = False
+    # The due date is due_workdays working days after due_basis (found, extended or followed up
+    # on that day): what a recomputation counts from when a year's calendar arrives.
+    due_basis: date | None = None
+    due_workdays: int | None = None
     escalation: int = 0
     version: int = 1
     created_at: datetime
