@@ -29,5 +29,8 @@ else
   echo "== PostgreSQL not available: storage tests ran on SQLite only"
 fi
 
-echo "== benchmarks at a small size"
+echo "== benchmarks at a small size (they must run; the figures are not checked)"
 $PY bench/import_registry.py --rows 10000
+$PY bench/draw.py --frame 20000 --sample 500 --launch-businesses 3000 --launch-sample 300
+$PY bench/fieldwork.py --answers 5000
+if [ -f bench/notices.py ]; then $PY bench/notices.py --notices 20; fi
