@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,22 +19,13 @@ from rich.table import Table
 from domain.errors import BadArgumentError
 from domain.workdays import YearCalendar, add_workdays, weekday_names
 from lookback.bootstrap import App
-from lookback.output import Output
 from storage.calendar import ChineseCalendarSource, package_years, store_year_file
 
 calendar_app = typer.Typer(no_args_is_help=True)
 
 
-def _state(ctx: typer.Context) -> tuple[App, Output]:
-    from lookback.cli import state
-
-    return state(ctx)
-
-
-def _command(fn: Any) -> Any:
-    from lookback.cli import command
-
-    return command(fn)
+from lookback.cli_base import command as _command  # noqa: E402
+from lookback.cli_base import state as _state  # noqa: E402
 
 
 def after_year_added(lb: App, year: int) -> int:

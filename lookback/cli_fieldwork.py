@@ -24,16 +24,8 @@ fieldwork_app = typer.Typer(no_args_is_help=True)
 checklist_app = typer.Typer(no_args_is_help=True)
 
 
-def _state(ctx: typer.Context) -> tuple[App, Output]:
-    from lookback.cli import state
-
-    return state(ctx)
-
-
-def _command(fn: Any) -> Any:
-    from lookback.cli import command
-
-    return command(fn)
+from lookback.cli_base import command as _command  # noqa: E402
+from lookback.cli_base import state as _state  # noqa: E402
 
 
 def read_answers(path: Path) -> list[fw.Answer]:
