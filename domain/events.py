@@ -57,6 +57,7 @@ class ChainCheck:
     events: int
     first_broken: int | None
     reason: str | None
+    head_hash: str = GENESIS  # the hash of the last event: record it elsewhere to notice truncation
 
 
 def verify_chain(events: Iterable[Event]) -> ChainCheck:
@@ -77,4 +78,4 @@ def verify_chain(events: Iterable[Event]) -> ChainCheck:
                               "was changed)")
         prev = e.hash
         expected_seq += 1
-    return ChainCheck(True, n, None, None)
+    return ChainCheck(True, n, None, None, prev)

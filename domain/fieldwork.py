@@ -230,6 +230,7 @@ def record_interview(visit_id: int, role: str, name: str, answers: Sequence[Answ
     name = name.strip()
     if not name:
         raise BadArgumentError("--name: the interviewee's name is empty", "--name：受访人姓名为空")
+    answers = [Answer(a.item_id, normalise_result(a.result) or a.result, a.note) for a in answers]
     problems = check_answers(role, answers, checklists)
     if problems:
         raise InputError(
@@ -390,7 +391,8 @@ def transition(issue_id: int, action: Action, *, actor: str, uow_factory: Callab
 
 def mark_overdue(*, today: date, actor: str, uow_factory: Callable[[], UnitOfWork],
                  clock: Clock) -> list[int]:
-    """Every issue whose due date has passed and that is not yet reported or closed: overdue."""
+    """Every issue whose due date has passed and that is not verified (open, notified, or
+    reported but not yet verified): overdue, one event each (DESIGN §3)."""
     now = clock.now()
     marked = []
     with uow_factory() as uow:

@@ -332,10 +332,12 @@ def audit_verify(ctx: typer.Context) -> None:
         result = verify_chain(uow.events.all())
     if out.json_mode:
         out.emit({"ok": result.ok, "events": result.events, "first_broken": result.first_broken,
-                  "reason": result.reason})
+                  "reason": result.reason, "head_hash": result.head_hash if result.ok else None})
     elif result.ok:
-        out.say(f"OK: {result.events} events, hash chain intact.",
-                f"核验通过：共{result.events}条事件，哈希链完整。")
+        out.say(f"OK: {result.events} events, hash chain intact. Head: {result.head_hash} (keep it "
+                "elsewhere: events removed from the end can only be noticed against it).",
+                f"核验通过：共{result.events}条事件，哈希链完整。链尾哈希：{result.head_hash}"
+                "（请另行留存：末尾被删除的事件只能对照它发现）。")
     else:
         out.say(f"BROKEN at event {result.first_broken}: {result.reason}",
                 f"哈希链在第{result.first_broken}条事件处断裂：{result.reason}")
