@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol
+
+# China Standard Time (no daylight saving): dates on documents, deadlines and visits are the
+# date in China, while every stored timestamp stays in UTC.
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+
+
+def china_date(instant: datetime) -> date:
+    """The calendar date in China at ``instant`` (a naive instant is taken as UTC)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(CHINA_TZ).date()
 
 
 class Clock(Protocol):

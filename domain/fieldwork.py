@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from domain.checklists import ROLES, Checklists
-from domain.clock import Clock
+from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, InputError, NotFoundError
 from domain.events import Event
 from domain.lifecycle import Action, IssueStatus, step
@@ -262,10 +262,10 @@ def complete_visit(visit_id: int, *, team: int | None, actor: str,
         if v.status == "done":
             raise ConflictError(f"visit {visit_id} is already complete", f"检查任务{visit_id}已完成",
                                 code="already_done")
-        uow.fieldwork.complete_visit(visit_id, now.date(), now)
+        uow.fieldwork.complete_visit(visit_id, china_date(now), now)
         uow.events.append(at=now, actor=actor, kind="visit.completed", entity=f"visit:{visit_id}",
                           payload={"uscc": v.uscc, "campaign": v.campaign_id,
-                                   "visited_on": now.date().isoformat()})
+                                   "visited_on": china_date(now).isoformat()})
         uow.commit()
         done = uow.fieldwork.get_visit(visit_id)
     assert done is not None
@@ -293,10 +293,10 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
         v = _visit(uow, visit_id)
         _writable(v, team)
         days = rect_days(uow.fieldwork.campaign_plan(v.campaign_id), severity)
-        due = add_workdays(now.date(), days, calendar)
+        due = add_workdays(china_date(now), days, calendar)
         issue_id = uow.fieldwork.add_issue(NewIssue(
             v.campaign_id, v.id, v.uscc, None, category, severity, description.strip(), "",
-            now.date(), days, due), now)
+            china_date(now), days, due), now)
         for ref in evidence:
             uow.fieldwork.add_evidence(issue_id, ref, "finding", now)
         uow.events.append(at=now, actor=actor, kind="issue.registered", entity=f"issue:{issue_id}",

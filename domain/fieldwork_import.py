@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from domain.checklists import ROLES, Checklists
-from domain.clock import Clock
+from domain.clock import Clock, china_date
 from domain.errors import LookbackError
 from domain.fieldwork import Answer, NewIssue, Visit, normalise_result, rect_days
 from domain.ports import ProblemSink, UnitOfWork
@@ -169,7 +169,7 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
             sink.add(Problem(r.line, col, val, en, zh))
 
     now = clock.now()
-    today = now.date()
+    today = china_date(now)
     with uow_factory() as uow:
         fwr = uow.fieldwork
         visits = fwr.visits_by_ids(sorted({k[0] for k in groups}))

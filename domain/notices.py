@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from domain.clock import Clock
+from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
 from domain.lifecycle import Action, IssueStatus
 from domain.ports import UnitOfWork
@@ -193,20 +193,21 @@ def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Calla
         uow.notices.lock()
         done = uow.notices.existing_targets(campaign_id, kind, lang)
         office_short = c.office_short or c.office
-        for t in targets(uow, campaign_id, kind, now.date()):
+        today = china_date(now)  # the document's date and its number's year are China's
+        for t in targets(uow, campaign_id, kind, today):
             key = f"{lang}:{t.key}"
             if key in done:
                 continue
-            seq = uow.notices.next_seq(c.office, kind, now.year)
-            number = format_number(office_short, kind, now.year, seq)
+            seq = uow.notices.next_seq(c.office, kind, today.year)
+            number = format_number(office_short, kind, today.year, seq)
             content = {"kind": kind, "lang": lang, "number": number, "office": c.office,
-                       "office_short": office_short, "issued_on": now.date().isoformat(),
+                       "office_short": office_short, "issued_on": today.isoformat(),
                        "campaign": {"id": c.id, "title": c.title},
                        "addressee": {"name": t.addressee, **({"uscc": t.uscc} if t.uscc else {})},
                        **t.body}
             sha = content_sha256(content)
             nid = uow.notices.add(campaign_id=campaign_id, kind=kind, lang=lang, office=c.office,
-                                  year=now.year, seq=seq, number=number, target=key,
+                                  year=today.year, seq=seq, number=number, target=key,
                                   addressee=t.addressee, uscc=t.uscc, content=content,
                                   content_sha256=sha, at=now)
             uow.events.append(at=now, actor=actor, kind="notice.recorded", entity=f"notice:{nid}",

@@ -48,6 +48,7 @@ def launch_with_prefect(lb: App, out: Output, campaign_id: int) -> dict[str, Any
     # The CLI reports failures itself (a clear message, or a crash log): Prefect stays quiet.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")
     if not os.environ.get("PREFECT_API_URL"):
         out.note("Starting Prefect (a temporary local server; set PREFECT_API_URL to use a running "
                  "one)…", "正在启动Prefect（临时本地服务；设置PREFECT_API_URL可使用已运行的服务）…")

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from domain import fieldwork as fw
+from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
 from domain.lifecycle import STATUS_ZH, IssueStatus
 from lookback.bootstrap import App
@@ -304,7 +305,7 @@ def issue_list(
                                "--status应为" + "、".join(s.value for s in IssueStatus) + "之一")
     with lb.read_uow_factory()() as uow:
         issues = uow.fieldwork.list_issues(campaign_id=campaign, status=status,
-                                           overdue_on=lb.clock.now().date() if overdue else None,
+                                           overdue_on=china_date(lb.clock.now()) if overdue else None,
                                            province=province)
     if out.json_mode:
         out.emit({"ok": True, "count": len(issues), "data": [_issue_dict(i) for i in issues]})
@@ -410,7 +411,7 @@ def checklist_show(
 def metrics_dict(lb: App, campaign: int) -> dict[str, Any]:
     from domain.metrics import campaign_metrics
 
-    return campaign_metrics(campaign, today=lb.clock.now().date(),
+    return campaign_metrics(campaign, today=china_date(lb.clock.now()),
                             uow_factory=lb.read_uow_factory())
 
 

@@ -60,6 +60,7 @@ def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: st
     check_fonts()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")
     from flows.notices import run_issue
 
     def counts() -> tuple[int, int]:

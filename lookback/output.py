@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -36,18 +37,19 @@ class Output:
     def say(self, en: str, zh: str) -> None:
         """A line for a person (suppressed in JSON mode so stdout stays machine-readable)."""
         if not self.json_mode:
-            self.out.print(self.t(en, zh))
+            self.out.print(self.t(en, zh), markup=False)
 
     def note(self, en: str, zh: str) -> None:
         """A side remark on stderr (warnings, where files went)."""
-        self.err.print(self.t(en, zh))
+        self.err.print(self.t(en, zh), markup=False)
 
     def error(self, en: str, zh: str, *, code: str) -> None:
         if self.json_mode:
             self.emit({"ok": False, "error": {"code": code, "message": self.t(en, zh),
                                               "message_en": en, "message_zh": zh}})
         else:
-            self.err.print(f"[bold red]{self.t('error', '错误')}:[/] {self.t(en, zh)}",
+            # The message may hold user text with [brackets]: escape it, style only the label.
+            self.err.print(f"[bold red]{self.t('error', '错误')}:[/] {escape(self.t(en, zh))}",
                            markup=True)
 
     def emit(self, data: Any) -> None:

@@ -79,6 +79,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import re
 import subprocess
 import threading
@@ -553,6 +554,8 @@ def _dedupe_associated_files(document: Any, pdf: Any) -> None:
 def extract_content(pdf: bytes) -> dict[str, Any] | None:
     """The notice content attached to a PDF made by ``render``; ``None`` when it has no readable
     ``notice.json`` (not a PDF, another PDF, a damaged attachment)."""
+    # pypdf logs its complaints about damaged files; the caller reports the verdict itself.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = pypdf.PdfReader(BytesIO(pdf))
         data = reader.attachments.get(ATTACHMENT_NAME)
