@@ -15,6 +15,7 @@ import heapq
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from domain.errors import ConflictError, InputError
@@ -345,69 +346,70 @@ def _upper_stages(params: DrawParams, businesses: list[FrameBusiness]) -> list[S
     return stages
 
 
-def _strata(params: DrawParams, pool: list[FrameBusiness]) -> dict[str, list[FrameBusiness]]:
-    by_stratum: dict[str, list[FrameBusiness]] = {}
+_Keyed = dict[str, list[tuple[str, str, str]]]  # stratum -> [(key, uscc, region)]
+
+
+def _keyed_strata(seed: str, params: DrawParams,
+                  pool: list[FrameBusiness]) -> tuple[_Keyed, dict[str, dict[str, int]]]:
+    """One pass over the pool: each business's stratum and key; and risk-level counts per
+    stratum (exact counts only for ``risk_weighted``, which needs them; otherwise just which
+    levels occur, for the check that every level has a weight).
+
+    The stratum id depends only on (region, category, risk level), so it is computed once per
+    distinct combination; the key is HMAC(seed, "business|stratum|uscc") as ``lowest`` makes it.
+    """
     fields = tuple(params.strata)
-    if not fields:
-        return {"all": list(pool)} if pool else {}
-    # The stratum id depends only on these attributes: compute it once per distinct combination.
-    cache: dict[tuple[str, str, str], str] = {}
+    secret = seed.encode()
+    digest = hmac.digest
+    attrs_of = attrgetter("region_code", "category", "risk_level")
+    cache: dict[tuple[str, str, str], tuple[str, list[tuple[str, str, str]]]] = {}
+    keyed: _Keyed = {}
     for b in pool:
-        attrs = (b.region_code, b.category, b.risk_level)
-        h = cache.get(attrs)
-        if h is None:
-            h = cache[attrs] = stratum_of(b, fields)
-        group = by_stratum.get(h)
-        if group is None:
-            by_stratum[h] = [b]
-        else:
-            group.append(b)
-    return by_stratum
+        attrs = attrs_of(b)
+        entry = cache.get(attrs)
+        if entry is None:
+            h = stratum_of(b, fields)
+            entry = cache[attrs] = (f"business|{h}|", keyed.setdefault(h, []))
+        prefix, group = entry
+        # (key, uscc) decide the rank; the region rides along and is never compared
+        # (a USCC appears once in a frame).
+        group.append((digest(secret, (prefix + b.uscc).encode(), "sha256").hex(), b.uscc,
+                      b.region_code))
+    counts: dict[str, dict[str, int]] = {h: {} for h in keyed}
+    for attrs, (prefix, _group) in cache.items():
+        counts[prefix[len("business|"):-1]].setdefault(attrs[2], 0)
+    if params.allocation == "risk_weighted":
+        for b in pool:
+            c = counts[cache[attrs_of(b)][0][len("business|"):-1]]
+            c[b.risk_level] += 1
+    return keyed, counts
 
 
-def _risk_weights(params: DrawParams, by_stratum: dict[str, list[FrameBusiness]],
+def _risk_weights(params: DrawParams, counts: dict[str, dict[str, int]],
                   pool: list[FrameBusiness]) -> dict[str, int]:
     """Each stratum's summed risk weight (only ``risk_weighted`` uses them; the others get an
     empty map); every risk level in the frame must have a weight whatever the method."""
     weights = params.risk_weights
-    unknown = {b.risk_level for b in pool} - set(weights)
+    unknown = {level for c in counts.values() for level in c} - set(weights)
     if unknown:
         b = next(u for u in pool if u.risk_level in unknown)
         raise InputError(f"business {b.uscc} has risk level {b.risk_level!r}, which has no "
                          "weight", f"主体{b.uscc}的风险等级“{b.risk_level}”没有权重")
     if params.allocation != "risk_weighted":
         return {}
-    out = {}
-    for h, units in by_stratum.items():
-        counts: dict[str, int] = {}
-        for b in units:
-            counts[b.risk_level] = counts.get(b.risk_level, 0) + 1
-        for level in counts:
-            if level not in weights:
-                b = next(u for u in units if u.risk_level == level)
-                raise InputError(f"business {b.uscc} has risk level {level!r}, which has no "
-                                 "weight", f"主体{b.uscc}的风险等级“{level}”没有权重")
-        out[h] = sum(weights[level] * n for level, n in counts.items())
-    return out
+    return {h: sum(weights[level] * n for level, n in c.items()) for h, c in counts.items()}
 
 
-def _picks(seed: str, by_stratum: dict[str, list[FrameBusiness]],
-           alloc: Mapping[str, int]) -> tuple[list[Pick], dict[str, str]]:
-    """The chosen businesses of every stratum (as ``lowest`` ranks them) and their regions."""
+def _picks(keyed: _Keyed, alloc: Mapping[str, int]) -> tuple[list[Pick], dict[str, str]]:
+    """The chosen businesses of every stratum (the lowest keys) and their regions."""
     picks: list[Pick] = []
     region_of: dict[str, str] = {}
-    key = seed.encode()
-    digest = hmac.digest
-    for h in sorted(by_stratum):
+    for h in sorted(keyed):
         n = alloc[h]
         if n == 0:
             continue
-        prefix = f"business|{h}|"
-        # (key, uscc) decide the rank; the region rides along and is never compared
-        # (a USCC appears once in a frame).
-        keyed = [(digest(key, (prefix + b.uscc).encode(), "sha256").hex(), b.uscc, b.region_code)
-                 for b in by_stratum[h]]
-        chosen = heapq.nsmallest(n, keyed) if n * 8 < len(keyed) else sorted(keyed)[:n]
+        group = keyed[h]
+        chosen = heapq.nsmallest(n, group) if n * 8 < len(group) else sorted(group)[:n]
         for k, u, region in chosen:
             picks.append(Pick(u, h, k))
             region_of[u] = region
@@ -420,8 +422,8 @@ def draw(params: DrawParams, businesses: list[FrameBusiness],
     seed = params.seed
     stages = _upper_stages(params, businesses)
     pool = _pool_after(params, businesses, stages)
-    by_stratum = _strata(params, pool)
-    sizes = {h: len(v) for h, v in by_stratum.items()}
+    keyed, counts = _keyed_strata(seed, params, pool)
+    sizes = {h: len(v) for h, v in keyed.items()}
     population = len(pool)
     if population == 0:
         raise InputError("the frame holds no business in scope; check the plan's scope and the "
@@ -436,10 +438,10 @@ def draw(params: DrawParams, businesses: list[FrameBusiness],
             assert params.fraction is not None
             ppm = round(params.fraction * 1_000_000)  # the fraction in parts per million
             total = max(1, (ppm * population + 999_999) // 1_000_000)
-        risk_w = _risk_weights(params, by_stratum, pool)
+        risk_w = _risk_weights(params, counts, pool)
         alloc = allocate(sizes, total, method=params.allocation, minimum=params.min_per_stratum,
                          weights=risk_w)
-    picks, region_of = _picks(seed, by_stratum, alloc)
+    picks, region_of = _picks(keyed, alloc)
     stages.append(StageResult("business", population, sizes, alloc, picks))
     teams = draw_teams(seed, inspectors, params.teams, params.members)
     home_of = {i.inspector_id: i.home_region for i in inspectors}
@@ -513,12 +515,12 @@ def extend(previous: Draw, businesses: list[FrameBusiness], inspectors: list[Fra
         raise InputError("a per-stratum sample cannot be extended to a total; change the plan",
                          "按层固定样本量的抽样不能扩充到总量；请修改计划")
     pool = _pool_after(params, businesses, previous.stages[:-1])
-    by_stratum = _strata(params, pool)
-    sizes = {h: len(v) for h, v in by_stratum.items()}
-    risk_w = _risk_weights(params, by_stratum, pool)
+    keyed, counts = _keyed_strata(params.seed, params, pool)
+    sizes = {h: len(v) for h, v in keyed.items()}
+    risk_w = _risk_weights(params, counts, pool)
     alloc = extend_allocation(sizes, last.allocation, to, method=params.allocation,
                               minimum=params.min_per_stratum, weights=risk_w)
-    picks, region_of = _picks(params.seed, by_stratum, alloc)
+    picks, region_of = _picks(keyed, alloc)
     home_of = {i.inspector_id: i.home_region for i in inspectors}
     assignments = assign_visits(params.seed, [p.unit for p in picks], region_of, previous.teams,
                                 home_of, params.avoidance, previous.assignments)
