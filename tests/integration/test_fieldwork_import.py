@@ -521,16 +521,15 @@ def test_a_crash_while_writing_events_stores_nothing(
 
     path = write_csv(tmp_path / "answers.csv", good_rows(site))
     before = fieldwork_counts(site.engine)
-    real_append = SqlEventLog.append
-    calls = {"n": 0}
+    real_append_many = SqlEventLog.append_many
 
-    def append(self: SqlEventLog, **kw: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 4:  # after three interview events, on the first issue event
-            raise RuntimeError("killed")
-        return real_append(self, **kw)
+    def append_many(self: SqlEventLog, items: Any) -> Any:
+        # The events are written in one batch: write the three interview events, then die
+        # before the issue events.
+        real_append_many(self, items[:3])
+        raise RuntimeError("killed")
 
-    monkeypatch.setattr(SqlEventLog, "append", append)
+    monkeypatch.setattr(SqlEventLog, "append_many", append_many)
     with pytest.raises(RuntimeError, match="killed"):
         record(site, path)
     assert fieldwork_counts(site.engine) == before
