@@ -22,6 +22,8 @@ PG_URL = os.environ.get("LOOKBACK_TEST_DATABASE_URL")
 def _reset_postgres(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
+        # A transaction left open by a test would block this forever: fail clearly instead.
+        conn.execute(text("SET LOCAL lock_timeout = '60s'"))
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()

@@ -135,9 +135,10 @@ def test_void_keeps_the_number_and_verify_reports_it(uow_factory: Callable[[], S
     assert not void.ok and void.status == "void" and "送达地址错误" in void.zh
     with pytest.raises(Exception, match="already void"):
         svc.void_notice(n.number, "again", uow_factory=uow_factory, clock=CLOCK, actor="t")
-    # A voided addressee gets a new notice with a NEW number; the old one is never reused.
-    before = [m.number for m in uow_factory().__enter__().notices.list_notices(campaign, None)]
-    assert n.number in before
+    # The voided notice keeps its number: it is still in the register, marked void.
+    with uow_factory() as uow:
+        kept = {m.number: m.status for m in uow.notices.list_notices(campaign, None)}
+    assert kept[n.number] == "void"
 
 
 def _record_in_process(url: str, cid: int, kind: str, out: multiprocessing.Queue) -> None:
