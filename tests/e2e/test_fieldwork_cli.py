@@ -22,6 +22,7 @@ from domain.checklists import default_checklists
 from domain.workdays import add_workdays
 from lookback.cli import app
 from storage.calendar import ChineseCalendarSource
+from tests.plans import small_plan
 
 # Monday 25 September 2023, 09:00 in Beijing: the National Day holiday (29 Sep – 6 Oct, with
 # the make-up working days 7 and 8 Oct) lies inside every rectification period.
@@ -29,40 +30,7 @@ NOW = "2023-09-25T09:00:00+08:00"
 TODAY = date(2023, 9, 25)
 DAYS = {"minor": 4, "general": 9, "serious": 14}
 
-PLAN = """
-[campaign]
-office = "某市食品安全委员会办公室"
-title = "谈话与整改测试督查"
-kind = "inspection"
-starts_on = 2023-09-01
-ends_on = 2023-12-31
-seed = 7
-
-[scope]
-provinces = ["370000", "410000", "440000", "320000"]
-exclusion_days = 0
-
-[[stages]]
-unit = "city"
-per_parent = 2
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = 12
-strata = ["city"]
-allocation = "proportional"
-min_per_stratum = 1
-
-[teams]
-count = 3
-members = 2
-avoidance = "city"
-
-[rectification]
-days = { minor = 4, general = 9, serious = 14 }
-"""
+PLAN = small_plan(title="谈话与整改测试督查", days=DAYS)
 
 
 def run(*args: str, code: int = 0) -> str:

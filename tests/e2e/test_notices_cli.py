@@ -28,6 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lookback.cli import app
+from tests.plans import small_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 # Monday 16 March 2026, 09:30 in Beijing: the official calendar covers 2026, so every due date is
@@ -43,38 +44,8 @@ ISSUES = 7  # 1, 2, 1, 2 and 1 failed items at those 5
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December")
 
-PLAN = f"""
-[campaign]
-office = "{OFFICE}"
-office_short = "{OFFICE_SHORT}"
-title = "{TITLE}"
-kind = "inspection"
-starts_on = 2026-03-02
-ends_on = 2026-06-30
-seed = 7
-
-[scope]
-provinces = ["370000", "410000", "440000", "320000"]
-exclusion_days = 0
-
-[[stages]]
-unit = "city"
-per_parent = 2
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = 8
-strata = ["city"]
-allocation = "proportional"
-min_per_stratum = 1
-
-[teams]
-count = 3
-members = 2
-avoidance = "city"
-"""
+PLAN = small_plan(title=TITLE, office=OFFICE, office_short=OFFICE_SHORT, starts_on="2026-03-02",
+                  ends_on="2026-06-30", total=8)
 
 
 def run(*args: str, code: int = 0) -> str:

@@ -36,6 +36,7 @@ from storage.reports import CsvProblemReport, ListProblemSink
 from storage.synthetic import generate
 from storage.uow import SqlUnitOfWork
 from tests.integration._support import count, read_csv
+from tests.plans import small_plan
 
 # Monday 25 September 2023, 09:00 in Beijing: the National Day holiday (29 Sep – 6 Oct, with
 # the make-up working days 7 and 8 Oct) lies inside every rectification period.
@@ -43,41 +44,8 @@ CLOCK = FixedClock(datetime(2023, 9, 25, 1, 0, tzinfo=UTC))
 TODAY = date(2023, 9, 25)
 ACTOR = "team-export"
 
-PLAN = """
-[campaign]
-office = "某市食品安全委员会办公室"
-title = "谈话记录导入测试"
-kind = "inspection"
-starts_on = 2023-09-01
-ends_on = 2023-12-31
-seed = 7
-
-[scope]
-provinces = ["370000", "410000", "440000", "320000"]
-exclusion_days = 0
-
-[[stages]]
-unit = "city"
-per_parent = 2
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = 12
-strata = ["city"]
-allocation = "proportional"
-min_per_stratum = 1
-
-[teams]
-count = 3
-members = 2
-avoidance = "city"
-
-[rectification]
-days = { minor = 4, general = 9, serious = 14 }
-"""
 DAYS = {"minor": 4, "general": 9, "serious": 14}
+PLAN = small_plan(title="谈话记录导入测试", days=DAYS)
 
 HEADER = ["visit_id", "role", "name", "item_id", "result", "note", "team"]
 HEADER_ZH = ["检查任务", "受访角色", "受访人", "检查项", "检查结果", "备注", "督查组"]

@@ -50,46 +50,15 @@ from storage.reports import ListProblemSink
 from storage.synthetic import generate
 from storage.uow import SqlUnitOfWork
 from tests.integration._support import PG_URL, migrated_engine, reset_postgres
+from tests.plans import small_plan
 
 LAUNCH_CLOCK = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 #: Rectification days deliberately not the defaults (5/10/15), so a due date that ignored the
 #: campaign's plan would show.
 RECT_DAYS = {"minor": 3, "general": 7, "serious": 12}
 
-PLAN = f"""
-[campaign]
-office = "某市食品安全委员会办公室"
-title = "问题整改生命周期测试"
-kind = "inspection"
-starts_on = 2026-03-02
-ends_on = 2027-06-30
-seed = 7
-
-[scope]
-provinces = ["370000", "410000", "440000", "320000"]
-exclusion_days = 0
-
-[[stages]]
-unit = "city"
-per_parent = 2
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = 12
-strata = ["city"]
-allocation = "proportional"
-min_per_stratum = 1
-
-[teams]
-count = 3
-members = 2
-avoidance = "city"
-
-[rectification]
-days = {{ minor = {RECT_DAYS["minor"]}, general = {RECT_DAYS["general"]}, serious = {RECT_DAYS["serious"]} }}
-"""
+PLAN = small_plan(title="问题整改生命周期测试", starts_on="2026-03-02", ends_on="2027-06-30",
+                  days=RECT_DAYS)
 
 TABLES = ("interview", "answer", "issue", "rectification", "extension", "event")
 
