@@ -20,6 +20,7 @@ from domain.plan import parse_plan
 from domain.ports import UnitOfWorkFactory
 from domain.sampling import (
     ALGORITHM,
+    FRAME_HEADER,
     Draw,
     DrawParams,
     Pick,
@@ -268,7 +269,7 @@ def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
     if record.get("algorithm") != ALGORITHM:
         return Verification(False, f"algorithm: record says {record.get('algorithm')!r}, this "
                             f"engine implements {ALGORITHM!r}", "", 0)
-    body = [ln for ln in (x.rstrip("\r\n") for x in lines) if ln and ln != "kind,id,region,category,risk_level"]
+    body = [ln for ln in (x.rstrip("\r\n") for x in lines) if ln and ln != FRAME_HEADER]
     sha = frame_sha256(sorted(body))
     if sha != record["frame"]["sha256"]:
         return Verification(False, f"frame.sha256: the frame hashes to {sha}, the record says "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from domain.checklists import ROLES, Checklists
@@ -291,5 +290,3 @@ def as_rows(answers: list[Answer], visit_id: int, role: str, name: str,
                      "result": a.result, "note": a.note, "team": team})
             for i, a in enumerate(answers)]
 
-
-_ = (date, datetime)

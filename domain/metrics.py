@@ -43,26 +43,22 @@ def campaign_metrics(campaign_id: int, *, today: date, uow_factory: UnitOfWorkFa
         if c is None:
             raise not_found(campaign_id)
         raw = uow.fieldwork.metrics(campaign_id, today)
-    visits = raw["visits"]
-    planned = sum(visits.values())
-    done = visits.get("done", 0)
+    summary = rates_from_raw(raw)
+    s = summary["summary"]
     issues = raw["issues_by"]
-    registered = sum(issues["status"].values())
-    verified = issues["status"].get("verified", 0)
     return {
         "campaign": {"id": c.id, "title": c.title, "status": c.status},
         "today": today.isoformat(),
-        "visits": {"planned": planned, "done": done, "completion_rate": rate(done, planned)},
-        "interviews": {"total": sum(raw["interviews"].values()), "by_role": raw["interviews"]},
+        "visits": {"planned": s["visits_planned"], "done": s["visits_done"],
+                   "completion_rate": rate(s["visits_done"], s["visits_planned"])},
+        "interviews": {"total": s["interviews"], "by_role": raw["interviews"]},
         "issues": {
-            "registered": registered, "verified": verified,
+            "registered": s["issues_registered"], "verified": s["issues_verified"],
             "by_category": issues["category"], "by_severity": issues["severity"],
             "by_status": issues["status"],
         },
-        "rectification_rate": rate(verified, registered),
-        "on_time_rate": rate(raw["verified_on_time"], raw["due_or_verified"]),
+        "rectification_rate": s["rectification_rate"],
+        "on_time_rate": s["on_time_rate"],
         "overdue": raw["overdue"],
-        "provinces": [{**p, "rectification_rate": rate(p["verified"], p["issues"]),
-                       "completion_rate": rate(p["visits_done"], p["visits"])}
-                      for p in raw["provinces"]],
+        "provinces": summary["provinces"],
     }

@@ -16,7 +16,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.errors import ConflictError, InputError
 from domain.regions import city_of, province_of
@@ -29,14 +29,21 @@ def unit_key(seed: str, stage: str, stratum: str, unit: str) -> str:
     return hmac.digest(seed.encode(), f"{stage}|{stratum}|{unit}".encode(), "sha256").hex()
 
 
+_T = TypeVar("_T", bound=tuple[str, ...])
+
+
+def _smallest(keyed: list[_T], n: int) -> list[_T]:
+    """The ``n`` smallest (key, unit, …) tuples in order: a heap when few of many are wanted."""
+    return heapq.nsmallest(n, keyed) if n * 8 < len(keyed) else sorted(keyed)[:n]
+
+
 def lowest(seed: str, stage: str, stratum: str, units: Iterable[str], n: int) -> list[tuple[str, str]]:
     """The ``n`` units with the lowest keys, as (unit, key) in rank order (ties by unit id)."""
     key = seed.encode()
     prefix = f"{stage}|{stratum}|"
     digest = hmac.digest
     keyed = [(digest(key, (prefix + u).encode(), "sha256").hex(), u) for u in units]
-    chosen = heapq.nsmallest(n, keyed) if n * 8 < len(keyed) else sorted(keyed)[:n]
-    return [(u, k) for k, u in chosen]
+    return [(u, k) for k, u in _smallest(keyed, n)]
 
 
 def largest_remainder(weights: Mapping[str, int], total: int,
@@ -362,26 +369,27 @@ def _keyed_strata(seed: str, params: DrawParams,
     secret = seed.encode()
     digest = hmac.digest
     attrs_of = attrgetter("region_code", "category", "risk_level")
-    cache: dict[tuple[str, str, str], tuple[str, list[tuple[str, str, str]]]] = {}
+    # Per distinct (region, category, risk): the key prefix, its stratum's list and counts.
+    cache: dict[tuple[str, str, str],
+                tuple[str, list[tuple[str, str, str]], dict[str, int]]] = {}
     keyed: _Keyed = {}
+    counts: dict[str, dict[str, int]] = {}
     for b in pool:
         attrs = attrs_of(b)
         entry = cache.get(attrs)
         if entry is None:
             h = stratum_of(b, fields)
-            entry = cache[attrs] = (f"business|{h}|", keyed.setdefault(h, []))
-        prefix, group = entry
+            count = counts.setdefault(h, {})
+            count.setdefault(b.risk_level, 0)  # which levels occur, counted below if needed
+            entry = cache[attrs] = (f"business|{h}|", keyed.setdefault(h, []), count)
+        prefix, group, _count = entry
         # (key, uscc) decide the rank; the region rides along and is never compared
         # (a USCC appears once in a frame).
         group.append((digest(secret, (prefix + b.uscc).encode(), "sha256").hex(), b.uscc,
                       b.region_code))
-    counts: dict[str, dict[str, int]] = {h: {} for h in keyed}
-    for attrs, (prefix, _group) in cache.items():
-        counts[prefix[len("business|"):-1]].setdefault(attrs[2], 0)
     if params.allocation == "risk_weighted":
         for b in pool:
-            c = counts[cache[attrs_of(b)][0][len("business|"):-1]]
-            c[b.risk_level] += 1
+            cache[attrs_of(b)][2][b.risk_level] += 1
     return keyed, counts
 
 
@@ -408,9 +416,7 @@ def _picks(keyed: _Keyed, alloc: Mapping[str, int]) -> tuple[list[Pick], dict[st
         n = alloc[h]
         if n == 0:
             continue
-        group = keyed[h]
-        chosen = heapq.nsmallest(n, group) if n * 8 < len(group) else sorted(group)[:n]
-        for k, u, region in chosen:
+        for k, u, region in _smallest(keyed[h], n):
             picks.append(Pick(u, h, k))
             region_of[u] = region
     return picks, region_of

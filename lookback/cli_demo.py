@@ -118,7 +118,7 @@ def demo(
         if not out.json_mode:
             print_stats(out, stats)
         report["stats"] = stats.as_dict()
-        report["campaign"] = _demo_campaign(lb, out)
+        report["campaign"] = _demo_campaign(lb, out, folder)
         report["fieldwork"] = _demo_fieldwork(lb, out, report["campaign"]["id"], seed, folder)
         report["notices"] = _demo_notices(lb, out, report["campaign"]["id"], folder)
     finally:
@@ -145,7 +145,7 @@ def demo(
     )
 
 
-def _demo_campaign(lb: Any, out: Any) -> dict[str, Any]:
+def _demo_campaign(lb: Any, out: Any, folder: Path) -> dict[str, Any]:
     """Create and launch the example campaign, show the draw and export its record."""
     from domain import campaigns as svc
     from lookback.cli_campaign import (
@@ -156,7 +156,6 @@ def _demo_campaign(lb: Any, out: Any) -> dict[str, Any]:
         read_text,
     )
 
-    folder = Path(str(lb.database_url).removeprefix("sqlite:///")).parent
     plan_text = read_text(EXAMPLE_PLAN, "plan file", "计划文件")
     cid = svc.create_campaign(plan_text, source=str(EXAMPLE_PLAN), uow_factory=lb.uow_factory(),
                               clock=lb.clock, new_seed=new_seed)

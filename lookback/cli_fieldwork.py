@@ -15,7 +15,7 @@ from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
 from domain.lifecycle import STATUS_ZH, IssueStatus
 from lookback.bootstrap import App
-from lookback.output import Output, pct
+from lookback.output import Output
 
 interview_app = typer.Typer(no_args_is_help=True)
 visit_app = typer.Typer(no_args_is_help=True)
@@ -448,5 +448,3 @@ def fieldwork_import(
     if summary.rejected:
         raise typer.Exit(1)
 
-
-_ = pct  # re-exported for the metrics printer

@@ -49,8 +49,6 @@ def export_pdfs(lb: App, campaign: int, kind: str, folder: Path) -> list[Path]:
 def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: str,
                         workers: int) -> dict[str, Any]:
     """Run the issuing flow; a Rich progress bar follows the database while it runs."""
-    from domain.errors import LookbackError
-
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
         if uow.campaigns.get(campaign) is None:
@@ -93,10 +91,7 @@ def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: st
                 update(done / (pending + done))
         worker.join()
     if error:
-        e = error[0]
-        if isinstance(e, LookbackError):
-            raise e
-        raise e
+        raise error[0]  # a LookbackError reaches the command wrapper and becomes a clear message
     return result
 
 

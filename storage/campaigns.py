@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlmodel import Session
 
 from domain.campaigns import Campaign, CampaignCounts, FrozenFrame, canonical_json
+from domain.errors import ConflictError
 from domain.plan import Plan
 from domain.sampling import FrameBusiness, FrameInspector
 from storage.repositories import _Sql
@@ -134,8 +135,6 @@ class SqlCampaignRepository:
                        at: datetime, expected_total: int) -> None:
         row = self.session.get(DrawRecordRow, campaign_id)
         if row is None or row.total != expected_total:
-            from domain.errors import ConflictError
-
             raise ConflictError("the draw record changed meanwhile; run the command again",
                                 "抽取记录已被修改；请重新运行该命令")
         body = canonical_json(record)

@@ -34,7 +34,7 @@ def detect_encoding(path: Path) -> tuple[str, str]:
     digest = hashlib.sha256()
     utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     gb = codecs.getincrementaldecoder("gb18030")("strict")
-    utf8_ok = gb_ok = True
+    utf8_ok = True
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
@@ -42,9 +42,7 @@ def detect_encoding(path: Path) -> tuple[str, str]:
                 try:
                     utf8.decode(chunk)
                 except UnicodeDecodeError:
-                    utf8_ok = False
-            if not utf8_ok and gb_ok:
-                gb_ok = False  # decided below by a second pass, only when UTF-8 failed
+                    utf8_ok = False  # GB18030 is then tried in a second pass below
         if utf8_ok:
             try:
                 utf8.decode(b"", final=True)
