@@ -46,3 +46,20 @@ class FixedClock:
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=UTC)
         self._instant = instant.astimezone(UTC)
+
+
+class OffsetClock:
+    """A clock that starts at a given instant and runs on at real speed (``scheduler run
+    --now``): the scheduler can live in a simulated time and still wait for due instants."""
+
+    def __init__(self, start: datetime, real_now: datetime | None = None) -> None:
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        self.offset = start.astimezone(UTC) - (real_now or datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def to_real(self, instant: datetime) -> datetime:
+        """The real instant at which this clock shows ``instant``."""
+        return instant - self.offset

@@ -169,6 +169,18 @@ def _issue(uow: UnitOfWork, issue_id: int) -> Issue:
     return i
 
 
+def _schedule(uow: UnitOfWork, issues: list[tuple[int, int, date, int | None]], *,
+              calendar: HolidaySource, at: datetime) -> None:
+    from domain.followups import schedule  # the follow-up module builds on this one
+
+    schedule(uow, issues, calendar=calendar, at=at)
+
+
+def _team_of(uow: UnitOfWork, issue: Issue) -> int | None:
+    v = uow.fieldwork.get_visit(issue.visit_id)
+    return v.team_no if v else None
+
+
 def rect_days(plan: dict[str, Any], severity: str) -> int:
     days = plan.get("rectification_days", {})
     return int(days.get(severity, {"minor": 5, "general": 10, "serious": 15}[severity]))
@@ -299,6 +311,7 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
             china_date(now), days, due), now)
         for ref in evidence:
             uow.fieldwork.add_evidence(issue_id, ref, "finding", now)
+        _schedule(uow, [(issue_id, v.campaign_id, due.date, v.team_no)], calendar=calendar, at=now)
         uow.events.append(at=now, actor=actor, kind="issue.registered", entity=f"issue:{issue_id}",
                           payload={"visit": v.id, "uscc": v.uscc, "category": category,
                                    "severity": severity, "due_on": due.date.isoformat(),
@@ -373,6 +386,8 @@ def extend(issue_id: int, *, workdays: int, reason: str, approver: str, actor: s
         issue = _apply(uow, issue, Action.EXTEND, at=now, actor=actor, due=due,
                        payload={"extension": ext_id, "workdays": workdays,
                                 "reason": reason.strip(), "approver": approver.strip()})
+        _schedule(uow, [(issue.id, issue.campaign_id, due.date, _team_of(uow, issue))],
+                 calendar=calendar, at=now)
         uow.commit()
     return issue
 
@@ -432,6 +447,8 @@ def recompute_provisional(*, actor: str, uow_factory: Callable[[], UnitOfWork], 
                               payload={"old_due_on": issue.due_on.isoformat(),
                                        "due_on": due.date.isoformat(),
                                        "provisional": due.provisional})
+            _schedule(uow, [(issue.id, issue.campaign_id, due.date, _team_of(uow, issue))],
+                     calendar=calendar, at=now)
             changed.append(issue.id)
         uow.commit()
     return changed

@@ -22,6 +22,7 @@ from domain.checklists import ROLES, Checklists
 from domain.clock import Clock, china_date
 from domain.errors import LookbackError
 from domain.fieldwork import Answer, NewIssue, Visit, normalise_result, rect_days
+from domain.followups import plan_for
 from domain.ports import ProblemSink, UnitOfWork
 from domain.registers import Problem
 from domain.workdays import DueDate, HolidaySource, add_workdays
@@ -241,6 +242,11 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
         fwr.insert_answers(answers)
         fwr.insert_issues([(isid, ni) for (ni, _), isid in zip(new_issues, issue_ids, strict=True)],
                           now)
+        uow.followups.add_many(
+            [fu for (ni, _), isid in zip(new_issues, issue_ids, strict=True)
+             for fu in plan_for(isid, 1, ni.due.date, team_no=visits[ni.visit_id].team_no,
+                                plan=plans[ni.campaign_id], calendar=calendar, today=today)],
+            now)
         uow.events.append_many([(now, actor, kind, entity, payload)
                                 for kind, entity, payload in events])
         uow.commit()

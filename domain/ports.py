@@ -133,6 +133,8 @@ class UnitOfWork(Protocol):
     fieldwork: FieldworkRepository
     events: EventLog
     notices: NoticeRepository
+    followups: FollowUpRepository
+    supervision: SupervisionRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -154,6 +156,8 @@ class ProblemSink(Protocol):
 if TYPE_CHECKING:  # the campaign module imports this one
     from domain.campaigns import Campaign, CampaignCounts, FrozenFrame
     from domain.fieldwork import EventLog, FieldworkRepository
+    from domain.followups import FollowUpRepository
+    from domain.supervision import SupervisionRepository
     from domain.notices import NoticeRepository
     from domain.plan import Plan
     from domain.sampling import FrameBusiness, FrameInspector

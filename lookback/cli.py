@@ -105,6 +105,7 @@ def _register_subcommands() -> None:
         issue_app,
         visit_app,
     )
+    from lookback.cli_followup import followup_app, scheduler_app
     from lookback.cli_notices import notices_app
     from lookback.cli_registry import registry_app
 
@@ -124,6 +125,9 @@ def _register_subcommands() -> None:
     app.add_typer(notices_app, name="notices", help="Numbered PDF notices (文书): issue, list, "
                   "show, void, verify.")
     app.add_typer(audit_app, name="audit", help="The hash-chained event log (审计日志).")
+    app.add_typer(followup_app, name="followup", help="Look-back checks (回头看/复查): sweep, "
+                  "list, record, case, show.")
+    app.add_typer(scheduler_app, name="scheduler", help="The follow-up scheduler: run, status.")
     app.command(name="demo")(command(demo))
 
 

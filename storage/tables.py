@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -115,6 +115,7 @@ class CampaignRow(SQLModel, table=True):
     seed_auto: bool = False
     plan_json: str
     plan_source: str = Field(default="", max_length=500)
+    source_campaign_id: int | None = None  # a look-back campaign: the campaign it re-checks
     created_at: datetime
     launched_at: datetime | None = None
 
@@ -339,3 +340,106 @@ class NoticePdfRow(SQLModel, table=True):
 
     sha256: str = Field(primary_key=True, max_length=64)
     data: bytes = Field(sa_type=LargeBinary)
+
+
+class FollowUpRow(SQLModel, table=True):
+    """A look-back check (复查, kind ``review``) or a reminder before the due date (``reminder``)
+    of one issue and one of its due dates: the source of truth the scheduler works from.
+
+    ``revision`` counts the issue's due dates (1 for the first, 2 after the first change, …);
+    ``due_at`` is the instant it fires, in seconds since the epoch (UTC). ``status``: ``pending``
+    until fired; ``running`` only inside the transaction that fires it; then ``open`` (a review
+    waiting for the team's check), ``recorded`` (checked), ``done`` (a reminder sent) or
+    ``cancelled`` (the issue was closed or got a new due date first).
+    """
+
+    __tablename__ = "followup"
+    __table_args__ = (UniqueConstraint("issue_id", "kind", "revision", name="uq_followup_revision"),
+                      Index("ix_followup_status_due", "status", "due_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True)
+    kind: str = Field(max_length=10)
+    revision: int
+    due_on: date
+    due_at: int = Field(sa_type=BigInteger)
+    status: str = Field(default="pending", max_length=10)
+    team_no: int | None = None
+    created_at: datetime
+    fired_at: datetime | None = None
+    fired_by: str = Field(default="", max_length=200)
+    outcome: str = Field(default="", max_length=20)
+    hard_measures: bool | None = None
+    fixed: bool | None = None
+    mechanism: bool | None = None
+    note: str = Field(default="", max_length=2000)
+    recorded_at: datetime | None = None
+    recorded_by: str = Field(default="", max_length=200)
+    escalation_after: int | None = None
+
+
+class SchedulerLeaseRow(SQLModel, table=True):
+    """Who runs the scheduler: a lease renewed by heartbeat; a standby takes it once it expires."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True, max_length=50)
+    holder: str = Field(max_length=200)
+    acquired_at: datetime
+    heartbeat_at: datetime
+    expires_at: int = Field(sa_type=BigInteger)  # seconds since the epoch
+
+
+class ReferralRow(SQLModel, table=True):
+    """A lead referred to enforcement (移送线索), from a follow-up or a supervision visit, and the
+    case outcome once known (立案)."""
+
+    __tablename__ = "referral"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=20)  # followup | supervision
+    issue_id: int | None = Field(default=None, foreign_key="issue.id", index=True)
+    supervision_visit_id: int | None = Field(default=None, foreign_key="supervision_visit.id",
+                                             index=True)
+    uscc: str = Field(foreign_key="business.uscc", max_length=18, index=True)
+    description: str = Field(max_length=2000)
+    referred_on: date
+    referred_by: str = Field(max_length=200)
+    case_status: str = Field(default="referred", max_length=20)  # referred | filed | declined
+    case_number: str = Field(default="", max_length=100)
+    case_on: date | None = None
+
+
+class SupervisionVisitRow(SQLModel, table=True):
+    """A routine supervision visit (包保督导) an assigned official owes a business in a period."""
+
+    __tablename__ = "supervision_visit"
+    __table_args__ = (UniqueConstraint("cadre_id", "uscc", "period", name="uq_supervision_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cadre_id: str = Field(foreign_key="cadre.cadre_id", max_length=64, index=True)
+    uscc: str = Field(foreign_key="business.uscc", max_length=18, index=True)
+    level: str = Field(max_length=10, index=True)
+    period: str = Field(max_length=10, index=True)  # 2026, 2026H2, 2026Q4, 2026-11
+    period_start: date
+    period_end: date = Field(index=True)
+    status: str = Field(default="open", max_length=10)  # open | done
+    opened_at: datetime
+    done_on: date | None = None
+    note: str = Field(default="", max_length=2000)
+    recorded_by: str = Field(default="", max_length=200)
+    recorded_at: datetime | None = None
+
+
+class SupervisionFindingRow(SQLModel, table=True):
+    """A problem found on a supervision visit, with the working-day deadline it was given."""
+
+    __tablename__ = "supervision_finding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    supervision_visit_id: int = Field(foreign_key="supervision_visit.id", index=True)
+    category: str = Field(max_length=40)
+    severity: str = Field(max_length=10)
+    description: str = Field(max_length=2000)
+    due_on: date
+    due_provisional: bool = False

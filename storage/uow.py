@@ -12,7 +12,9 @@ from sqlmodel import Session
 from storage.campaigns import SqlCampaignRepository
 from storage.db import READ_ONLY
 from storage.fieldwork import SqlEventLog, SqlFieldworkRepository
+from storage.followups import SqlFollowUpRepository
 from storage.notices import SqlNoticeRepository
+from storage.supervision import SqlSupervisionRepository
 from storage.repositories import (
     SqlImportRunRepository,
     SqlRegionRepository,
@@ -37,6 +39,8 @@ class SqlUnitOfWork:
         self.fieldwork = SqlFieldworkRepository(self.session)
         self.events = SqlEventLog(self.session)
         self.notices = SqlNoticeRepository(self.session)
+        self.followups = SqlFollowUpRepository(self.session)
+        self.supervision = SqlSupervisionRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -1,0 +1,280 @@
+"""The scheduler daemon (`lookback scheduler run`): one APScheduler 3 process over the follow-up
+table.
+
+The follow-up rows are the truth; APScheduler only holds timers for the ones due soon:
+
+* **Lease.** Only the holder of the ``scheduler`` lease (a row renewed by heartbeat) schedules
+  anything; a second process waits as a standby and takes over once the lease expires, so one
+  job store never has two schedulers.
+* **Start-up.** Jobs of rows no longer pending are removed from the store (APScheduler deletes a
+  one-shot job when it hands it to the executor, so a crash can leave a row pending with no job,
+  or a job whose row was already fired by the sweep); then a sweep fires everything already due
+  (a scheduler down across a due date runs it now), and jobs are added for the earliest pending
+  rows due within the horizon (``followup:{issue}:{revision}``, ``reminder:{issue}:{revision}``).
+* **Jobs** claim their row atomically and record the outcome in the same transaction (see
+  ``domain.followups``): a job that finds its row already fired does nothing.
+* **Sweep** every ``sweep_seconds``: the safety net for anything due without a run, and the
+  overdue marking. **Refill** tops up the timers as the horizon moves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from domain import followups as svc
+from domain.clock import Clock, OffsetClock, SystemClock
+from lookback.bootstrap import App
+
+log = logging.getLogger("lookback.scheduler")
+
+JOBS_TABLE = "apscheduler_jobs"
+
+# The running daemon, for the job functions: APScheduler stores jobs by reference
+# (``lookback.scheduler:fire_job``) with plain arguments, so they find the database here.
+_DAEMON: Daemon | None = None
+
+
+def job_id(kind: str, issue_id: int, revision: int) -> str:
+    return f"{'followup' if kind == svc.REVIEW else 'reminder'}:{issue_id}:{revision}"
+
+
+def fire_job(followup_id: int) -> None:
+    """A one-shot job: fire one follow-up (nothing if it was fired already or is not due)."""
+    d = _DAEMON
+    if d is None:  # pragma: no cover - a job left in the store fired by another process
+        return
+    d.fire_one(followup_id)
+
+
+@dataclass
+class Daemon:
+    app: App
+    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    lease_seconds: int = 15
+    sweep_seconds: int = 60
+    horizon_seconds: int = 24 * 3600
+    max_jobs: int = 1000
+    clock: Clock = field(default_factory=SystemClock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_event: Any = None  # callable(str) for progress messages (the CLI prints them)
+    _scheduler: Any = None
+    stats: dict[str, int] = field(default_factory=lambda: {"fired": 0, "sweeps": 0, "jobs": 0})
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _say(self, msg: str) -> None:
+        log.info(msg)
+        if self.on_event:
+            self.on_event(msg)
+
+    def _real(self, instant: datetime) -> datetime:
+        return self.clock.to_real(instant) if isinstance(self.clock, OffsetClock) else instant
+
+    def fire_one(self, followup_id: int) -> None:
+        with self.app.read_uow_factory()() as uow:
+            fu = uow.followups.get(followup_id)
+        if fu is None or fu.status != "pending":
+            return
+        wait = fu.due_at - self.clock.now().timestamp()
+        if 0 < wait <= 5:  # timer and clock a hair apart: never fire early
+            time.sleep(wait)
+        r = svc.fire([followup_id], uow_factory=self.app.uow_factory(), clock=self.clock,
+                     worker=self.holder)
+        self.stats["fired"] += r.fired
+        if r.fired:
+            self._say(f"fired follow-up {followup_id} ({fu.kind} of issue {fu.issue_id})")
+
+    def sweep(self) -> svc.SweepResult:
+        r = svc.sweep(uow_factory=self.app.uow_factory(), clock=self.clock, worker=self.holder)
+        self.stats["fired"] += r.fired
+        self.stats["sweeps"] += 1
+        if r.fired or r.marked_overdue:
+            self._say(f"sweep: {r.fired} fired ({r.opened} look-backs opened, {r.reminded} "
+                      f"reminders, {r.cancelled} cancelled), {r.marked_overdue} marked overdue")
+        return r
+
+    # --- the lease ----------------------------------------------------------------------------
+
+    def _take_lease(self) -> bool:
+        return svc.take_lease(self.holder, uow_factory=self.app.uow_factory(),
+                              now=datetime.now(UTC), ttl=self.lease_seconds)
+
+    def _heartbeat(self) -> None:
+        try:
+            ok = self._take_lease()
+        except Exception as e:  # the database is briefly unavailable: try again next beat
+            log.warning("heartbeat failed: %s", e)
+            return
+        if not ok:
+            self._say("lost the scheduler lease; going back to standby")
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        sched = self._scheduler
+        if sched is not None and sched.running:
+            sched.shutdown(wait=False)
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def _jobstore(self) -> Any:
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        return SQLAlchemyJobStore(engine=self.app.engine, tablename=JOBS_TABLE)
+
+    def reconcile(self) -> int:
+        """Remove the timers whose follow-up is no longer pending (fired by a sweep, cancelled
+        by a new due date); returns how many were removed."""
+        sched = self._scheduler
+        jobs = [j for j in sched.get_jobs(jobstore="default")
+                if j.id.startswith(("followup:", "reminder:"))]
+        if not jobs:
+            return 0
+        with self.app.read_uow_factory()() as uow:
+            pending = uow.followups.pending_among([j.args[0] for j in jobs if j.args])
+        removed = 0
+        for j in jobs:
+            if not j.args or j.args[0] not in pending:
+                sched.remove_job(j.id, jobstore="default")
+                removed += 1
+        return removed
+
+    def refill(self) -> int:
+        """Add timers for the earliest pending follow-ups due within the horizon."""
+        sched = self._scheduler
+        now = self.clock.now()
+        with self.app.read_uow_factory()() as uow:
+            rows = uow.followups.list(status="pending", kind=None, team=None, campaign_id=None,
+                                      due_before=svc.epoch(now) + self.horizon_seconds,
+                                      limit=self.max_jobs)
+        have = {j.id for j in sched.get_jobs(jobstore="default")}
+        added = 0
+        for fu in rows:
+            jid = job_id(fu.kind, fu.issue_id, fu.revision)
+            if jid in have:
+                continue
+            run_at = self._real(datetime.fromtimestamp(fu.due_at, UTC))
+            sched.add_job(fire_job, "date", run_date=max(run_at, datetime.now(UTC)), id=jid,
+                          args=[fu.id], jobstore="default", replace_existing=True)
+            added += 1
+        self.stats["jobs"] += added
+        return added
+
+    # --- running ------------------------------------------------------------------------------
+
+    def start_up(self) -> dict[str, Any]:
+        """What the leader does before its timers run: reconcile, sweep, add timers."""
+        t0 = time.perf_counter()
+        removed = self.reconcile()
+        swept = self.sweep()
+        added = self.refill()
+        seconds = time.perf_counter() - t0
+        self._say(f"started as {self.holder}: {removed} stale timers removed, {swept.fired} "
+                  f"follow-ups due on start-up fired, {added} timers set ({seconds:.2f} s)")
+        return {"removed": removed, "fired": swept.fired, "timers": added, "seconds": seconds}
+
+    def _build(self) -> Any:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        return BlockingScheduler(
+            jobstores={"default": self._jobstore(), "memory": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            timezone=UTC)
+
+    def lead(self) -> None:
+        """Run as the leader until stopped or the lease is lost."""
+        sched = self._scheduler = self._build()
+        now = datetime.now(UTC)
+        beat = max(1.0, self.lease_seconds / 3)
+        sched.add_job(self._heartbeat, "interval", seconds=beat, id="lease:heartbeat",
+                      jobstore="memory", next_run_time=now + timedelta(seconds=beat))
+        sched.add_job(self.sweep, "interval", seconds=self.sweep_seconds, id="sweep",
+                      jobstore="memory", next_run_time=now + timedelta(seconds=self.sweep_seconds))
+        sched.add_job(self.refill, "interval", seconds=max(5, min(300, self.sweep_seconds)),
+                      id="refill", jobstore="memory")
+        sched.add_job(self._watch_stop, "interval", seconds=0.5, id="stop", jobstore="memory")
+        self._startup_done = threading.Event()
+        sched.add_job(self._first, "date", run_date=now, id="start-up", jobstore="memory")
+        sched.start()  # blocks until shutdown
+        self._scheduler = None
+
+    def _first(self) -> None:
+        try:
+            self.start_up()
+        finally:
+            self._startup_done.set()
+
+    def _watch_stop(self) -> None:
+        if self.stop.is_set():
+            self._shutdown()
+
+    def run(self) -> None:
+        """Standby until the lease is free, lead while it is held, until ``stop`` is set."""
+        global _DAEMON
+        _DAEMON = self
+        waiting_said = False
+        try:
+            while not self.stop.is_set():
+                if self._take_lease():
+                    waiting_said = False
+                    try:
+                        self.lead()
+                    finally:
+                        if self.stop.is_set():
+                            svc.release_lease(self.holder, uow_factory=self.app.uow_factory())
+                    continue
+                if not waiting_said:
+                    with self.app.read_uow_factory()() as uow:
+                        lease = uow.followups.lease(svc.LEASE)
+                    self._say(f"standby: the scheduler lease is held by "
+                              f"{lease.holder if lease else '?'}; waiting to take over")
+                    waiting_said = True
+                self.stop.wait(max(0.5, self.lease_seconds / 5))
+        finally:
+            _DAEMON = None
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    def _stop(_signum: int, _frame: Any) -> None:
+        daemon.stop.set()
+        daemon._shutdown()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+
+def status(app: App, *, limit: int = 10) -> dict[str, Any]:
+    """The lease holder, the next due follow-ups, and anything late (due, not yet fired)."""
+    clock = app.clock
+    now = clock.now()
+    with app.read_uow_factory()() as uow:
+        lease = uow.followups.lease(svc.LEASE)
+        counts = uow.followups.counts()
+        upcoming = uow.followups.list(status="pending", kind=None, team=None, campaign_id=None,
+                                      due_before=None, limit=limit)
+        late = uow.followups.list(status="pending", kind=None, team=None, campaign_id=None,
+                                  due_before=svc.epoch(now) - 60, limit=limit)
+        late_total = uow.followups.count_pending(due_before=svc.epoch(now) - 60)
+    real_now = int(datetime.now(UTC).timestamp())
+    return {
+        "now": now.isoformat(),
+        "lease": None if lease is None else {
+            "holder": lease.holder, "acquired_at": lease.acquired_at.isoformat(),
+            "heartbeat_at": lease.heartbeat_at.isoformat(),
+            "expires_at": datetime.fromtimestamp(lease.expires_at, UTC).isoformat(),
+            "alive": lease.expires_at >= real_now},
+        "counts": counts,
+        "next_due": [fu.as_dict() for fu in upcoming if fu.due_at > svc.epoch(now)][:limit],
+        "late": [fu.as_dict() for fu in late],
+        "late_total": late_total,
+    }
