@@ -201,7 +201,7 @@ class SqlFollowUpRepository:
                                .order_by(ReferralRow.id)).first()
         if r is None:
             return None
-        row: ReferralRow = r[0]
+        row = r  # a Core row (the connection, not the ORM session): columns by name
         return {"id": row.id, "source": row.source, "issue": row.issue_id, "uscc": row.uscc,
                 "referred_on": _iso(row.referred_on), "case_status": row.case_status,
                 "case_number": row.case_number or None, "case_on": _iso(row.case_on)}
@@ -222,7 +222,7 @@ class SqlFollowUpRepository:
         r = self._conn.execute(select(SchedulerLeaseRow).where(SchedulerLeaseRow.name == name)).first()
         if r is None:
             return None
-        row: SchedulerLeaseRow = r[0]
+        row = r  # a Core row (the connection, not the ORM session): columns by name
         return Lease(row.name, row.holder, row.acquired_at, row.heartbeat_at, row.expires_at)
 
     def take_lease(self, name: str, holder: str, now: datetime, ttl: int) -> bool:
