@@ -26,12 +26,24 @@ class ProvinceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CountsWithReferrals(RegisterCounts):
+    """Register counts together with the referral table's (both sources: follow-ups and
+    supervision visits). A subclass rather than two more fields on ``RegisterCounts`` so that a
+    store which does not count referrals (the unit-test fakes) still fits the port."""
+
+    leads_referred: int = 0
+    cases_filed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RegisterStats:
     """What ``lookback registry stats`` reports.
 
     Coverage rate (包保覆盖率): share of active businesses with at least one assigned official.
     Staffing rate (人员配备率): share of active businesses whose food-safety director and officer are
     both named.
+    Leads referred (移送线索): referral rows, from follow-ups and supervision visits alike; cases
+    filed (立案): those whose case status is ``filed``. ``None`` when the store does not count them.
     """
 
     businesses: int
@@ -48,6 +60,8 @@ class RegisterStats:
     by_category: list[tuple[str, str, int]]  # code, Chinese label, count
     by_risk: list[tuple[str, int]]
     cadres_by_level: list[tuple[str, str, int]]
+    leads_referred: int | None = None
+    cases_filed: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +72,7 @@ def register_stats(*, uow_factory: UnitOfWorkFactory) -> RegisterStats:
     with uow_factory() as uow:
         counts: RegisterCounts = uow.registers.counts()
     active = counts.active_businesses
+    referrals = counts if isinstance(counts, CountsWithReferrals) else None
     return RegisterStats(
         businesses=counts.businesses,
         active_businesses=active,
@@ -79,4 +94,6 @@ def register_stats(*, uow_factory: UnitOfWorkFactory) -> RegisterStats:
             (lv.value, CADRE_LEVEL_ZH[lv], dict(counts.cadres_by_level).get(lv.value, 0))
             for lv in CadreLevel
         ],
+        leads_referred=referrals.leads_referred if referrals else None,
+        cases_filed=referrals.cases_filed if referrals else None,
     )

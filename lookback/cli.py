@@ -108,6 +108,7 @@ def _register_subcommands() -> None:
     from lookback.cli_followup import followup_app, scheduler_app
     from lookback.cli_notices import notices_app
     from lookback.cli_registry import registry_app
+    from lookback.cli_supervision import supervision_app
 
     app.add_typer(registry_app, name="registry", help="Business, cadre and inspector registers "
                   "(主体、包保干部、督查人员名录).")
@@ -128,6 +129,7 @@ def _register_subcommands() -> None:
     app.add_typer(followup_app, name="followup", help="Look-back checks (回头看/复查): sweep, "
                   "list, record, case, show.")
     app.add_typer(scheduler_app, name="scheduler", help="The follow-up scheduler: run, status.")
+    app.add_typer(supervision_app, name="supervision", help="Routine supervision by assigned officials (包保督导): open, record, list, rates.")
     app.command(name="demo")(command(demo))
 
 

@@ -176,6 +176,10 @@ def print_stats(out: Output, stats: RegisterStats) -> None:
         f"{pct(stats.staffing_rate)} · 已配总监{pct(stats.director_rate)} · 已配安全员"
         f"{pct(stats.officer_rate)}",
     )
+    if stats.leads_referred is not None:
+        out.say(f"Leads referred to enforcement: {stats.leads_referred} · cases filed: "
+                f"{stats.cases_filed}",
+                f"移送线索{stats.leads_referred}条 · 已立案{stats.cases_filed}件")
     t = out.t
     prov = Table(title=t("Active businesses by province", "各省在营主体"))
     for col in (t("code", "代码"), t("province", "省份"), t("businesses", "主体数"),

@@ -21,6 +21,7 @@ from domain.registers import (
     RegisterKind,
     RiskLevel,
 )
+from domain.stats import CountsWithReferrals
 from storage.tables import (
     BusinessRow,
     CadreAssignmentRow,
@@ -218,7 +219,7 @@ class SqlRegisterRepository:
                 "WHERE b.status = 'active' GROUP BY b.province_code, r.name "
                 "ORDER BY COUNT(*) DESC, b.province_code"))
         ]
-        return RegisterCounts(
+        return CountsWithReferrals(
             businesses=one("SELECT COUNT(*) FROM business"),
             active_businesses=one(f"SELECT COUNT(*) FROM business WHERE {active}"),
             covered=one(f"SELECT COUNT(*) FROM business WHERE {active} AND {covered}"),
@@ -238,6 +239,8 @@ class SqlRegisterRepository:
             active_inspectors=one("SELECT COUNT(*) FROM inspector WHERE active"),
             cadres=one("SELECT COUNT(*) FROM cadre"),
             regions=one("SELECT COUNT(*) FROM region"),
+            leads_referred=one("SELECT COUNT(*) FROM referral"),
+            cases_filed=one("SELECT COUNT(*) FROM referral WHERE case_status = 'filed'"),
         )
 
 

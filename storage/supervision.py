@@ -1,10 +1,180 @@
-"""The supervision repository (包保督导)."""
+"""The supervision repository (包保督导): set-based opening of due visits, records, tallies."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, literal, select, update
 from sqlmodel import Session
+
+from domain.supervision import NewFinding, Period, SupervisionVisit, Tally
+from storage.tables import (
+    BusinessRow,
+    CadreAssignmentRow,
+    CadreRow,
+    ReferralRow,
+    RegionRow,
+    SupervisionFindingRow,
+    SupervisionVisitRow,
+)
+
+_V = SupervisionVisitRow.__table__  # type: ignore[attr-defined]
+_F = SupervisionFindingRow.__table__  # type: ignore[attr-defined]
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
 
 
 class SqlSupervisionRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    @property
+    def _conn(self) -> Any:
+        return self.session.connection()
+
+    def _dialect_insert(self) -> Any:
+        if self._conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert
+
+    # --- opening ------------------------------------------------------------------------------
+
+    def open_period(self, period: Period, levels: Sequence[str], at: datetime) -> list[int]:
+        """One INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id over every assignment."""
+        if not levels:
+            return []
+        c = _V.c
+        source = (
+            select(CadreAssignmentRow.cadre_id, CadreAssignmentRow.uscc, CadreRow.level,
+                   literal(period.code, c.period.type), literal(period.start, c.period_start.type),
+                   literal(period.end, c.period_end.type), literal("open", c.status.type),
+                   literal(at, c.opened_at.type), literal("", c.note.type),
+                   literal("", c.recorded_by.type))
+            .join(CadreRow, CadreRow.cadre_id == CadreAssignmentRow.cadre_id)  # type: ignore[arg-type]
+            .join(BusinessRow, BusinessRow.uscc == CadreAssignmentRow.uscc)  # type: ignore[arg-type]
+            .where(CadreRow.level.in_(list(levels)), BusinessRow.status == "active")  # type: ignore[attr-defined]
+        )
+        stmt = (self._dialect_insert()(_V)
+                .from_select(["cadre_id", "uscc", "level", "period", "period_start", "period_end",
+                              "status", "opened_at", "note", "recorded_by"], source)
+                .on_conflict_do_nothing(index_elements=["cadre_id", "uscc", "period"])
+                .returning(c.id))
+        return [int(i) for i in self._conn.execute(stmt).scalars().all()]
+
+    def open_one(self, cadre_id: str, uscc: str, level: str, period: Period,
+                 at: datetime) -> int:
+        return int(self._conn.execute(insert(_V).values(
+            cadre_id=cadre_id, uscc=uscc, level=level, period=period.code,
+            period_start=period.start, period_end=period.end, status="open", opened_at=at,
+            note="", recorded_by="").returning(_V.c.id)).scalar_one())
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _select(self) -> Any:
+        c = _V.c
+        return (select(c.id, c.cadre_id, CadreRow.name, c.uscc, BusinessRow.name,
+                       BusinessRow.province_code, c.level, c.period, c.period_start, c.period_end,
+                       c.status, c.opened_at, c.done_on, c.note, c.recorded_by)
+                .join(CadreRow, CadreRow.cadre_id == c.cadre_id)  # type: ignore[arg-type]
+                .join(BusinessRow, BusinessRow.uscc == c.uscc))  # type: ignore[arg-type]
+
+    def _visits(self, stmt: Any) -> list[SupervisionVisit]:
+        return [SupervisionVisit(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+                                 _as_date(r[8]), _as_date(r[9]), r[10], r[11],  # type: ignore[arg-type]
+                                 _as_date(r[12]), r[13] or "", r[14] or "")
+                for r in self._conn.execute(stmt).all()]
+
+    def _one(self, *where: Any) -> SupervisionVisit | None:
+        found = self._visits(self._select().where(*where).limit(1))
+        return found[0] if found else None
+
+    def is_assigned(self, cadre_id: str, uscc: str) -> bool:
+        return self._conn.execute(
+            select(CadreAssignmentRow.uscc).where(CadreAssignmentRow.cadre_id == cadre_id,
+                                                  CadreAssignmentRow.uscc == uscc)
+        ).first() is not None
+
+    def covering(self, cadre_id: str, uscc: str, on: date) -> SupervisionVisit | None:
+        c = _V.c
+        found = self._visits(self._select().where(
+            c.cadre_id == cadre_id, c.uscc == uscc, c.period_start <= on, c.period_end >= on)
+            .order_by(c.period_end))  # the shortest period first, should frequencies change
+        return found[0] if found else None
+
+    def get(self, cadre_id: str, uscc: str, period: str) -> SupervisionVisit | None:
+        c = _V.c
+        return self._one(c.cadre_id == cadre_id, c.uscc == uscc, c.period == period)
+
+    def by_id(self, visit_id: int) -> SupervisionVisit | None:
+        return self._one(_V.c.id == visit_id)
+
+    def visits(self, *, ending_from: date | None, ending_to: date | None, status: str | None,
+             cadre_id: str | None, limit: int | None = None) -> list[SupervisionVisit]:
+        c = _V.c
+        stmt = self._select()
+        if ending_from is not None:
+            stmt = stmt.where(c.period_end >= ending_from)
+        if ending_to is not None:
+            stmt = stmt.where(c.period_end <= ending_to)
+        if status is not None:
+            stmt = stmt.where(c.status == status)
+        if cadre_id is not None:
+            stmt = stmt.where(c.cadre_id == cadre_id)
+        stmt = stmt.order_by(c.period_end, c.cadre_id, c.uscc)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._visits(stmt)
+
+    def tally(self, ending_from: date, ending_to: date, today: date) -> list[Tally]:
+        c = _V.c
+        done = case((c.status == "done", 1), else_=0)
+        overdue = case((and_(c.status != "done", c.period_end < today), 1), else_=0)
+        stmt = (select(c.level, BusinessRow.province_code, RegionRow.name, done, overdue,
+                       func.count())
+                .join(BusinessRow, BusinessRow.uscc == c.uscc)  # type: ignore[arg-type]
+                .outerjoin(RegionRow, RegionRow.code == BusinessRow.province_code)  # type: ignore[arg-type]
+                .where(c.period_end >= ending_from, c.period_end <= ending_to)
+                .group_by(c.level, BusinessRow.province_code, RegionRow.name, done, overdue))
+        return [Tally(lv, prov, name or prov, bool(d), bool(o), int(n))
+                for lv, prov, name, d, o, n in self._conn.execute(stmt).all()]
+
+    # --- recording ----------------------------------------------------------------------------
+
+    def mark_done(self, visit_id: int, *, done_on: date, note: str, actor: str,
+                  at: datetime) -> bool:
+        c = _V.c
+        result = self._conn.execute(
+            update(_V).where(c.id == visit_id, c.status == "open")
+            .values(status="done", done_on=done_on, note=note[:2000], recorded_by=actor[:200],
+                    recorded_at=at))
+        return bool(result.rowcount == 1)
+
+    def add_findings(self, visit_id: int, findings: Sequence[NewFinding]) -> list[int]:
+        return [int(self._conn.execute(insert(_F).values(
+            supervision_visit_id=visit_id, category=f.category, severity=f.severity,
+            description=f.description, due_on=f.due_on, due_provisional=f.due_provisional)
+            .returning(_F.c.id)).scalar_one()) for f in findings]
+
+    def findings(self, visit_id: int) -> list[NewFinding]:
+        f = _F.c
+        rows = self._conn.execute(select(f.category, f.severity, f.description, f.due_on,
+                                         f.due_provisional)
+                                  .where(f.supervision_visit_id == visit_id).order_by(f.id)).all()
+        return [NewFinding(a, b, d, _as_date(due), bool(p)) for a, b, d, due, p in rows]  # type: ignore[arg-type]
+
+    def add_referrals(self, visit_id: int, uscc: str, descriptions: Sequence[str], *,
+                      on: date, actor: str) -> list[int]:
+        t = ReferralRow.__table__  # type: ignore[attr-defined]
+        return [int(self._conn.execute(insert(t).values(
+            source="supervision", issue_id=None, supervision_visit_id=visit_id, uscc=uscc,
+            description=d[:2000], referred_on=on, referred_by=actor[:200],
+            case_status="referred", case_number="").returning(t.c.id)).scalar_one())
+            for d in descriptions]

@@ -1,0 +1,213 @@
+"""Supervision (包保督导) on a real database: opening due visits set-based and idempotently,
+recording with findings and leads, the completion rate by province and level (hand-computed),
+the overdue list, and the referral counts of the register statistics.
+
+Runs on SQLite, and on PostgreSQL when LOOKBACK_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from domain import supervision as sv
+from domain.clock import FixedClock
+from domain.errors import ConflictError, NotFoundError
+from domain.stats import register_stats
+from storage.calendar import ChineseCalendarSource
+from storage.uow import SqlUnitOfWork
+from tests.integration._support import count
+
+# Friday 20 November 2026, 09:00 in Beijing.
+CLOCK = FixedClock(datetime(2026, 11, 20, 1, 0, tzinfo=UTC))
+TODAY = date(2026, 11, 20)
+B1, B2, B3, B4 = ("911101010000000001", "911101010000000002", "914401000000000003",
+                  "914401000000000004")
+
+
+def _seed(engine: Engine) -> None:
+    """B1, B2 in Beijing; B3 and the closed B4 in Guangdong. P1 (province) → B1; C1 (county) →
+    B1, B3; T1 (township) → B2, B3, B4; V1 (village) → B3."""
+    with engine.begin() as conn:
+        for uscc, prov, status in ((B1, "110000", "active"), (B2, "110000", "active"),
+                                   (B3, "440000", "active"), (B4, "440000", "closed")):
+            conn.execute(text(
+                "INSERT INTO business (uscc, name, region_code, province_code, category, "
+                "risk_level, address, director, officer, status) VALUES (:u, :n, :r, :p, "
+                "'catering', 'B', '', '', '', :s)"),
+                {"u": uscc, "n": f"主体{uscc[-1]}", "r": prov[:2] + "0101", "p": prov, "s": status})
+        for cid, level in (("P1", "province"), ("C1", "county"), ("T1", "township"),
+                           ("V1", "village")):
+            _cadre(conn, cid, level)
+        for cid, uscc in (("P1", B1), ("C1", B1), ("C1", B3), ("T1", B2), ("T1", B3),
+                          ("T1", B4), ("V1", B3)):
+            _assign(conn, cid, uscc)
+
+
+def _cadre(conn: object, cid: str, level: str) -> None:
+    conn.execute(text("INSERT INTO cadre (cadre_id, name, level, region_code, position, phone) "  # type: ignore[attr-defined]
+                      "VALUES (:c, :n, :l, '110101', '', '')"), {"c": cid, "n": f"干部{cid}",
+                                                                 "l": level})
+
+
+def _assign(conn: object, cid: str, uscc: str) -> None:
+    conn.execute(text("INSERT INTO cadre_assignment (cadre_id, uscc) VALUES (:c, :u)"),  # type: ignore[attr-defined]
+                 {"c": cid, "u": uscc})
+
+
+def _events(engine: Engine, kind: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT COUNT(*) FROM event WHERE kind = :k"),
+                                {"k": kind}).scalar_one())
+
+
+@pytest.fixture
+def db(fresh_engine: Callable[[], Engine]) -> Engine:
+    engine = fresh_engine()
+    _seed(engine)
+    return engine
+
+
+def _uow(engine: Engine) -> Callable[[], SqlUnitOfWork]:
+    return lambda: SqlUnitOfWork(engine)
+
+
+def _record(engine: Engine, cadre: str, uscc: str, on: date, **kw: object) -> sv.RecordOutcome:
+    return sv.record(cadre_id=cadre, uscc=uscc, note="查看了冷库和台账", on=on,
+                     uow_factory=_uow(engine), clock=CLOCK, calendar=ChineseCalendarSource(Path("/nonexistent-lookback-data")),
+                     actor="test", **kw)  # type: ignore[arg-type]
+
+
+def test_open_due_is_idempotent_and_writes_one_event_per_period(db: Engine) -> None:
+    # today: P1 2026 (B1); C1 2026Q4 (B1, B3); T1 2026-11 (B2, B3; B4 is closed); V1 2026-11 (B3)
+    assert sv.open_due(uow_factory=_uow(db), clock=CLOCK, actor="scheduler") == 6
+    assert _events(db, "supervision.opened") == 3  # 2026, 2026Q4, 2026-11
+    assert sv.open_due(uow_factory=_uow(db), clock=CLOCK, actor="scheduler") == 0
+    assert _events(db, "supervision.opened") == 3
+    assert count(db, "supervision_visit") == 6
+    # the whole quarter adds October and December for T1 (2 businesses) and V1 (1)
+    assert sv.open_due(uow_factory=_uow(db), clock=CLOCK, actor="scheduler",
+                       period="2026Q4") == 6
+    assert _events(db, "supervision.opened") == 5
+    with db.connect() as conn:
+        rows = sorted(conn.execute(text(
+            "SELECT cadre_id, uscc, level, period, period_start, period_end, status "
+            "FROM supervision_visit WHERE cadre_id = 'C1'")).all())
+    assert [(*tuple(r[:4]), str(r[4]), str(r[5]), r[6]) for r in rows] == [
+        ("C1", B1, "county", "2026Q4", "2026-10-01", "2026-12-31", "open"),
+        ("C1", B3, "county", "2026Q4", "2026-10-01", "2026-12-31", "open")]
+
+
+def test_configured_frequencies(db: Engine) -> None:
+    freqs = sv.check_frequencies({"province": "monthly", "county": "yearly"})
+    sv.open_due(uow_factory=_uow(db), clock=CLOCK, actor="scheduler", frequencies=freqs)
+    with db.connect() as conn:
+        got = dict(conn.execute(text("SELECT cadre_id, MAX(period) FROM supervision_visit "
+                                     "GROUP BY cadre_id")).all())
+    assert got == {"P1": "2026-11", "C1": "2026", "T1": "2026-11", "V1": "2026-11"}
+
+
+def test_record_with_findings_and_leads(db: Engine) -> None:
+    sv.open_due(uow_factory=_uow(db), clock=CLOCK, actor="scheduler")
+    r = _record(db, "T1", B2, date(2026, 11, 3),
+                findings=["hygiene_storage:general:过期牛奶", "staffing:minor:无花名册",
+                          "risk_control:serious:无进货查验记录"],
+                leads=["涉嫌销售过期食品"])
+    assert not r.opened and r.visit.status == "done" and r.visit.period == "2026-11"
+    assert r.visit.done_on == date(2026, 11, 3) and r.visit.recorded_by == "test"
+    # Tuesday 3 Nov 2026, no holiday in November: +10 → Tue 17, +5 → Tue 10, +15 → Tue 24
+    assert [(f.severity, f.due_on, f.due_provisional) for f in r.findings] == [
+        ("general", date(2026, 11, 17), False), ("minor", date(2026, 11, 10), False),
+        ("serious", date(2026, 11, 24), False)]
+    assert count(db, "supervision_finding") == 3
+    with db.connect() as conn:
+        ref = conn.execute(text("SELECT source, issue_id, supervision_visit_id, uscc, description, "
+                                "referred_on, referred_by, case_status FROM referral")).one()
+    assert tuple(ref[:5]) == ("supervision", None, r.visit.id, B2, "涉嫌销售过期食品")
+    assert str(ref[5]) == "2026-11-20" and ref[6] == "test" and ref[7] == "referred"
+    assert r.referral_ids == [int(count(db, "referral"))]
+    assert _events(db, "supervision.recorded") == 1
+    with pytest.raises(ConflictError) as e:
+        _record(db, "T1", B2, date(2026, 11, 5))
+    assert e.value.code == "already_recorded"
+    assert _events(db, "supervision.recorded") == 1
+
+
+def test_record_opens_on_the_fly_and_refuses_what_it_should(db: Engine) -> None:
+    r = _record(db, "C1", B3, date(2026, 10, 9))  # nothing opened yet
+    assert r.opened and r.visit.period == "2026Q4" and r.visit.level == "county"
+    with pytest.raises(ConflictError) as e:
+        _record(db, "T1", B1, date(2026, 11, 3))
+    assert e.value.code == "not_assigned"
+    with pytest.raises(NotFoundError):
+        _record(db, "NOBODY", B1, date(2026, 11, 3))
+    with pytest.raises(NotFoundError):
+        _record(db, "T1", "91110101000000000X", date(2026, 11, 3))
+    with pytest.raises(sv.BadArgumentError):
+        _record(db, "T1", B2, date(2026, 11, 3), period="2026Q4")  # a monthly official
+    with pytest.raises(sv.BadArgumentError):
+        _record(db, "T1", B2, date(2026, 11, 3), period="2026-10")
+    with pytest.raises(sv.BadArgumentError):
+        _record(db, "T1", B2, date(2026, 11, 21))  # tomorrow
+    assert count(db, "supervision_visit") == 1
+
+
+def _scenario(db: Engine) -> None:
+    sv.open_due(uow_factory=_uow(db), clock=CLOCK, actor="scheduler", period="2026Q4")
+    _record(db, "T1", B2, date(2026, 11, 3))
+    _record(db, "T1", B3, date(2026, 10, 15))
+    _record(db, "C1", B1, date(2026, 10, 20))
+    _record(db, "V1", B3, date(2026, 11, 18), leads=["无证经营线索"])
+    with db.begin() as conn:  # a city official assigned after the opening: opened by the record
+        _cadre(conn, "Y1", "city")
+        _assign(conn, "Y1", B2)
+    assert _record(db, "Y1", B2, date(2026, 11, 19)).opened
+
+
+def test_rates_hand_computed(db: Engine) -> None:
+    _scenario(db)
+    # Required in 2026Q4 (period ends Oct 1 – Dec 31): P1/B1 2026; C1/B1, C1/B3 Q4;
+    # T1/B2, T1/B3, V1/B3 × Oct, Nov, Dec; Y1/B2 H2 → 1 + 2 + 9 + 1 = 13.
+    # Done: T1/B2 Nov, T1/B3 Oct, C1/B1 Q4, V1/B3 Nov, Y1/B2 H2 → 5.
+    # Overdue (ended before 20 Nov, not done): T1/B2 Oct, V1/B3 Oct → 2.
+    r = sv.rates("2026Q4", uow_factory=_uow(db), today=TODAY)
+    assert (r.total.required, r.total.done, r.total.overdue) == (13, 5, 2)
+    assert r.total.rate == pytest.approx(5 / 13)
+    assert sorted((v.cadre_id, v.uscc, v.period) for v in r.overdue) == [
+        ("T1", B2, "2026-10"), ("V1", B3, "2026-10")]
+
+    by_prov = sv.rates("2026Q4", uow_factory=_uow(db), today=TODAY, by="province")
+    assert [(g.key, g.label, g.required, g.done, g.overdue) for g in by_prov.groups] == [
+        ("110000", "北京市", 6, 3, 1),  # P1/B1, C1/B1, T1/B2 ×3, Y1/B2; done T1 Nov, C1, Y1
+        ("440000", "广东省", 7, 2, 1)]  # C1/B3, T1/B3 ×3, V1/B3 ×3; done T1 Oct, V1 Nov
+
+    by_level = sv.rates("2026Q4", uow_factory=_uow(db), today=TODAY, by="level")
+    assert [(g.key, g.required, g.done, g.overdue) for g in by_level.groups] == [
+        ("province", 1, 0, 0), ("city", 1, 1, 0), ("county", 2, 1, 0),
+        ("township", 6, 2, 1), ("village", 3, 1, 1)]
+
+    nov = sv.rates("2026-11", uow_factory=_uow(db), today=TODAY)
+    assert (nov.total.required, nov.total.done, nov.total.overdue) == (3, 2, 0)
+    assert nov.overdue == []
+    q3 = sv.rates("2026Q3", uow_factory=_uow(db), today=TODAY)
+    assert q3.total.required == 0 and q3.total.rate is None
+    # at the end of the year, everything not done is overdue
+    late = sv.rates("2026", uow_factory=_uow(db), today=date(2027, 1, 1))
+    assert (late.total.required, late.total.done, late.total.overdue) == (13, 5, 8)
+
+
+def test_register_stats_count_referrals_from_both_sources(db: Engine) -> None:
+    _scenario(db)
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO referral (source, issue_id, supervision_visit_id, uscc, "
+                          "description, referred_on, referred_by, case_status, case_number, "
+                          "case_on) VALUES ('followup', NULL, NULL, :u, '复查未整改', "
+                          "'2026-11-20', 'test', 'filed', '京食药罚〔2026〕1号', '2026-11-20')"),
+                     {"u": B1})
+    stats = register_stats(uow_factory=_uow(db))
+    assert (stats.leads_referred, stats.cases_filed) == (2, 1)
+    assert stats.businesses == 4 and stats.cadres == 5
