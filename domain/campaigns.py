@@ -12,17 +12,18 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from domain.clock import Clock
-from domain.errors import ConflictError, InputError, NotFoundError
-from domain.plan import parse_plan
+from domain.errors import BadArgumentError, ConflictError, InputError, NotFoundError
+from domain.plan import Plan, parse_plan
 from domain.ports import UnitOfWorkFactory
 from domain.sampling import (
     ALGORITHM,
     FRAME_HEADER,
     Draw,
     DrawParams,
+    FrameBusiness,
     Pick,
     StageResult,
     draw,
@@ -33,6 +34,10 @@ from domain.sampling import (
     parse_frame,
     replay,
 )
+from domain.stats import rate
+
+if TYPE_CHECKING:
+    from domain.ports import UnitOfWork
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Campaign:
     plan_source: str
     created_at: datetime
     launched_at: datetime | None = None
+    source_campaign_id: int | None = None  # a look-back (回头看): the campaign it re-checks
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,34 @@ def not_found(campaign_id: int) -> NotFoundError:
     return NotFoundError(f"campaign {campaign_id} does not exist", f"督查{campaign_id}不存在")
 
 
+class LookbackCampaigns(Protocol):
+    """What look-back campaigns need of the campaign repository besides
+    ``ports.CampaignRepository`` (``storage.campaigns.SqlCampaignRepository`` has it all)."""
+
+    def add(self, plan: Plan, *, seed: str, seed_auto: bool, source: str,
+            created_at: datetime, source_campaign_id: int | None = None) -> int: ...
+    def issue_businesses(self, source_campaign_id: int, *, issues: str, provinces: list[str],
+                         categories: list[str], risk_levels: list[str]) -> list[FrameBusiness]: ...
+    def source_issues(self, campaign_id: int, source_campaign_id: int, *,
+                      issues: str) -> list[tuple[str, str, int, str]]: ...
+
+
+def _lookbacks(uow: UnitOfWork) -> LookbackCampaigns:
+    # ports.py does not declare these methods yet (it is edited elsewhere); the cast names the
+    # extra port rather than hiding it.
+    return cast(LookbackCampaigns, uow.campaigns)
+
+
 def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFactory, clock: Clock,
                     new_seed: Callable[[], str], actor: str = "system") -> int:
     """Validate a plan and store it as a draft campaign; ``seed = "auto"`` draws a seed now."""
     plan = parse_plan(plan_text)
+    if plan.kind == "lookback":
+        raise InputError(
+            'the plan is a look-back (kind = "lookback"), which re-checks an earlier campaign: '
+            "create it with `lookback campaign lookback SOURCE --plan PLAN.toml`",
+            "该计划为回头看（kind = \"lookback\"），需针对已有督查：请用`lookback campaign lookback "
+            "SOURCE --plan PLAN.toml`创建", code="lookback_needs_source")
     seed_auto = plan.seed is None
     seed = new_seed() if plan.seed is None else plan.seed
     now = clock.now()
@@ -92,6 +122,66 @@ def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFacto
         uow.events.append(at=now, actor=actor, kind="campaign.created", entity=f"campaign:{cid}",
                           payload={"title": plan.title, "office": plan.office, "kind": plan.kind,
                                    "seed": seed, "seed_auto": seed_auto, "source": source})
+        uow.commit()
+    return cid
+
+
+def _scope_figures(plan: Plan | dict[str, Any]) -> tuple[str, list[str], list[str], list[str]]:
+    d = plan.as_dict() if isinstance(plan, Plan) else plan
+    return (d.get("issues") or "unverified", list(d["provinces"]), list(d["categories"]),
+            list(d["risk_levels"]))
+
+
+def _in_scope(uow: UnitOfWork, source_id: int, plan: Plan | dict[str, Any]) -> list[FrameBusiness]:
+    issues, provinces, categories, risk_levels = _scope_figures(plan)
+    return _lookbacks(uow).issue_businesses(source_id, issues=issues, provinces=provinces,
+                                            categories=categories, risk_levels=risk_levels)
+
+
+def _no_issues(source_id: int, issues: str) -> ConflictError:
+    which_en = "unverified issues" if issues == "unverified" else "issues"
+    which_zh = "未核验销号的问题" if issues == "unverified" else "问题"
+    return ConflictError(
+        f"SOURCE: campaign {source_id} has no {which_en} in the plan's scope (scope.issues = "
+        f'"{issues}"); there is nothing to look back on',
+        f"SOURCE：督查{source_id}在计划范围内没有{which_zh}（scope.issues = \"{issues}\"），无需回头看",
+        code="no_issues_in_scope")
+
+
+def create_lookback_campaign(source_id: int, plan_text: str, *, source: str,
+                             uow_factory: UnitOfWorkFactory, clock: Clock,
+                             new_seed: Callable[[], str], actor: str = "system") -> int:
+    """Store a draft look-back campaign (回头看) over the issues of launched campaign
+    ``source_id``. Its frame is frozen at launch: the businesses that then have issues in scope."""
+    plan = parse_plan(plan_text)
+    if plan.kind != "lookback":
+        raise BadArgumentError(
+            f'--plan: the plan\'s kind is "{plan.kind}"; a look-back campaign needs '
+            'campaign.kind = "lookback"',
+            f"--plan：计划的类型为“{plan.kind}”；回头看的计划须为campaign.kind = \"lookback\"",
+            code="not_a_lookback_plan")
+    seed_auto = plan.seed is None
+    seed = new_seed() if plan.seed is None else plan.seed
+    now = clock.now()
+    with uow_factory() as uow:
+        src = uow.campaigns.get(source_id)
+        if src is None:
+            raise NotFoundError(f"SOURCE: campaign {source_id} does not exist",
+                                f"SOURCE：督查{source_id}不存在")
+        if src.status == "draft":
+            raise ConflictError(
+                f"SOURCE: campaign {source_id} has not been launched; a look-back re-checks the "
+                f"issues of a launched campaign (run `lookback campaign launch {source_id}` first)",
+                f"SOURCE：督查{source_id}尚未启动；回头看针对已启动督查发现的问题（请先运行"
+                f"`lookback campaign launch {source_id}`）", code="source_not_launched")
+        if not _in_scope(uow, source_id, plan):
+            raise _no_issues(source_id, plan.issues or "unverified")
+        cid = _lookbacks(uow).add(plan, seed=seed, seed_auto=seed_auto, source=source,
+                                  created_at=now, source_campaign_id=source_id)
+        uow.events.append(at=now, actor=actor, kind="campaign.created", entity=f"campaign:{cid}",
+                          payload={"title": plan.title, "office": plan.office, "kind": plan.kind,
+                                   "seed": seed, "seed_auto": seed_auto, "source": source,
+                                   "source_campaign_id": source_id, "issues": plan.issues})
         uow.commit()
     return cid
 
@@ -130,12 +220,18 @@ def freeze_frame(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clo
         if c is None:
             raise not_found(campaign_id)
         scope = c.plan
-        days = int(scope["exclusion_days"])
-        since = c.starts_on - timedelta(days=days) if days else None
-        businesses = uow.campaigns.frame_businesses(
-            provinces=scope["provinces"], categories=scope["categories"],
-            risk_levels=scope["risk_levels"], excluded_since=since, until=c.starts_on,
-            campaign_id=campaign_id)
+        if c.source_campaign_id is not None:
+            # A look-back: the source's businesses that have issues in scope now, at launch.
+            businesses = _in_scope(uow, c.source_campaign_id, scope)
+            if not businesses:
+                raise _no_issues(c.source_campaign_id, _scope_figures(scope)[0])
+        else:
+            days = int(scope["exclusion_days"])
+            since = c.starts_on - timedelta(days=days) if days else None
+            businesses = uow.campaigns.frame_businesses(
+                provinces=scope["provinces"], categories=scope["categories"],
+                risk_levels=scope["risk_levels"], excluded_since=since, until=c.starts_on,
+                campaign_id=campaign_id)
         inspectors = uow.campaigns.frame_inspectors()
         lines = frame_lines(businesses, inspectors)
         frame = FrozenFrame(frame_sha256(lines), len(businesses), len(inspectors), lines)
@@ -337,6 +433,40 @@ def extend_campaign(campaign_id: int, to: int, *, uow_factory: UnitOfWorkFactory
     for_visits = visit_rows(new_record)
     plan_visits(campaign_id, for_visits, uow_factory=uow_factory)
     return new_record
+
+
+def source_issue_figures(campaign_id: int, *,
+                         uow_factory: UnitOfWorkFactory) -> dict[str, Any] | None:
+    """How the source issues a look-back re-checks stand now; ``None`` for an inspection.
+
+    The re-checked source issues are the source campaign's issues of the businesses in the
+    look-back's sample that were in scope when its frame was frozen (with ``scope.issues =
+    "unverified"``, an issue already verified by then is not counted; one verified since is).
+    ``open`` counts the issues neither verified nor overdue; ``escalated`` those on any step of
+    the escalation ladder, whatever their status.
+    """
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+        if c is None:
+            raise not_found(campaign_id)
+        if c.source_campaign_id is None:
+            return None
+        issues = _scope_figures(c.plan)[0]
+        rows = _lookbacks(uow).source_issues(campaign_id, c.source_campaign_id, issues=issues)
+    by_status: dict[str, int] = {}
+    for _uscc, status, _level, _visit in rows:
+        by_status[status] = by_status.get(status, 0) + 1
+    verified = by_status.get("verified", 0)
+    overdue = by_status.get("overdue", 0)
+    return {
+        "source_campaign_id": c.source_campaign_id, "scope": issues,
+        "businesses": len({r[0] for r in rows}),
+        "businesses_visited": len({r[0] for r in rows if r[3] == "done"}),
+        "issues": len(rows), "verified": verified, "open": len(rows) - verified - overdue,
+        "overdue": overdue, "escalated": sum(1 for r in rows if r[2] > 0),
+        "by_status": dict(sorted(by_status.items())),
+        "rectification_rate": rate(verified, len(rows)),
+    }
 
 
 def canonical_json(data: Any) -> str:

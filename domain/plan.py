@@ -21,6 +21,8 @@ ALLOCATIONS = ("proportional", "equal", "risk_weighted")
 AVOIDANCE = ("city", "province", "county")
 SEVERITIES = ("minor", "general", "serious")
 SEVERITY_ZH = {"minor": "轻微", "general": "一般", "serious": "严重"}
+#: Which issues of the source campaign put a business in a look-back's frame.
+ISSUE_SCOPES = ("unverified", "all")
 
 
 class PlanError(InputError):
@@ -49,7 +51,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class SampleSpec:
-    """How many businesses, across which strata, allocated how."""
+    """How many businesses, across which strata, allocated how. ``all`` (a census of the frame,
+    the default of a look-back) is drawn as ``fraction = 1``, so it has the same record."""
 
     total: int | None = None
     fraction: float | None = None
@@ -58,6 +61,7 @@ class SampleSpec:
     allocation: str = "proportional"
     min_per_stratum: int = 0
     risk_weights: dict[str, int] = field(default_factory=lambda: {"A": 1, "B": 2, "C": 3, "D": 4})
+    all: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class Plan:
     lookback_grace_workdays: int
     reminder_workdays: int
     office_short: str = ""
+    #: A look-back only: ``"unverified"`` (businesses with issues not yet verified) or ``"all"``.
+    issues: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -190,9 +196,9 @@ def parse_plan(text: str) -> Plan:
 
     known_keys = {
         "campaign": ("office", "office_short", "title", "kind", "starts_on", "ends_on", "seed"),
-        "scope": ("provinces", "categories", "risk_levels", "exclusion_days"),
-        "sample": ("total", "fraction", "per_stratum", "strata", "allocation", "min_per_stratum",
-                   "risk_weights"),
+        "scope": ("provinces", "categories", "risk_levels", "exclusion_days", "issues"),
+        "sample": ("total", "fraction", "per_stratum", "all", "strata", "allocation",
+                   "min_per_stratum", "risk_weights"),
         "teams": ("count", "members", "avoidance"),
         "rectification": ("days", "lookback_grace_workdays", "reminder_workdays"),
     }
@@ -247,6 +253,21 @@ def parse_plan(text: str) -> Plan:
     risk_levels = c.str_list(scope, "scope", "risk_levels", tuple(x.value for x in RiskLevel))
     exclusion_days = c.positive(scope, "scope", "exclusion_days", required=False, default=0,
                                 minimum=0) or 0
+    issues: str | None = None
+    lookback = kind == "lookback"
+    if lookback:
+        # The frame of a look-back is the source campaign's businesses with issues: a window
+        # that leaves out recently inspected businesses would leave out exactly those.
+        if "exclusion_days" in scope:
+            c.fail("scope.exclusion_days", "not used by a look-back campaign: its frame is the "
+                   "source campaign's businesses with issues, which were all inspected recently; "
+                   "remove the key", "回头看不使用此键：其抽样框是原督查中有问题的主体，均为近期检查过的"
+                   "主体；请删除此键")
+        issues = c.choice(scope, "scope", "issues", ISSUE_SCOPES, default="unverified")
+    elif "issues" in scope:
+        c.fail("scope.issues", 'only a look-back campaign (kind = "lookback") has issues in '
+               "scope; remove the key or set campaign.kind", "只有回头看（kind = \"lookback\"）才有"
+               "问题范围；请删除此键或修改campaign.kind")
 
     stages: list[Stage] = []
     raw_stages = data.get("stages", [{"unit": "business"}])
@@ -274,6 +295,12 @@ def parse_plan(text: str) -> Plan:
     if order not in ([], ["province"], ["city"], ["province", "city"]):
         c.fail("stages", "stages go from larger to smaller units: province, then city, then "
                "business, each at most once", "阶段须按省、市、主体由大到小排列，每级至多一次")
+    elif lookback and order:
+        # Drawing provinces or cities first would drop businesses with issues in the places not
+        # drawn, which defeats a look-back; narrow with scope.provinces or strata instead.
+        c.fail("stages", "a look-back campaign draws businesses only: it has no province or city "
+               'stage (use scope.provinces to narrow, sample.strata to spread)',
+               "回头看只抽取主体，不设省、市抽样阶段（可用scope.provinces限定范围，用sample.strata分层）")
 
     smp = c.table("sample")
     total = c.positive(smp, "sample", "total", required=False)
@@ -283,12 +310,20 @@ def parse_plan(text: str) -> Plan:
         c.fail("sample.fraction", f"expected a fraction in (0, 1], got {fraction}",
                f"应为(0, 1]之间的比例，实际为{fraction}")
     per_stratum = c.positive(smp, "sample", "per_stratum", required=False)
+    census = c.get(smp, "sample", "all", bool, required=False, default=False,
+                   what="true (take every business in the frame)", what_zh="true（抽样框内主体全部入样）")
     given = [k for k, v in (("total", total), ("fraction", fraction),
                             ("per_stratum", per_stratum)) if v is not None]
+    if census:
+        given.append("all")
+    if lookback and not given and not any(p[0].startswith("sample.") for p in c.problems):
+        census, given = True, ["all"]  # a look-back re-checks every business unless told
     if len(given) != 1 and not any(p[0].startswith("sample.") for p in c.problems):
-        c.fail("sample", "give exactly one of total, fraction or per_stratum"
+        c.fail("sample", "give exactly one of total, fraction, per_stratum or all = true"
                + (f" (got {', '.join(given)})" if given else ""),
-               "total、fraction、per_stratum三者须且只能给出一个")
+               "total、fraction、per_stratum、all = true四者须且只能给出一个")
+    if census:
+        fraction = 1.0
     strata = c.str_list(smp, "sample", "strata", STRATA_FIELDS)
     allocation = c.choice(smp, "sample", "allocation", ALLOCATIONS, default="proportional")
     minimum = c.positive(smp, "sample", "min_per_stratum", required=False, default=0,
@@ -310,7 +345,7 @@ def parse_plan(text: str) -> Plan:
                 else:
                     weights[k] = v
     sample = SampleSpec(total, float(fraction) if fraction is not None else None, per_stratum,
-                        strata, allocation or "proportional", minimum, weights)
+                        strata, allocation or "proportional", minimum, weights, bool(census))
 
     tms = c.table("teams")
     count = c.positive(tms, "teams", "count")
@@ -350,4 +385,5 @@ def parse_plan(text: str) -> Plan:
         teams=TeamSpec(count, members, avoidance or "city"), rectification_days=days,
         lookback_grace_workdays=grace if grace is not None else 5,
         reminder_workdays=reminder if reminder is not None else 3, office_short=office_short,
+        issues=issues,
     )

@@ -81,6 +81,36 @@ def create_cmd(
             f"下一步：lookback campaign launch {cid}")
 
 
+@campaign_app.command("lookback")
+@_command
+def lookback_cmd(
+    ctx: typer.Context,
+    source: Annotated[int, typer.Argument(metavar="SOURCE",
+                                          help="The launched campaign whose issues to re-check.")],
+    plan: Annotated[Path, typer.Option("--plan", help='A look-back plan (TOML, kind = "lookback").')],
+) -> None:
+    """Create a look-back campaign (回头看) over an earlier campaign's issues; prints its id."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    cid = svc.create_lookback_campaign(source, read_text(plan, "plan file", "计划文件"),
+                                       source=str(plan), uow_factory=lb.uow_factory(),
+                                       clock=lb.clock, new_seed=new_seed, actor=lb.actor)
+    c = svc.get_campaign(cid, uow_factory=lb.uow_factory())
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": cid, "kind": c.kind, "source_campaign_id": source,
+                  "issues": c.plan.get("issues"), "title": c.title, "seed": c.seed,
+                  "seed_auto": c.seed_auto})
+        return
+    scope_en = "unverified issues" if c.plan.get("issues") == "unverified" else "issues"
+    scope_zh = "未销号问题" if c.plan.get("issues") == "unverified" else "问题"
+    out.say(f"Look-back campaign {cid} created: {c.title}, re-checking the businesses with "
+            f"{scope_en} in campaign {source} (seed {c.seed}"
+            f"{', drawn at random and recorded' if c.seed_auto else ''}). Next: lookback campaign "
+            f"launch {cid}",
+            f"已创建回头看{cid}：{c.title}，复查督查{source}中有{scope_zh}的主体（随机种子{c.seed}"
+            f"{'，随机生成并已记录' if c.seed_auto else ''}）。下一步：lookback campaign launch {cid}")
+
+
 @campaign_app.command("launch")
 @_command
 def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
@@ -118,7 +148,8 @@ def _campaign_dict(c: svc.Campaign) -> dict[str, Any]:
     return {"id": c.id, "title": c.title, "office": c.office, "kind": c.kind, "status": c.status,
             "starts_on": c.starts_on.isoformat(), "ends_on": c.ends_on.isoformat(),
             "seed": c.seed, "seed_auto": c.seed_auto, "created_at": c.created_at.isoformat(),
-            "launched_at": c.launched_at.isoformat() if c.launched_at else None}
+            "launched_at": c.launched_at.isoformat() if c.launched_at else None,
+            "source_campaign_id": c.source_campaign_id}
 
 
 @campaign_app.command("show")
@@ -138,6 +169,7 @@ def show_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="C
     table.add_column()
     for label, value in (
         (t("office", "发文机关"), c.office), (t("kind", "类型"), c.kind),
+        *_source_rows(out, c),
         (t("status", "状态"), c.status), (t("dates", "时间"), f"{c.starts_on} – {c.ends_on}"),
         (t("seed", "随机种子"), c.seed + (t(" (auto)", "（自动）") if c.seed_auto else "")),
         (t("frame", "抽样框"), str(counts["frame_businesses"] or "—")),
@@ -148,6 +180,19 @@ def show_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="C
     ):
         table.add_row(label, value)
     out.out.print(table)
+
+
+def _source_rows(out: Output, c: svc.Campaign) -> list[tuple[str, str]]:
+    """The source campaign and issue scope of a look-back, for ``campaign show``."""
+    if c.source_campaign_id is None:
+        return []
+    t = out.t
+    scope = c.plan.get("issues") or "unverified"
+    return [(t("looks back on", "回头看对象"), t(f"campaign {c.source_campaign_id}",
+                                                f"督查{c.source_campaign_id}")),
+            (t("issues in scope", "问题范围"), t("not yet verified" if scope == "unverified"
+                                                 else "all", "未核验销号" if scope == "unverified"
+                                                 else "全部"))]
 
 
 @campaign_app.command("list")
@@ -166,13 +211,15 @@ def list_cmd(ctx: typer.Context) -> None:
         return
     t = out.t
     table = Table(title=t("Campaigns", "督查列表"))
-    for col in ("id", t("title", "名称"), t("status", "状态"), t("starts", "开始"),
-                t("drawn", "抽中"), t("visits", "检查")):
+    for col in ("id", t("title", "名称"), t("kind", "类型"), t("source", "回头看对象"),
+                t("status", "状态"), t("starts", "开始"), t("drawn", "抽中"), t("visits", "检查")):
         table.add_column(col)
     for r in rows:
         c = r.campaign
-        table.add_row(str(c.id), c.title, c.status, c.starts_on.isoformat(),
-                      str(r.sampled or "—"), f"{r.visits_done}/{r.visits_planned}")
+        table.add_row(str(c.id), c.title, c.kind,
+                      "—" if c.source_campaign_id is None else str(c.source_campaign_id),
+                      c.status, c.starts_on.isoformat(), str(r.sampled or "—"),
+                      f"{r.visits_done}/{r.visits_planned}")
     out.out.print(table)
 
 
@@ -406,10 +453,29 @@ def metrics_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help
     lb, out = _state(ctx)
     lb.require_schema()
     m = metrics_dict(lb, campaign)
+    source = svc.source_issue_figures(campaign, uow_factory=lb.read_uow_factory())
+    if source is not None:
+        m["source_issues"] = source
     if out.json_mode:
         out.emit({"ok": True, **m})
         return
     print_metrics(out, m, pct)
+    if source is not None:
+        print_source_issues(out, source, pct)
+
+
+def print_source_issues(out: Output, s: dict[str, Any], pct: Any) -> None:
+    """A look-back's figures on the source campaign's issues it re-checks."""
+    scope_en = "unverified at launch" if s["scope"] == "unverified" else "all"
+    scope_zh = "启动时未销号" if s["scope"] == "unverified" else "全部"
+    out.say(f"Source campaign {s['source_campaign_id']} issues re-checked ({scope_en}): "
+            f"{s['issues']} at {s['businesses']} businesses ({s['businesses_visited']} visited) · "
+            f"verified {s['verified']}, still open {s['open']}, overdue {s['overdue']}, "
+            f"escalated {s['escalated']} · rectification rate {pct(s['rectification_rate'])}",
+            f"原督查{s['source_campaign_id']}问题复查情况（{scope_zh}）：{s['businesses']}个主体"
+            f"（已检查{s['businesses_visited']}个）共{s['issues']}个问题 · 已核验销号{s['verified']}个，"
+            f"仍未整改{s['open']}个，逾期{s['overdue']}个，已升级处理{s['escalated']}个 · 整改率"
+            f"{pct(s['rectification_rate'])}")
 
 
 def print_metrics(out: Output, m: dict[str, Any], pct: Any) -> None:

@@ -23,7 +23,7 @@ def _campaign(row: CampaignRow) -> Campaign:
     assert row.id is not None
     return Campaign(row.id, row.office, row.office_short, row.title, row.kind, row.status,
                     row.starts_on, row.ends_on, row.seed, row.seed_auto, json.loads(row.plan_json),
-                    row.plan_source, row.created_at, row.launched_at)
+                    row.plan_source, row.created_at, row.launched_at, row.source_campaign_id)
 
 
 class SqlCampaignRepository:
@@ -32,11 +32,12 @@ class SqlCampaignRepository:
         self._sql = _Sql(session)
 
     def add(self, plan: Plan, *, seed: str, seed_auto: bool, source: str,
-            created_at: datetime) -> int:
+            created_at: datetime, source_campaign_id: int | None = None) -> int:
         row = CampaignRow(office=plan.office, office_short=plan.office_short, title=plan.title,
                           kind=plan.kind, starts_on=plan.starts_on, ends_on=plan.ends_on,
                           seed=seed, seed_auto=seed_auto, plan_json=canonical_json(plan.as_dict()),
-                          plan_source=source[-500:], created_at=created_at)
+                          plan_source=source[-500:], created_at=created_at,
+                          source_campaign_id=source_campaign_id)
         self.session.add(row)
         self.session.flush()
         assert row.id is not None
@@ -92,6 +93,42 @@ class SqlCampaignRepository:
                + " AND ".join(where))
         rows = self.session.connection().execute(text(sql), params)
         return [FrameBusiness(u, r, c, k) for u, r, c, k in rows]
+
+    def issue_businesses(self, source_campaign_id: int, *, issues: str, provinces: list[str],
+                         categories: list[str], risk_levels: list[str]) -> list[FrameBusiness]:
+        """A look-back's frame: the businesses with issues of the source campaign (only issues
+        not yet verified unless ``issues == "all"``), within the plan's provinces, categories and
+        risk levels. The register's status does not matter: a business that has closed since
+        still has its issues to account for."""
+        where = ["i.campaign_id = :src"]
+        params: dict[str, Any] = {"src": source_campaign_id}
+        if issues != "all":
+            where.append("i.status <> 'verified'")
+        for name, values, column in (("p", provinces, "b.province_code"),
+                                     ("c", categories, "b.category"),
+                                     ("r", risk_levels, "b.risk_level")):
+            if values:
+                keys = [f"{name}{i}" for i in range(len(values))]
+                where.append(f"{column} IN ({', '.join(':' + k for k in keys)})")
+                params.update(zip(keys, values, strict=True))
+        sql = ("SELECT DISTINCT b.uscc, b.region_code, b.category, b.risk_level FROM issue i "
+               "JOIN business b ON b.uscc = i.uscc WHERE " + " AND ".join(where))
+        rows = self.session.connection().execute(text(sql), params)
+        return [FrameBusiness(u, r, c, k) for u, r, c, k in rows]
+
+    def source_issues(self, campaign_id: int, source_campaign_id: int, *,
+                      issues: str) -> list[tuple[str, str, int, str]]:
+        """(uscc, status, escalation, look-back visit status) of every source issue a look-back
+        re-checks: those of its sampled businesses that were in scope when its frame was frozen.
+        A verified issue is final, so its ``updated_at`` is when it was verified."""
+        sql = ("SELECT i.uscc, i.status, i.escalation, v.status FROM issue i "
+               "JOIN visit v ON v.campaign_id = :c AND v.uscc = i.uscc "
+               "JOIN campaign_frame f ON f.campaign_id = :c WHERE i.campaign_id = :src")
+        if issues != "all":
+            sql += " AND NOT (i.status = 'verified' AND i.updated_at <= f.frozen_at)"
+        rows = self.session.connection().execute(
+            text(sql + " ORDER BY i.id"), {"c": campaign_id, "src": source_campaign_id})
+        return [(str(u), str(s), int(e), str(vs)) for u, s, e, vs in rows]
 
     def frame_inspectors(self) -> list[FrameInspector]:
         rows = self.session.connection().execute(text(
