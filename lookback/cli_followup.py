@@ -12,6 +12,7 @@ from rich.table import Table
 from domain import followups as svc
 from domain.errors import BadArgumentError
 from lookback.cli_base import command as _command
+from lookback.cli_base import quiet_prefect
 from lookback.cli_base import state as _state
 
 followup_app = typer.Typer(no_args_is_help=True)
@@ -19,6 +20,9 @@ scheduler_app = typer.Typer(no_args_is_help=True)
 
 YES = {"yes": True, "y": True, "true": True, "是": True,
        "no": False, "n": False, "false": False, "否": False}
+
+
+CASE_ZH = {"referred": "待立案", "filed": "已立案", "declined": "不予立案"}
 
 
 def _yes_no(option: str, value: str | None) -> bool | None:
@@ -50,6 +54,7 @@ def followup_sweep(
         raise BadArgumentError("--batch must be at least 1", "--batch至少为1")
     worker = f"sweep:{lb.actor}"
     if prefect:
+        quiet_prefect()
         from flows.followups import run_review
 
         now = lb.settings.now.isoformat() if lb.settings.now else None
@@ -223,8 +228,9 @@ def followup_show(ctx: typer.Context,
                   fu.outcome, fu.note[:40])
     out.out.print(t)
     if ref:
+        case_zh = CASE_ZH.get(ref["case_status"], ref["case_status"])
         out.say(f"Referred on {ref['referred_on']}; case: {ref['case_status']} "
-                f"{ref['case_number'] or ''}", f"已于{ref['referred_on']}移送；案件：{ref['case_status']} "
+                f"{ref['case_number'] or ''}", f"已于{ref['referred_on']}移送；案件：{case_zh} "
                 f"{ref['case_number'] or ''}")
 
 
