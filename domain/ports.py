@@ -157,9 +157,9 @@ if TYPE_CHECKING:  # the campaign module imports this one
     from domain.campaigns import Campaign, CampaignCounts, FrozenFrame
     from domain.fieldwork import EventLog, FieldworkRepository
     from domain.followups import FollowUpRepository
-    from domain.supervision import SupervisionRepository
     from domain.notices import NoticeRepository
     from domain.plan import Plan
     from domain.sampling import FrameBusiness, FrameInspector
+    from domain.supervision import SupervisionRepository
 
 RawRows = Iterator[tuple[int, dict[str, object]]]

@@ -12,6 +12,7 @@ from domain.errors import BadArgumentError
 from domain.importing import DEFAULT_BATCH_ROWS
 from domain.registers import RegisterKind
 from lookback.bootstrap import bootstrap
+from lookback.demo_lookback import jump_to
 
 DEFAULT_DIR = Path("lookback-demo")
 MIN_BUSINESSES = 2000
@@ -81,19 +82,23 @@ def demo(
         "data_dir": (folder / "data").resolve(),
     })
     lb = bootstrap(settings, lang=out.lang, json=out.json_mode)
+    if lb.settings.now is None:  # the demo runs on a simulated clock that starts now
+        from datetime import UTC, datetime
+
+        jump_to(lb, datetime.now(UTC).replace(microsecond=0))
     report: dict[str, Any] = {"ok": True, "folder": str(folder.resolve()),
                               "database": lb.database_label, "data_dir": str(lb.data_dir)}
     try:
         out.say(f"Building a demo in {folder}/", f"正在{folder}/中构建演示")
         registers = folder / "registers"
-        with out.progress("1/7 Generating registers", "1/7 生成名录", total=businesses) as update:
+        with out.progress("1/12 Generating registers", "1/12 生成名录", total=businesses) as update:
             made = generate(registers, businesses=businesses, seed=seed, on_progress=update)
         report["registers"] = {"businesses": str(made.businesses), "cadres": str(made.cadres),
                                "inspectors": str(made.inspectors), "seed": seed}
         _before, after = migrate.upgrade(lb.engine)
         n_regions = load_regions(lb.uow_factory())
-        out.say(f"2/7 Database initialised at revision {after}; {n_regions} regions loaded.",
-                f"2/7 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
+        out.say(f"2/12 Database initialised at revision {after}; {n_regions} regions loaded.",
+                f"2/12 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
         report["regions"] = n_regions
         imports = []
         for kind, path in ((RegisterKind.BUSINESSES, made.businesses),
@@ -104,8 +109,8 @@ def demo(
             print_summary(out, summary, path, rpath)
             imports.append(summary_dict(summary, path, rpath))
         bad = _bad_rows_file(made.businesses, registers / "businesses-with-mistakes.csv")
-        out.say("3/7 Importing a file with five deliberate mistakes, to show the reject report:",
-                "3/7 导入一个含五处故意错误的文件，演示拒绝报告：")
+        out.say("3/12 Importing a file with five deliberate mistakes, to show the reject report:",
+                "3/12 导入一个含五处故意错误的文件，演示拒绝报告：")
         summary, rpath = run_import(lb, out, bad, RegisterKind.BUSINESSES, strict=False,
                                     batch_rows=DEFAULT_BATCH_ROWS, report=None)
         print_summary(out, summary, bad, rpath)
@@ -114,13 +119,18 @@ def demo(
         from domain.stats import register_stats
 
         stats = register_stats(uow_factory=lb.read_uow_factory())
-        out.say("4/7 Register statistics:", "4/7 名录统计：")
+        out.say("4/12 Register statistics:", "4/12 名录统计：")
         if not out.json_mode:
             print_stats(out, stats)
         report["stats"] = stats.as_dict()
         report["campaign"] = _demo_campaign(lb, out, folder)
         report["fieldwork"] = _demo_fieldwork(lb, out, report["campaign"]["id"], seed, folder)
-        report["notices"] = _demo_notices(lb, out, report["campaign"]["id"], folder)
+        cid = report["campaign"]["id"]
+        report["notices"] = _demo_notices(lb, out, cid, folder, "7/12", FIRST_NOTICES)
+        report["lookback"] = _demo_lookback(lb, out, cid, seed)
+        report["notices"].update(_demo_notices(lb, out, cid, folder, "10/12", LAST_NOTICES))
+        report["supervision"] = _demo_supervision(lb, out, seed)
+        report["summary"] = _demo_summary(lb, out, cid, report, folder)
     finally:
         lb.close()
     if out.json_mode:
@@ -159,8 +169,8 @@ def _demo_campaign(lb: Any, out: Any, folder: Path) -> dict[str, Any]:
     plan_text = read_text(EXAMPLE_PLAN, "plan file", "计划文件")
     cid = svc.create_campaign(plan_text, source=str(EXAMPLE_PLAN), uow_factory=lb.uow_factory(),
                               clock=lb.clock, new_seed=new_seed)
-    out.say(f"5/7 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
-            f"5/7 根据{EXAMPLE_PLAN.name}创建督查{cid}：正在启动（抽取、组队、计划检查）…")
+    out.say(f"5/12 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
+            f"5/12 根据{EXAMPLE_PLAN.name}创建督查{cid}：正在启动（抽取、组队、计划检查）…")
     result = launch_with_prefect(lb, out, cid)
     with lb.read_uow_factory()() as uow:
         record = uow.campaigns.get_record(cid)
@@ -188,38 +198,141 @@ def _demo_fieldwork(lb: Any, out: Any, campaign_id: int, seed: int, folder: Path
     from lookback.demo_fieldwork import simulate
     from lookback.output import pct
 
-    with out.progress("6/7 Fieldwork: interviews, issues, rectifications",
-                      "6/7 实地督查：谈话、问题、整改"):
+    with out.progress("6/12 Fieldwork: interviews, issues, rectifications",
+                      "6/12 实地督查：谈话、问题、整改"):
         done = simulate(lb, campaign_id, seed=seed, folder=folder)
-    out.say(f"6/7 Fieldwork simulated: {done['interviews']} interviews ({done['answers']} "
+    out.say(f"6/12 Fieldwork simulated: {done['interviews']} interviews ({done['answers']} "
             f"answers), {done['issues']} issues ({done['with_evidence']} with a photo as "
             f"evidence), {done['visits_done']} visits completed, {done['reported']} "
-            f"rectifications reported, {done['verified']} verified, {done['extended']} extended.",
-            f"6/7 已模拟实地督查：谈话{done['interviews']}次（作答{done['answers']}项），登记问题"
+            f"rectifications reported, {done['extended']} extended.",
+            f"6/12 已模拟实地督查：谈话{done['interviews']}次（作答{done['answers']}项），登记问题"
             f"{done['issues']}个（{done['with_evidence']}个附现场照片），完成检查{done['visits_done']}"
-            f"次，报告整改{done['reported']}个，核验销号{done['verified']}个，延期{done['extended']}个。")
+            f"次，报告整改{done['reported']}个，延期{done['extended']}个。")
     m = metrics_dict(lb, campaign_id)
     if not out.json_mode:
         print_metrics(out, m, pct)
     return {**done, "metrics": m}
 
 
-def _demo_notices(lb: Any, out: Any, campaign_id: int, folder: Path) -> dict[str, Any]:
-    """Issue the rectification orders, the draw publication and a circular; say where they are."""
+FIRST_NOTICES = (("rectification_order", "rectification orders", "责令整改通知书"),
+                 ("draw_publication", "draw publication", "抽查结果公示"))
+LAST_NOTICES = (("warning_talk", "warning-talk notices", "约谈通知书"),
+                ("circular", "circular", "督查通报"))
+
+
+def _demo_notices(lb: Any, out: Any, campaign_id: int, folder: Path, step: str,
+                  kinds: tuple[tuple[str, str, str], ...]) -> dict[str, Any]:
+    """Issue notices of the given kinds and copy their PDFs to the demo's notices folder."""
     from lookback.cli_notices import export_pdfs, issue_with_progress
 
     made: dict[str, Any] = {}
     target = folder / "notices"
-    for kind, en, zh in (("rectification_order", "rectification orders", "责令整改通知书"),
-                         ("draw_publication", "draw publication", "抽查结果公示"),
-                         ("circular", "circular", "督查通报")):
+    for kind, en, zh in kinds:
         issue_with_progress(lb, out, campaign_id, kind, "zh", 0)
         files = export_pdfs(lb, campaign_id, kind, target)
         made[kind] = [str(p) for p in files]
-        out.say(f"7/7 Issued {len(files)} {en}: {', '.join(p.name for p in files[:3])}"
+        out.say(f"{step} Issued {len(files)} {en}: {', '.join(p.name for p in files[:3])}"
                 + (" …" if len(files) > 3 else ""),
-                f"7/7 已签发{zh}{len(files)}份：{'、'.join(p.name for p in files[:3])}"
+                f"{step} 已签发{zh}{len(files)}份：{'、'.join(p.name for p in files[:3])}"
                 + ("……" if len(files) > 3 else ""))
-    out.say(f"Notices are in {target}/ (each carries its verification code and its content inside).",
-            f"文书位于{target}/（每份均印有验证码并内嵌其内容）。")
     return made
+
+
+def _demo_lookback(lb: Any, out: Any, campaign_id: int, seed: int) -> dict[str, Any]:
+    """Jump the clock to each round of look-backs, fire them, record the checks."""
+    import random
+
+    from lookback.demo_lookback import escalation_counts, next_review_instant, review_round
+
+    rng = random.Random(seed * 31 + campaign_id)
+    rounds = []
+    for n in range(1, 4):
+        when = next_review_instant(lb)
+        if when is None:
+            break
+        jump_to(lb, when)
+        r = review_round(lb, rng)
+        f = r["fired"]
+        out.say(f"8/12 Round {n}: the clock jumps to {when:%Y-%m-%d %H:%M} (China time); the "
+                f"lookback-review flow fires {f['fired']} follow-ups ({f['reminded']} reminders, "
+                f"{f['opened']} look-backs opened, {f['cancelled']} cancelled as closed) and "
+                f"marks {f['marked_overdue']} issues overdue.",
+                f"8/12 第{n}轮：时钟跳至{when:%Y-%m-%d %H:%M}（北京时间）；回头看流程处理到期复查"
+                f"{f['fired']}项（提醒{f['reminded']}项，开启回头看{f['opened']}项，已销号取消"
+                f"{f['cancelled']}项），{f['marked_overdue']}个问题标记为逾期。")
+        out.say(f"9/12 Round {n}: the teams record {r['checked']} checks: {r['verified']} "
+                f"verified, {r['partial']} partly rectified, {r['not_rectified']} not rectified.",
+                f"9/12 第{n}轮：督查组记录复查{r['checked']}项：整改到位{r['verified']}项，部分整改"
+                f"{r['partial']}项，未整改{r['not_rectified']}项。")
+        rounds.append({"at": when.isoformat(), **{k: v for k, v in r.items() if k != "fired"},
+                       "fired": f})
+    ladder = escalation_counts(lb, campaign_id)
+    out.say("Escalation ladder now: " + ", ".join(f"{k} {v}" for k, v in ladder.items()),
+            "升级情况：" + "，".join(f"{k} {v}" for k, v in ladder.items()))
+    return {"rounds": rounds, "escalation": ladder}
+
+
+def _demo_supervision(lb: Any, out: Any, seed: int) -> dict[str, Any]:
+    """Open the routine supervision visits due now, record most of them, give the rates."""
+    import random
+
+    from domain import supervision as sup
+    from domain.clock import china_date
+
+    rng = random.Random(seed * 17)
+    opened = sup.open_due(uow_factory=lb.uow_factory(), clock=lb.clock, actor="demo:scheduler")
+    today = china_date(lb.clock.now())
+    with lb.read_uow_factory()() as uow:
+        visits = uow.supervision.visits(ending_from=None, ending_to=None, status="open",
+                                        cadre_id=None)
+    recorded = 0
+    for v in visits:
+        if rng.random() < 0.8:
+            sup.record(cadre_id=v.cadre_id, uscc=v.uscc, on=today,
+                       note="包保督导：检查日管控、周排查、月调度落实情况",
+                       actor=f"demo:cadre:{v.cadre_id}", uow_factory=lb.uow_factory(),
+                       clock=lb.clock, calendar=lb.calendar)
+            recorded += 1
+    period = str(sup.period_of(today, "quarterly"))
+    r = sup.rates(period, by="level", today=today, uow_factory=lb.read_uow_factory())
+    rate = r.total.rate
+    rates = {"period": period, "required": r.total.required, "done": r.total.done, "rate": rate,
+             "by_level": [g.as_dict() for g in r.groups]}
+    out.say(f"11/12 Routine supervision (包保督导): {opened} visits opened for the current "
+            f"periods, {recorded} recorded; completion rate for {period}: "
+            f"{(rate or 0) * 100:.1f}% ({r.total.done} of {r.total.required}).",
+            f"11/12 包保督导：开启本期督导任务{opened}项，记录{recorded}项；{period}督导完成率"
+            f"{(rate or 0) * 100:.1f}%（{r.total.done}/{r.total.required}）。")
+    return {"opened": opened, "recorded": recorded, "period": period, "rates": rates}
+
+
+def _demo_summary(lb: Any, out: Any, campaign_id: int, report: dict[str, Any],
+                  folder: Path) -> dict[str, Any]:
+    from rich.table import Table
+
+    from lookback.cli_fieldwork import metrics_dict
+    from lookback.output import pct
+
+    m = metrics_dict(lb, campaign_id)
+    esc = report["lookback"]["escalation"]
+    pdfs = sum(len(v) for v in report["notices"].values())
+    rows = [
+        ("draws", "抽取", f"{report['campaign']['sampled']} businesses, record verified"
+         if report["campaign"]["verified"] else str(report["campaign"]["sampled"])),
+        ("interviews", "谈话", str(m["interviews"]["total"])),
+        ("issues", "问题", str(m["issues"]["registered"])),
+        ("rectification rate", "整改率", pct(m["rectification_rate"])),
+        ("overdue", "逾期", str(len(m["overdue"]))),
+        ("escalations", "升级", ", ".join(f"{k} {v}" for k, v in esc.items())),
+        ("supervision completion rate", "督导完成率", pct(report["supervision"]["rates"]["rate"])),
+        ("PDF notices", "PDF文书", f"{pdfs} in {folder / 'notices'}"),
+    ]
+    summary = {en: value for en, _, value in rows}
+    if not out.json_mode:
+        t = Table(title=out.t("12/12 Summary", "12/12 汇总"))
+        t.add_column(out.t("what", "项目"))
+        t.add_column(out.t("value", "数值"))
+        for en, zh, value in rows:
+            t.add_row(out.t(en, zh), value)
+        out.out.print(t)
+    return summary

@@ -1,6 +1,7 @@
 """The demo's fieldwork, simulated deterministically from its seed: interviews with the people
 responsible at every drawn business, the issues the failed answers raise, evidence photos,
-completed visits, reported rectifications, an extension, and a few look-back verifications."""
+completed visits, reported rectifications and a few extensions. The look-backs come later
+(``lookback.demo_lookback``), when the simulated clock reaches their due dates."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from domain import fieldwork as fw
 from domain.fieldwork_import import record_batch
-from domain.lifecycle import Action, IssueStatus
+from domain.lifecycle import IssueStatus
 from lookback.bootstrap import App
 
 FAIL_RATE = 0.015  # share of failed answers: about 100 issues over 126 businesses
@@ -88,7 +89,7 @@ def simulate(lb: App, campaign_id: int, *, seed: int, folder: Path) -> dict[str,
     photos.mkdir(parents=True, exist_ok=True)
     issue_ids = sorted(summary.issue_ids)
     with_evidence = 0
-    reported = verified = extended = 0
+    reported = extended = 0
     for n, issue_id in enumerate(issue_ids):
         evidence = []
         if n % 4 == 0:
@@ -99,11 +100,6 @@ def simulate(lb: App, campaign_id: int, *, seed: int, folder: Path) -> dict[str,
             fw.rectify(issue_id, measures="已落实整改：完善制度、补齐记录、完成培训考核", evidence=evidence,
                        actor="demo:business", uow_factory=lb.uow_factory(), clock=lb.clock)
             reported += 1
-            if rng.random() < 0.6:
-                fw.transition(issue_id, Action.VERIFY, payload={"outcome": "verified",
-                                                                "note": "回头看：整改到位"},
-                              actor="demo:team", uow_factory=lb.uow_factory(), clock=lb.clock)
-                verified += 1
         elif roll < 0.50:
             fw.extend(issue_id, workdays=10, reason="需更换冷藏设备，采购周期较长", approver="某市食安办",
                       actor="demo:office", uow_factory=lb.uow_factory(), clock=lb.clock,
@@ -111,6 +107,6 @@ def simulate(lb: App, campaign_id: int, *, seed: int, folder: Path) -> dict[str,
             extended += 1
     return {"interviews": summary.interviews, "answers": summary.stored,
             "issues": summary.issues, "visits_done": done, "with_evidence": with_evidence,
-            "reported": reported, "verified": verified, "extended": extended,
+            "reported": reported, "extended": extended,
             "open": sum(1 for _ in issue_ids) - reported,
             "status_values": [s.value for s in IssueStatus]}

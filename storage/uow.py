@@ -14,12 +14,12 @@ from storage.db import READ_ONLY
 from storage.fieldwork import SqlEventLog, SqlFieldworkRepository
 from storage.followups import SqlFollowUpRepository
 from storage.notices import SqlNoticeRepository
-from storage.supervision import SqlSupervisionRepository
 from storage.repositories import (
     SqlImportRunRepository,
     SqlRegionRepository,
     SqlRegisterRepository,
 )
+from storage.supervision import SqlSupervisionRepository
 
 
 class SqlUnitOfWork:

@@ -40,10 +40,17 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """APScheduler creates and owns its job table (``lookback scheduler run``): not ours to
+    migrate or drop."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
 def _run(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
+        include_object=_include,
         render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
         compare_type=True,
     )
