@@ -24,12 +24,14 @@ from typing import Any, Protocol
 
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
+from domain.followups import CIRCULAR, LADDER, REFERRAL, REVIEW, WARNING_TALK, FollowUp
 from domain.lifecycle import Action, IssueStatus
 from domain.ports import UnitOfWork
 
 KINDS = ("rectification_order", "warning_talk", "followup_opinion", "circular",
          "draw_publication")
-ISSUABLE = ("rectification_order", "warning_talk", "circular", "draw_publication")
+ISSUABLE = ("rectification_order", "warning_talk", "followup_opinion", "circular",
+            "draw_publication")
 KIND_ZH = {"rectification_order": "责令整改通知书", "warning_talk": "约谈通知书",
            "followup_opinion": "复查意见书", "circular": "督查通报",
            "draw_publication": "抽查结果公示"}
@@ -110,20 +112,153 @@ def _issue_item(i: Any) -> dict[str, Any]:
             "due_provisional": i.due_provisional}
 
 
+# --- the escalation ladder as notices see it ----------------------------------------------------
+
+_EVERY_ROW = 2**31 - 1  # ``followups.list`` wants a limit: a campaign's rows all fit under it
+
+
+def recorded_checks(uow: UnitOfWork, campaign_id: int) -> dict[int, list[FollowUp]]:
+    """The recorded look-back checks (review follow-ups with status ``recorded``) of a campaign,
+    per issue, in the order they were made."""
+    rows = uow.followups.list(status="recorded", kind=REVIEW, team=None, campaign_id=campaign_id,
+                              due_before=None, limit=_EVERY_ROW)
+    out: dict[int, list[FollowUp]] = {}
+    for fu in sorted(rows, key=lambda f: (f.revision, f.id)):
+        out.setdefault(fu.issue_id, []).append(fu)
+    return out
+
+
+def check_item(fu: FollowUp) -> dict[str, Any]:
+    """One recorded look-back check as notices print it: when, the three answers, the outcome,
+    the note and the ladder step the issue stood on afterwards."""
+    on = china_date(fu.recorded_at) if fu.recorded_at is not None else fu.due_on
+    return {"followup": fu.id, "revision": fu.revision, "review_on": fu.due_on.isoformat(),
+            "date": on.isoformat(), "outcome": fu.outcome,
+            "hard_measures": bool(fu.hard_measures), "fixed": bool(fu.fixed),
+            "lasting_mechanism": bool(fu.mechanism), "note": fu.note,
+            "escalation": None if fu.escalation_after is None else LADDER[fu.escalation_after]}
+
+
+def failed_checks(checks: Sequence[FollowUp]) -> list[dict[str, Any]]:
+    """The checks that found the issue not (or only partly) rectified."""
+    return [check_item(f) for f in checks if f.outcome != "verified"]
+
+
+def escalated(issues: Sequence[Any], level: int) -> list[Any]:
+    """The issues still open at escalation ``level`` or higher (``followups.LADDER``)."""
+    return [i for i in issues if i.escalation >= level and i.status is not IssueStatus.VERIFIED]
+
+
+def followup_figures(uow: UnitOfWork, campaign_id: int, issues: Sequence[Any],
+                     checks: dict[int, list[FollowUp]]) -> dict[str, Any]:
+    """Look-back figures of a campaign: checks recorded per outcome, reviews waiting for their
+    check, how many issues reached each step of the ladder (a level never goes down, so this
+    counts every escalation to that step), and the referrals' case outcomes."""
+    recorded = [f for fs in checks.values() for f in fs]
+    waiting = uow.followups.list(status="open", kind=REVIEW, team=None, campaign_id=campaign_id,
+                                 due_before=None, limit=_EVERY_ROW)
+    cases = {"referred": 0, "filed": 0, "declined": 0}
+    for r in referrals(uow, issues):
+        cases[r["case_status"]] = cases.get(r["case_status"], 0) + 1
+    return {"recorded": len(recorded),
+            "verified": sum(f.outcome == "verified" for f in recorded),
+            "partial": sum(f.outcome == "partial" for f in recorded),
+            "not_rectified": sum(f.outcome == "not_rectified" for f in recorded),
+            "open": len(waiting),
+            "escalations": {LADDER[n]: sum(i.escalation >= n for i in issues)
+                            for n in range(1, len(LADDER))},
+            "cases": cases}
+
+
+def referrals(uow: UnitOfWork, issues: Sequence[Any]) -> list[dict[str, Any]]:
+    """The referrals to enforcement (移送) of these issues, with their case outcome."""
+    out = []
+    for i in issues:
+        if i.escalation < REFERRAL:
+            continue
+        r = uow.followups.referral_of(i.id)
+        if r is None:
+            continue
+        out.append({"issue": i.id, "name": i.business_name, "uscc": i.uscc,
+                    "category": i.category, "description": i.description,
+                    "referred_on": r["referred_on"], "case_status": r["case_status"],
+                    "case_number": r["case_number"], "case_on": r["case_on"]})
+    return out
+
+
+def _around_check(uow: UnitOfWork, issue_id: int, followup_id: int
+                  ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The issue's due date and level before the check ``followup_id``, and after it (None when
+    the event log has no record of the check). Read from the issue's events, which carry the due
+    date (and, after the first transition, the level) in force after each change."""
+    state: dict[str, Any] = {"due_on": None, "provisional": False, "escalation": 0}
+    for e in uow.events.for_entity(f"issue:{issue_id}"):
+        p = e.payload
+        new = {"due_on": p.get("due_on", state["due_on"]),
+               "provisional": bool(p.get("provisional", state["provisional"])),
+               "escalation": int(p.get("escalation", state["escalation"]))}
+        if p.get("followup") == followup_id and e.kind.startswith("issue."):
+            return state, new
+        state = new
+    return state, None
+
+
+def _opinion(uow: UnitOfWork, fu: FollowUp, issue: Any) -> dict[str, Any]:
+    """The body of the follow-up opinion (复查意见书) on one recorded check."""
+    before, after = _around_check(uow, issue.id, fu.id)
+    item = _issue_item(issue)
+    if before["due_on"]:  # the deadline the check was about, not the one it set
+        item.update(due_on=before["due_on"], due_provisional=before["provisional"])
+    f = check_item(fu)
+    if fu.outcome != "verified" and after is not None:
+        f.update(new_due_on=after["due_on"], new_due_provisional=after["provisional"])
+    level_before = int(before["escalation"])
+    level = fu.escalation_after if fu.escalation_after is not None else level_before
+    f["escalation_level"] = level
+    if fu.outcome != "verified" and level > level_before:
+        f["escalation_step"] = {"from": LADDER[level_before], "to": LADDER[level], "level": level}
+    body: dict[str, Any] = {"issue": item, "followup": f}
+    if level >= REFERRAL and fu.outcome != "verified":
+        r = uow.followups.referral_of(issue.id)
+        if r is not None:
+            body["referral"] = {"referred_on": r["referred_on"], "case_status": r["case_status"],
+                                "case_number": r["case_number"]}
+    return body
+
+
+def _escalated_entry(i: Any, checks: Sequence[FollowUp]) -> dict[str, Any]:
+    return {"issue": i.id, "name": i.business_name, "uscc": i.uscc, "category": i.category,
+            "severity": i.severity, "description": i.description, "level": i.escalation,
+            "step": LADDER[i.escalation], "due_on": i.due_on.isoformat(),
+            "checks": failed_checks(checks)}
+
+
+# --- who needs which notice ---------------------------------------------------------------------
+
 def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[Target]:
-    """Who still needs a notice of ``kind`` in this campaign, and what it says."""
+    """Who still needs a notice of ``kind`` in this campaign, and what it says.
+
+    Keys (``record_notices`` prefixes the language; a key on record is never issued again):
+    rectification order ``{uscc}:{issue ids}`` (its open issues); warning talk
+    ``talk:{uscc}:{issue ids}`` (its issues at 约谈 or above, not yet verified — a business gets
+    a new one only when an issue climbs to that step, see ``record_notices``); follow-up opinion
+    ``followup:{follow-up id}`` (one per recorded check); circular ``circular:{date}``; draw
+    publication ``draw:{total}:{frame hash}``.
+    """
     from domain.metrics import rates_from_raw
 
     c = uow.campaigns.get(campaign_id)
     assert c is not None
     if kind in ("rectification_order", "warning_talk"):
+        checks: dict[int, list[FollowUp]] = {}
         if kind == "rectification_order":
             issues = uow.fieldwork.list_issues(campaign_id=campaign_id, status="open",
                                                overdue_on=None, province=None)
         else:
-            issues = [i for i in uow.fieldwork.list_issues(
-                campaign_id=campaign_id, status=None, overdue_on=today, province=None)
-                if i.status in (IssueStatus.OVERDUE, IssueStatus.NOTIFIED, IssueStatus.OPEN)]
+            issues = escalated(uow.fieldwork.list_issues(
+                campaign_id=campaign_id, status=None, overdue_on=None, province=None),
+                WARNING_TALK)
+            checks = recorded_checks(uow, campaign_id) if issues else {}
         by_business: dict[str, list[Any]] = {}
         for i in issues:
             by_business.setdefault(i.uscc, []).append(i)
@@ -131,24 +266,56 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
         for uscc, items in sorted(by_business.items()):
             b = uow.registers.get_business(uscc)
             ids = tuple(sorted(i.id for i in items))
-            body: dict[str, Any] = {"issues": [_issue_item(i) for i in sorted(items, key=lambda i: i.id)]}
+            listed = []
+            for i in sorted(items, key=lambda i: i.id):
+                entry = _issue_item(i)
+                if kind == "warning_talk":
+                    entry.update(escalation=LADDER[i.escalation], escalation_level=i.escalation,
+                                 checks=failed_checks(checks.get(i.id, [])))
+                listed.append(entry)
+            body: dict[str, Any] = {"issues": listed}
             if b is not None:
                 body["addressee_address"] = b.address
             if kind == "rectification_order":
                 body["contact"] = c.office
+                key = f"{uscc}:{','.join(map(str, ids))}"
             else:
                 body["talk"] = {"date": today.isoformat(), "time": "09:30", "place": c.office,
-                                "attendees": ["主要负责人", "食品安全总监"]}
-            out.append(Target(f"{uscc}:{','.join(map(str, ids))}",
-                              b.name if b else items[0].business_name, uscc, body, ids))
+                                "attendees": ["owner", "director"]}
+                key = f"talk:{uscc}:{','.join(map(str, ids))}"
+            out.append(Target(key, b.name if b else items[0].business_name, uscc, body, ids))
+        return out
+    if kind == "followup_opinion":
+        checks = recorded_checks(uow, campaign_id)
+        if not checks:
+            return []
+        by_id = {i.id: i for i in uow.fieldwork.list_issues(
+            campaign_id=campaign_id, status=None, overdue_on=None, province=None)}
+        out = []
+        for fu in sorted((f for fs in checks.values() for f in fs), key=lambda f: f.id):
+            issue = by_id[fu.issue_id]
+            b = uow.registers.get_business(issue.uscc)
+            body = _opinion(uow, fu, issue)
+            if b is not None:
+                body["addressee_address"] = b.address
+            body["contact"] = c.office
+            out.append(Target(f"followup:{fu.id}", b.name if b else issue.business_name,
+                              issue.uscc, body, (issue.id,)))
         return out
     if kind == "circular":
         raw = uow.fieldwork.metrics(campaign_id, today)
         m = rates_from_raw(raw)
+        issues = uow.fieldwork.list_issues(campaign_id=campaign_id, status=None, overdue_on=None,
+                                           province=None)
+        checks = recorded_checks(uow, campaign_id)
+        named = sorted(escalated(issues, CIRCULAR), key=lambda i: (-i.escalation, i.uscc, i.id))
         body = {"summary": m["summary"], "issues_by_category": raw["issues_by"]["category"],
                 "provinces": m["provinces"],
                 "overdue": [{"name": o["name"], "uscc": o["uscc"], "category": o["category"],
-                             "due_on": o["due_on"]} for o in raw["overdue"]]}
+                             "due_on": o["due_on"]} for o in raw["overdue"]],
+                "followups": followup_figures(uow, campaign_id, issues, checks),
+                "escalated": [_escalated_entry(i, checks.get(i.id, [])) for i in named],
+                "referrals": referrals(uow, issues)}
         return [Target(f"circular:{today.isoformat()}", LOWER_OFFICES, None, body)]
     if kind == "draw_publication":
         record = uow.campaigns.get_record(campaign_id)
@@ -173,6 +340,22 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
     raise BadArgumentError(f"unknown kind {kind!r}", f"未知文书种类“{kind}”")
 
 
+def _named_issues(keys: set[str], lang: str) -> dict[str, set[int]]:
+    """Per business, the issues that notices on record in ``lang`` already name, read from their
+    keys (``{lang}:[talk:]{uscc}:{issue ids}``)."""
+    out: dict[str, set[int]] = {}
+    for key in keys:
+        parts = key.split(":")
+        if parts[0] != lang or len(parts) < 3:
+            continue
+        try:
+            ids = {int(x) for x in parts[-1].split(",") if x}
+        except ValueError:
+            continue
+        out.setdefault(parts[-2], set()).update(ids)
+    return out
+
+
 def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Callable[[], UnitOfWork],
                    clock: Clock, actor: str) -> list[int]:
     """Step 1: number and record the notices still to issue; returns every pending notice id of
@@ -194,10 +377,18 @@ def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Calla
         done = uow.notices.existing_targets(campaign_id, kind, lang)
         office_short = c.office_short or c.office
         today = china_date(now)  # the document's date and its number's year are China's
+        talked = _named_issues(done, lang) if kind == "warning_talk" else {}
         for t in targets(uow, campaign_id, kind, today):
             key = f"{lang}:{t.key}"
             if key in done:
                 continue
+            if kind == "warning_talk":
+                # A talk is owed for an issue that newly reached the step, not because another
+                # issue of the business was closed meanwhile (the set shrank: a new key).
+                seen = talked.setdefault(t.uscc or "", set())
+                if set(t.issue_ids) <= seen:
+                    continue
+                seen.update(t.issue_ids)
             seq = uow.notices.next_seq(c.office, kind, today.year)
             number = format_number(office_short, kind, today.year, seq)
             content = {"kind": kind, "lang": lang, "number": number, "office": c.office,

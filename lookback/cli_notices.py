@@ -100,8 +100,10 @@ def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: st
 def issue_cmd(
     ctx: typer.Context,
     campaign: Annotated[int, typer.Option("--campaign")],
-    kind: Annotated[str, typer.Option("--kind", help="rectification_order, warning_talk, "
-                                      "circular or draw_publication.")],
+    kind: Annotated[str, typer.Option("--kind", help="rectification_order (per business, its "
+                                      "open issues), warning_talk (issues escalated to 约谈 by "
+                                      "failed look-backs), followup_opinion (one per recorded "
+                                      "look-back check), circular or draw_publication.")],
     lang: Annotated[str | None, typer.Option("--notice-lang", "--doc-lang",
                                              help="Language of the documents: zh (default) or "
                                              "en (the global --lang sets it too).")] = None,

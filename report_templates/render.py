@@ -48,14 +48,19 @@ An issue (in ``issues`` and ``issue``)::
 Per kind::
 
     rectification_order  issues [issue, ...] (at least one)
-    warning_talk         issues [issue, ...] (the overdue issues: the reasons for the talk),
+    warning_talk         issues [issue + {"escalation": step?, "escalation_level": int?,
+                                  "checks": [check, ...]?}, ...] (the issues that climbed to the
+                                  约谈 step: the reasons for the talk),
                          talk {"date": ISO date, "time": "09:30", "place": str,
                                "attendees": [str]}  (attendee may be a role code such as
                                "owner" / "director", printed as 主要负责人 / 食品安全总监)
-    followup_opinion     issue {issue}, followup {"date": ISO date,
+    followup_opinion     issue {issue} (due_on: the deadline the check was about),
+                         followup {"date": ISO date,
                                "outcome": "verified" | "not_rectified" | "partial",
                                "hard_measures": bool, "fixed": bool, "lasting_mechanism": bool,
-                               "note": str, "new_due_on": ISO date?, "new_due_provisional": bool?}
+                               "note": str, "new_due_on": ISO date?, "new_due_provisional": bool?,
+                               "escalation_step": {"from": step, "to": step, "level": int}?},
+                         referral {"referred_on", "case_status", "case_number"}?  (at 移送)
     circular             summary {"visits_planned", "visits_done", "interviews", "issues_registered",
                                   "issues_verified": int, "rectification_rate",
                                   "on_time_rate": float | None},
@@ -63,7 +68,22 @@ Per kind::
                          provinces [{"code", "name", "visits", "visits_done", "issues", "verified",
                                      "rectification_rate"}],
                          overdue [{"name", "uscc", "category", "due_on"}]  (category: an issue
-                                  category or a business category; both are labelled)
+                                  category or a business category; both are labelled),
+                         followups {"recorded", "verified", "partial", "not_rectified", "open": int,
+                                    "escalations": {step: int}, "cases": {case status: int}}?,
+                         escalated [{"issue", "name", "uscc", "category", "severity",
+                                     "description", "level": int, "step", "due_on",
+                                     "checks": [check, ...]}]?  (通报: level 3 and up),
+                         referrals [{"issue", "name", "uscc", "category", "description",
+                                     "referred_on", "case_status", "case_number", "case_on"}]?
+
+A look-back check (``check``)::
+
+    {"date": ISO date, "outcome": str, "note": str, "hard_measures": bool, "fixed": bool,
+     "lasting_mechanism": bool, "escalation": step | None, ...}
+
+A step is one of ``none``, ``reminder``, ``warning_talk``, ``circular``, ``referral``; a case
+status one of ``referred``, ``filed``, ``declined``.
     draw_publication     draw {"algorithm", "seed": str, "frame_sha256": str, "frame_businesses": int,
                                "total": int, "stages": [{"unit": "province" | "city" | "business",
                                "frame_size": int?, "strata": [{"stratum": str, "frame_size": int,
@@ -162,6 +182,14 @@ ROLE_EN = {
 OUTCOME_ZH = {"verified": "已整改到位", "not_rectified": "未整改到位", "partial": "部分整改到位"}
 OUTCOME_EN = {"verified": "rectified (verified)", "not_rectified": "not rectified",
               "partial": "partly rectified"}
+# The escalation ladder (domain.followups.LADDER) and a referral's case outcome.
+STEP_ZH = {"none": "无", "reminder": "督促提醒", "warning_talk": "约谈", "circular": "通报",
+           "referral": "移送"}
+STEP_EN = {"none": "none", "reminder": "reminder", "warning_talk": "warning talk",
+           "circular": "circular", "referral": "referral"}
+CASE_ZH = {"referred": "已移送，待立案", "filed": "已立案", "declined": "不予立案"}
+CASE_EN = {"referred": "referred, awaiting decision", "filed": "case filed",
+           "declined": "case declined"}
 UNIT_ZH = {"province": "省", "city": "市", "county": "县（区）", "business": "市场主体"}
 UNIT_EN = {"province": "province", "city": "city", "county": "county", "business": "business"}
 
@@ -173,6 +201,8 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
         "status": {str(k): v for k, v in STATUS_ZH.items()},
         "role": dict(ROLE_ZH),
         "outcome": OUTCOME_ZH,
+        "step": STEP_ZH,
+        "case": CASE_ZH,
         "unit": UNIT_ZH,
     },
     "en": {
@@ -182,6 +212,8 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
         "status": STATUS_EN,
         "role": ROLE_EN,
         "outcome": OUTCOME_EN,
+        "step": STEP_EN,
+        "case": CASE_EN,
         "unit": UNIT_EN,
     },
 }
@@ -340,7 +372,7 @@ def ratio(numerator: Any, denominator: Any) -> float | None:
 
 def _label(lang: str, group: str, key: Any) -> str:
     """The label of ``key`` in ``group`` (category, business_category, severity, status, role,
-    outcome, unit); unknown keys are printed as they are. ``any_category`` tries issue categories,
+    outcome, step, case, unit); unknown keys are printed as they are. ``any_category`` tries issue categories,
     then business categories."""
     table = LABELS[lang]
     k = str(key)

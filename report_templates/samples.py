@@ -70,10 +70,35 @@ def rectification_order(lang: str = "zh") -> dict[str, Any]:
     return c
 
 
+def _check(date: str, outcome: str, note_zh: str, note_en: str, step: str,
+           lang: str) -> dict[str, Any]:
+    """A recorded look-back check as ``domain.notices.check_item`` writes it."""
+    return {"followup": 0, "revision": 1, "review_on": date, "date": date, "outcome": outcome,
+            "hard_measures": outcome != "not_rectified", "fixed": False,
+            "lasting_mechanism": False, "note": note_zh if lang == "zh" else note_en,
+            "escalation": step}
+
+
 def warning_talk(lang: str = "zh") -> dict[str, Any]:
     c = _common("warning_talk", lang, 21)
     c["issued_on"] = "2026-12-14"
     c["issues"] = copy.deepcopy((ISSUES_ZH if lang == "zh" else ISSUES_EN)[:2])
+    # Both issues failed two look-backs and stand at the warning-talk step (约谈).
+    c["issues"][0].update(due_on="2027-01-05", escalation="warning_talk", escalation_level=2,
+                          checks=[
+        _check("2026-12-02", "partial", "已任命食品安全总监，但食品安全员仍未经考核上岗",
+               "A director was appointed, but the officer still works unassessed", "reminder",
+               lang),
+        _check("2026-12-11", "not_rectified", "食品安全员考核仍未安排，岗位职责未书面明确",
+               "No assessment arranged for the officer; duties still not in writing",
+               "warning_talk", lang)])
+    c["issues"][1].update(due_on="2026-12-28", escalation="warning_talk", escalation_level=2,
+                          checks=[
+        _check("2026-12-01", "not_rectified", "仍无每日检查记录", "Still no daily check records",
+               "reminder", lang),
+        _check("2026-12-10", "partial", "已补建记录，但冷藏柜温度仍未监测",
+               "Records restarted, fridge temperatures still not monitored", "warning_talk",
+               lang)])
     c["talk"] = {"date": "2026-12-18", "time": "09:30",
                  "place": "某市市场监督管理局三楼第二会议室（某市江干区解放东路18号）",
                  "attendees": ["owner", "director"]}
@@ -94,8 +119,14 @@ def followup_opinion(lang: str = "zh", outcome: str = "partial") -> dict[str, An
                  "1 to 7 December have no record, and a fridge above the required temperature was "
                  "not dealt with"),
     }
+    c["issue"]["due_on"] = "2026-12-04"  # the deadline the look-back checked
     if outcome != "verified":
-        c["followup"].update(new_due_on="2027-01-15", new_due_provisional=True)
+        c["followup"].update(new_due_on="2027-01-15", new_due_provisional=True,
+                             escalation="warning_talk", escalation_level=2,
+                             escalation_step={"from": "reminder", "to": "warning_talk",
+                                              "level": 2})
+    else:
+        c["followup"].update(escalation="none", escalation_level=0)
     return c
 
 
@@ -129,6 +160,45 @@ def circular(lang: str = "zh") -> dict[str, Any]:
          "due_on": "2026-12-08"},
         {"name": "某区实验小学食堂", "uscc": "91440300MA5F6G7H8B", "category": "school_canteen",
          "due_on": "2026-12-11"},
+    ]
+    zh = lang == "zh"
+    c["followups"] = {"recorded": 96, "verified": 61, "partial": 21, "not_rectified": 14,
+                      "open": 7, "escalations": {"reminder": 35, "warning_talk": 12, "circular": 4,
+                                                 "referral": 2},
+                      "cases": {"referred": 1, "filed": 1, "declined": 0}}
+    c["escalated"] = [
+        {"issue": 102, "name": "某市好味道餐饮管理有限公司", "uscc": "91330100MA2H3K4L50",
+         "category": "routine", "severity": "serious",
+         "description": (ISSUES_ZH if zh else ISSUES_EN)[1]["description"], "level": 4,
+         "step": "referral", "due_on": "2027-01-15", "checks": [
+             _check("2026-12-01", "not_rectified", "仍无每日检查记录",
+                    "Still no daily check records", "reminder", lang),
+             _check("2026-12-08", "partial", "冷藏柜温度仍未监测",
+                    "Fridge temperatures still not monitored", "warning_talk", lang),
+             _check("2026-12-15", "not_rectified", "约谈后仍未整改",
+                    "Not rectified after the warning talk", "circular", lang),
+             _check("2026-12-18", "not_rectified", "拒不整改", "Refuses to rectify", "referral",
+                    lang)]},
+        {"issue": 215, "name": "某县鑫源食品批发部", "uscc": "92330106MA2J7P8Q1G",
+         "category": "purchase_inspection", "severity": "general",
+         "description": ("进货查验记录缺失，无法追溯冷冻肉品来源" if zh else
+                         "No purchase inspection records: frozen meat cannot be traced"),
+         "level": 3, "step": "circular", "due_on": "2027-01-12", "checks": [
+             _check("2026-12-03", "not_rectified", "未建立进货台账", "No purchase register",
+                    "reminder", lang),
+             _check("2026-12-09", "not_rectified", "仍未建立进货台账",
+                    "Still no purchase register", "warning_talk", lang),
+             _check("2026-12-16", "partial", "台账已建立但记录不全",
+                    "Register started but incomplete", "circular", lang)]},
+    ]
+    c["referrals"] = [
+        {"issue": 102, "name": "某市好味道餐饮管理有限公司", "uscc": "91330100MA2H3K4L50",
+         "category": "routine", "description": (ISSUES_ZH if zh else ISSUES_EN)[1]["description"],
+         "referred_on": "2026-12-18", "case_status": "filed",
+         "case_number": "某市监立〔2026〕88号", "case_on": "2026-12-19"},
+        {"issue": 187, "name": "某区实验小学食堂", "uscc": "91440300MA5F6G7H8B",
+         "category": "hygiene_storage", "description": "", "referred_on": "2026-12-19",
+         "case_status": "referred", "case_number": None, "case_on": None},
     ]
     return c
 

@@ -175,6 +175,26 @@ def test_two_processes_numbering_at_once_give_unique_gapless_numbers(
     assert dupes == []
 
 
+def _fail_look_backs(url: str, data_dir: Path, days: list[str]) -> None:
+    """On each day: fire the due follow-ups and record every open look-back as not rectified
+    (one step up the escalation ladder per day)."""
+    from domain.followups import record_check, sweep
+    from flows.wiring import uow_for
+
+    factory = uow_for(url)
+    calendar = ChineseCalendarSource(data_dir)
+    for day in days:
+        clock = FixedClock(datetime.fromisoformat(f"{day}T02:00:00+00:00"))
+        sweep(uow_factory=factory, clock=clock, worker="test")
+        with factory() as uow:
+            open_ = uow.followups.list(status="open", kind="review", team=None, campaign_id=1,
+                                       due_before=None, limit=100_000)
+        for issue_id in sorted({f.issue_id for f in open_}):
+            record_check(issue_id, outcome="not_rectified", note="仍未整改", evidence=[],
+                         hard_measures=None, fixed=None, mechanism=None, team=None,
+                         actor="test", uow_factory=factory, clock=clock, calendar=calendar)
+
+
 @pytest.mark.skipif(bool(os.environ.get("LOOKBACK_TEST_DATABASE_URL")), reason="SQLite kill test")
 def test_kill_9_mid_batch_then_rerun_issues_each_notice_once(tmp_path: Path) -> None:
     """The real CLI, real rendering: kill -9 while notices are being stored, then rerun."""
@@ -191,10 +211,13 @@ def test_kill_9_mid_batch_then_rerun_issues_each_notice_once(tmp_path: Path) -> 
 
     with sqlite3.connect(src) as a, sqlite3.connect(db) as b:
         a.backup(b)
-    # The demo issued its rectification orders; with the clock moved past the deadlines every
-    # open issue is overdue, so warning-talk notices go to many businesses.
-    cmd = [sys.executable, "-m", "lookback.cli", "--db", str(db), "--now", "2027-06-01", "--json",
-           "notices", "issue", "--campaign", "1", "--kind", "warning_talk", "--workers", "2"]
+    # Warning talks go to businesses whose issues failed two look-backs (escalation level 2):
+    # fail every open issue's look-back twice, then issue the talks in English (the demo may
+    # have issued Chinese ones already), so that notices go to many businesses.
+    _fail_look_backs(f"sqlite:///{db}", tmp_path, ["2027-06-01", "2027-09-01"])
+    cmd = [sys.executable, "-m", "lookback.cli", "--db", str(db), "--now", "2027-09-02", "--json",
+           "notices", "issue", "--campaign", "1", "--kind", "warning_talk", "--notice-lang", "en",
+           "--workers", "2"]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     deadline = time.time() + 120
     issued = 0
@@ -202,7 +225,7 @@ def test_kill_9_mid_batch_then_rerun_issues_each_notice_once(tmp_path: Path) -> 
         with sqlite3.connect(db) as conn:
             try:
                 issued = conn.execute("SELECT COUNT(*) FROM notice WHERE status = 'issued' AND "
-                                      "kind = 'warning_talk'").fetchone()[0]
+                                      "kind = 'warning_talk' AND lang = 'en'").fetchone()[0]
             except sqlite3.OperationalError:
                 issued = 0
         if issued > 0:
@@ -214,10 +237,13 @@ def test_kill_9_mid_batch_then_rerun_issues_each_notice_once(tmp_path: Path) -> 
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT seq, status FROM notice WHERE kind = 'warning_talk' "
-                            "ORDER BY seq").fetchall()
+        rows = conn.execute("SELECT year, seq, status FROM notice WHERE kind = 'warning_talk' "
+                            "ORDER BY year, seq").fetchall()
         orphans = conn.execute("SELECT COUNT(*) FROM notice_pdf WHERE sha256 NOT IN (SELECT "
                                "pdf_sha256 FROM notice WHERE pdf_sha256 IS NOT NULL)").fetchone()[0]
-    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
-    assert {r[1] for r in rows} == {"issued"}
+    by_year: dict[int, list[int]] = {}
+    for year, seq, _ in rows:
+        by_year.setdefault(year, []).append(seq)
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_year.values()), by_year
+    assert {r[2] for r in rows} == {"issued"}
     assert orphans == 0
