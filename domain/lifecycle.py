@@ -3,8 +3,9 @@
 ::
 
     open ──notify──▶ notified ──report──▶ rectification_reported ──verify──▶ verified (closed)
-      │                 │                        │
-      └─────────────────┴──── due date passed ───┴──▶ overdue ──report──▶ rectification_reported
+      │                 │                        │                               ▲
+      └─────────────────┴──── due date passed ───┴──▶ overdue ──report──▶ … ─────┤
+                                                        └──── verify (look-back) ┘
 
 From ``open``, ``notified`` or ``overdue`` the business may report its rectification; a follow-up
 that finds the problem not (or only partly) rectified sends a reported or overdue issue back to
@@ -62,7 +63,10 @@ TRANSITIONS: dict[Action, dict[IssueStatus, IssueStatus]] = {
                     S.OVERDUE: S.RECTIFICATION_REPORTED},
     Action.MARK_OVERDUE: {S.OPEN: S.OVERDUE, S.NOTIFIED: S.OVERDUE,
                           S.RECTIFICATION_REPORTED: S.OVERDUE},
-    Action.VERIFY: {S.RECTIFICATION_REPORTED: S.VERIFIED},
+    # A look-back comes after the due date, when the sweep has already marked the issue overdue:
+    # the check on site may still find it rectified (late). It cannot verify an issue still
+    # waiting for its order (open) or one the business has not yet had to fix (notified).
+    Action.VERIFY: {S.RECTIFICATION_REPORTED: S.VERIFIED, S.OVERDUE: S.VERIFIED},
     Action.NOT_RECTIFIED: {S.RECTIFICATION_REPORTED: S.NOTIFIED, S.OVERDUE: S.NOTIFIED,
                            S.NOTIFIED: S.NOTIFIED},
     Action.EXTEND: {S.OPEN: S.OPEN, S.NOTIFIED: S.NOTIFIED,

@@ -246,7 +246,7 @@ def _demo_lookback(lb: Any, out: Any, campaign_id: int, seed: int) -> dict[str, 
 
     rng = random.Random(seed * 31 + campaign_id)
     rounds = []
-    for n in range(1, 4):
+    for n in range(1, 5):
         when = next_review_instant(lb)
         if when is None:
             break

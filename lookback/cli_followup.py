@@ -72,9 +72,16 @@ def followup_sweep(
 
             result = svc.sweep(uow_factory=lb.uow_factory(), clock=lb.clock, worker=worker,
                                batch=batch, on_batch=step).as_dict()
+    from domain import supervision
+
+    result["supervision_opened"] = supervision.open_due(
+        uow_factory=lb.uow_factory(), clock=lb.clock, actor=worker)
     if out.json_mode:
         out.emit({"ok": True, **result})
         return
+    if result["supervision_opened"]:
+        out.say(f"{result['supervision_opened']} routine supervision visits opened for the "
+                "current periods.", f"开启本期包保督导任务{result['supervision_opened']}项。")
     out.say(f"{result['fired']} follow-ups fired: {result['opened']} look-backs opened for their "
             f"teams, {result['reminded']} reminders, {result['cancelled']} cancelled (issue "
             f"closed); {result['marked_overdue']} issues marked overdue.",
