@@ -34,3 +34,4 @@ $PY bench/import_registry.py --rows 10000
 $PY bench/draw.py --frame 20000 --sample 500 --launch-businesses 3000 --launch-sample 300
 $PY bench/fieldwork.py --answers 5000
 if [ -f bench/notices.py ]; then $PY bench/notices.py --notices 20; fi
+$PY bench/followups.py --followups 2000

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlmodel import Session
 
 from domain.followups import Claimed, FollowUp, Lease, NewFollowUp
@@ -93,11 +93,15 @@ class SqlFollowUpRepository:
         """``pending → running`` for those of ``ids`` still pending and due: a row claimed by
         another transaction is not claimed again (its status is no longer pending)."""
         claimed: list[int] = []
+        # On SQLite, ``status || ''`` keeps the planner on the primary key: with a plain
+        # ``status = 'pending'`` it picks ix_followup_status_due and scans every pending due row
+        # for each batch (quadratic in a large backlog). Same rows matched (status is NOT NULL).
+        status = FollowUpRow.status if self._pg else FollowUpRow.status + ""
         for chunk in _chunks(list(ids)):
             claimed += self._conn.execute(
                 update(FollowUpRow)
                 .where(FollowUpRow.id.in_(chunk),  # type: ignore[union-attr]
-                       FollowUpRow.status == "pending", FollowUpRow.due_at <= now)
+                       status == "pending", FollowUpRow.due_at <= now)
                 .values(status="running")
                 .returning(FollowUpRow.id)).scalars().all()
         out: list[Claimed] = []
@@ -118,11 +122,17 @@ class SqlFollowUpRepository:
     def finish(self, rows: Sequence[tuple[int, str]], at: datetime, worker: str) -> None:
         if not rows:
             return
-        self._conn.execute(
-            update(FollowUpRow)
-            .where(FollowUpRow.id == bindparam("fid"), FollowUpRow.status == "running")
-            .values(status=bindparam("st"), fired_at=at, fired_by=worker[:200]),
-            [{"fid": i, "st": s} for i, s in rows])
+        # One UPDATE … WHERE id IN (…) per outcome (a handful) instead of one per row.
+        by_status: dict[str, list[int]] = {}
+        for i, s in rows:
+            by_status.setdefault(s, []).append(i)
+        for st, ids in by_status.items():
+            for chunk in _chunks(ids):
+                self._conn.execute(
+                    update(FollowUpRow)
+                    .where(FollowUpRow.id.in_(chunk),  # type: ignore[union-attr]
+                           FollowUpRow.status == "running")
+                    .values(status=st, fired_at=at, fired_by=worker[:200]))
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -1,0 +1,575 @@
+"""Benchmark: the follow-up sweep (claim and record) against plain per-row UPDATEs, and the
+scheduler daemon's start-up, in one run.
+
+    python bench/followups.py                       # 100,000 follow-ups, all due
+    python bench/followups.py --followups 2000      # what CI runs
+
+Setup (not timed): a fresh SQLite database in the work folder (`lookback init`), registers from
+`lookback registry generate` imported with `lookback registry import`, and a campaign of enough
+visits (one business stage, strata ["province"], exclusion_days 0, enough teams that avoidance
+cannot fail) created with ``create_campaign`` and launched with ``domain.campaigns.launch`` under a
+fixed clock, as bench/fieldwork.py does. Then, with sqlite3 directly (the data set-up is not what
+is measured; every foreign key stays valid): --followups issues, one per (visit, checklist item)
+with the visit's business, and one pending follow-up (revision 1) per issue:
+
+* ~70% reviews of issues whose due date (2026-03-30) has passed: the issue is already ``overdue``
+  (an earlier sweep marked it) and the review fell due between 2026-04-07 and 2026-04-20;
+* ~25% reminders of ``notified`` issues due 2026-04-22..24, the reminder due 2026-04-15..20;
+* ~5% reviews of issues already ``verified`` (the follow-up is cancelled when fired).
+
+Every follow-up is due at NOW (2026-04-20 09:30 China time). A copy of that database is taken
+with the sqlite3 backup API for the baseline, and a third copy (before the follow-ups were added)
+gets --followups pending follow-ups due in the *future* for the scheduler.
+
+Ours: ``domain.followups.sweep`` (claim batches of 500 with UPDATE … WHERE status='pending' AND
+due_at<=now RETURNING id, read the claimed rows with their issues, record each outcome and one
+hash-chained event per follow-up in the same transaction; then mark_overdue) with the real
+``SqlUnitOfWork`` on an engine from ``storage.db.make_engine`` (WAL, synchronous=FULL, foreign
+keys), in a child process: the sweep is timed inside it (imports and engine creation before the
+timer) and its peak RSS is the child's own (VmHWM). Afterwards: no follow-up pending or running,
+each one fired exactly once (one followup.* event per follow-up, its entity unique), the status
+counts as planned (open / done / cancelled), and the whole event chain verifies.
+
+Baseline: on the copy, the same outcomes (open for a review, done for a reminder, cancelled when
+the issue is verified, decided outside the timer) written with one plain
+``UPDATE followup SET status=?, fired_at=? WHERE id=?`` per row (``executemany``) in one
+transaction, sqlite3 directly with the pragmas our engine sets. Afterwards both databases must
+hold the same (id, status, fired_at) for every follow-up. Goal: ours / baseline <= 5 (we claim
+atomically, read the issues and write a hash-chained event per row; the baseline does none of
+that).
+
+Scheduler start-up: in another child process, on the third copy (with the real clock, since
+APScheduler's timers are real; the issues' due dates are moved after today so that no issue turns
+overdue): from constructing ``lookback.bootstrap.App`` and ``lookback.scheduler.Daemon`` through
+the end of its first ``start_up()`` (lease, APScheduler BlockingScheduler with the
+SQLAlchemyJobStore on the same database, reconcile, sweep, refill), run in a thread the way
+``Daemon.run`` runs; then the daemon is stopped. The follow-ups are due from 10 minutes to 7 days
+ahead, so about 1/7 fall within the 24 h horizon, and at most ``max_jobs`` (1,000) timers are set:
+the figure is for reading 100,000 pending rows and setting the capped number of timers. Goal:
+<= 10 s.
+
+--profile also runs our sweep under cProfile on another copy and prints where the time goes.
+Set BENCH_JSON=1 to also print the figures as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import pstats
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = ("director", "officer", "owner", "cadre", "regulator")
+SETUP_NOW = "2026-03-16T09:30:00+08:00"  # the campaign is launched, the issues found
+NOW = "2026-04-20T09:30:00+08:00"  # the sweep: every follow-up is due
+ACTOR = "bench:followups"
+GOAL_RATIO, GOAL_STARTUP_S = 5.0, 10.0
+REVIEW_SHARE, REMINDER_SHARE = 0.70, 0.25  # the rest: reviews of verified issues
+# As storage.db._sqlite_on_connect sets them.
+PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", "busy_timeout=30000",
+           "cache_size=-65536")
+
+PLAN = """\
+[campaign]
+office = "国务院食品安全委员会办公室"
+office_short = "食安办"
+title = "基准测试：回头看批量复查 {total}"
+kind = "inspection"
+starts_on = 2026-03-02
+ends_on = 2026-04-30
+seed = 20260302
+
+[scope]
+exclusion_days = 0
+
+[[stages]]
+unit = "business"
+
+[sample]
+total = {total}
+strata = ["province"]
+allocation = "proportional"
+
+[teams]
+count = {teams}
+members = {members}
+avoidance = "city"
+"""
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+def lookback(*args: str, db: Path, work: Path) -> dict[str, Any]:
+    """Run the CLI in a child process (setup only); its JSON output."""
+    cmd = [sys.executable, "-m", "lookback.cli", "--db", str(db), "--data-dir",
+           str(work / "data"), "--json", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if r.returncode != 0:
+        sys.exit(f"{' '.join(cmd[2:])} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return json.loads(r.stdout) if r.stdout.strip() else {}
+
+
+def team_spec(inspectors_csv: Path) -> tuple[int, int]:
+    """(teams, members): more teams than active inspectors in any one home city."""
+    from domain.regions import city_of
+
+    with inspectors_csv.open(encoding="utf-8", newline="") as f:
+        active = [r for r in csv.DictReader(f) if r["active"] == "yes"]
+    worst = max(Counter(city_of(r["home_region"]) for r in active).values())
+    teams = max(5, worst + 1)
+    members = 3 if teams * 3 <= len(active) else 2
+    if teams * members > len(active):
+        sys.exit(f"{len(active)} active inspectors cannot fill {teams} teams of {members}")
+    return teams, members
+
+
+def launch_campaign(db: Path, work: Path, *, visits: int, businesses: int,
+                    seed: int) -> tuple[int, list[tuple[int, str, int]]]:
+    """A fresh database with one launched campaign; its id and (visit, uscc, team) by id."""
+    from domain.campaigns import create_campaign, launch
+    from domain.clock import FixedClock
+    from flows.wiring import engine_for, uow_for
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    regs = work / "registers"
+    lookback("init", db=db, work=work)
+    lookback("registry", "generate", "--businesses", str(businesses), "--seed", str(seed),
+             "--out", str(regs), db=db, work=work)
+    for kind in ("businesses", "inspectors"):
+        lookback("registry", "import", str(regs / f"{kind}.csv"), "--kind", kind, db=db,
+                 work=work)
+    teams, members = team_spec(regs / "inspectors.csv")
+    plan = PLAN.format(total=visits, teams=teams, members=members)
+    plan_path = work / "plan.toml"
+    plan_path.write_text(plan, encoding="utf-8")
+
+    url = f"sqlite:///{db}"
+    uow = uow_for(url)
+    clock = FixedClock(datetime.fromisoformat(SETUP_NOW))
+    cid = create_campaign(plan, source=str(plan_path), uow_factory=uow, clock=clock,
+                          new_seed=lambda: "1")
+    launch(cid, uow_factory=uow, clock=clock)
+    with uow() as u:
+        counts = u.campaigns.counts(cid)
+        found = u.fieldwork.list_visits(cid, team=None, status=None)
+    engine_for(url).dispose()
+    assert counts is not None
+    if counts.campaign.status != "launched" or counts.visits_planned != visits:
+        sys.exit(f"campaign {cid}: status {counts.campaign.status}, {counts.visits_planned} "
+                 f"visits planned; expected {visits} launched")
+    print(f"database ready: {businesses:,} businesses, campaign {cid} launched with {visits:,} "
+          f"visits by {teams} teams of {members}")
+    return cid, sorted((v.id, v.uscc, v.team_no) for v in found)
+
+
+def checklist_items() -> list[Any]:
+    """Every checklist item once, in role order."""
+    from domain.checklists import default_checklists
+
+    checklists = default_checklists()
+    seen: dict[str, Any] = {}
+    for role in ROLES:
+        for item in checklists.for_role(role):
+            seen.setdefault(item.id, item)
+    return list(seen.values())
+
+
+def stored_datetime(instant: datetime) -> str:
+    """How SQLAlchemy's DateTime stores an instant on SQLite: naive UTC."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def fire_epoch(d: date) -> int:
+    from domain.followups import epoch, fire_instant
+
+    return epoch(fire_instant(d))
+
+
+def connect(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in PRAGMAS:
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def add_issues(db: Path, campaign: int, visits: list[tuple[int, str, int]], n: int,
+               seed: int) -> list[tuple[int, int, str, int]]:
+    """``n`` issues, one per (visit, checklist item) in order; (issue, team, status, kind index)
+    where the kind index says which follow-up it gets: 0 review of an overdue issue, 1 reminder of
+    a notified issue, 2 review of a verified issue."""
+    items = checklist_items()
+    rng = random.Random(seed)
+    found_on = date(2026, 3, 16)
+    at = stored_datetime(datetime.fromisoformat(SETUP_NOW))
+    rows: list[tuple[Any, ...]] = []
+    plan: list[tuple[int, int, str, int]] = []
+    conn = connect(db)
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM issue").fetchone()[0]
+    for visit_id, uscc, team in visits:
+        for item in items:
+            if len(rows) == n:
+                break
+            roll = rng.random()
+            which = 0 if roll < REVIEW_SHARE else 1 if roll < REVIEW_SHARE + REMINDER_SHARE else 2
+            if which == 1:  # due soon after NOW: not overdue yet
+                due_on, status = date(2026, 4, 22) + timedelta(days=rng.randrange(3)), "notified"
+            else:
+                due_on, status = date(2026, 3, 30), ("overdue" if which == 0 else "verified")
+            workdays = (due_on - found_on).days * 5 // 7
+            issue_id = top + len(rows) + 1
+            rows.append((issue_id, campaign, visit_id, uscc, item.id, item.category,
+                         item.severity, f"检查发现：{item.question_zh}"[:2000],
+                         item.legal_basis_zh[:500], status, found_on.isoformat(), workdays,
+                         due_on.isoformat(), 0, found_on.isoformat(), workdays,
+                         1 if which == 0 else 0, 2, at, at))
+            plan.append((issue_id, team, status, which))
+        if len(rows) == n:
+            break
+    if len(rows) < n:
+        sys.exit(f"{len(visits)} visits hold only {len(rows)} issues; raise --visits")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO issue (id, campaign_id, visit_id, uscc, item_id, category, severity, "
+        "description, legal_basis, status, found_on, rect_workdays, due_on, due_provisional, "
+        "due_basis, due_workdays, escalation, version, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    conn.close()
+    return plan
+
+
+def add_due_followups(db: Path, plan: list[tuple[int, int, str, int]], seed: int) -> Counter[str]:
+    """One pending follow-up per issue, all due at NOW; the planned outcome counts."""
+    rng = random.Random(seed + 1)
+    at = stored_datetime(datetime.fromisoformat(SETUP_NOW))
+    now = datetime.fromisoformat(NOW).date()
+    rows = []
+    expect: Counter[str] = Counter()
+    for issue_id, team, _status, which in plan:
+        if which == 1:
+            due_on = now - timedelta(days=rng.randrange(6))
+            kind = "reminder"
+            expect["done"] += 1
+        else:
+            due_on = now - timedelta(days=rng.randrange(14))
+            kind = "review"
+            expect["open" if which == 0 else "cancelled"] += 1
+        rows.append((issue_id, kind, 1, due_on.isoformat(), fire_epoch(due_on), "pending", team,
+                     at, "", "", "", ""))
+    insert_followups(db, rows)
+    return expect
+
+
+def add_future_followups(db: Path, plan: list[tuple[int, int, str, int]], seed: int,
+                         real_now: datetime) -> int:
+    """For the scheduler: issues still running (due after today), one pending follow-up each,
+    due between 10 minutes and 7 days from now; how many fall within the next 24 hours."""
+    rng = random.Random(seed + 2)
+    start = int(real_now.timestamp()) + 600
+    span = 7 * 24 * 3600
+    horizon = int(real_now.timestamp()) + 24 * 3600
+    conn = connect(db)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE issue SET status = 'notified', due_on = ?",
+                 ((real_now.date() + timedelta(days=60)).isoformat(),))
+    conn.execute("COMMIT")
+    conn.close()
+    at = stored_datetime(real_now)
+    rows = []
+    within = 0
+    for issue_id, team, _status, which in plan:
+        due_at = start + rng.randrange(span)
+        within += due_at <= horizon
+        due_on = datetime.fromtimestamp(due_at, UTC).date()
+        rows.append((issue_id, "reminder" if which == 1 else "review", 1, due_on.isoformat(),
+                     due_at, "pending", team, at, "", "", "", ""))
+    insert_followups(db, rows)
+    return within
+
+
+def insert_followups(db: Path, rows: list[tuple[Any, ...]]) -> None:
+    conn = connect(db)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO followup (issue_id, kind, revision, due_on, due_at, status, team_no, "
+        "created_at, fired_by, outcome, note, recorded_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def backup(src: Path, dst: Path) -> None:
+    """A consistent copy of ``src`` including its WAL (sqlite3 backup API)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(dst) + suffix).unlink(missing_ok=True)
+    s, d = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        s.backup(d)
+    finally:
+        d.close()
+        s.close()
+
+
+# --- the timed parts, each in a child process -------------------------------------------------
+
+def child_sweep(db: Path) -> dict[str, Any]:
+    """Ours: one sweep of everything due, timed after the imports and the engine."""
+    from domain import followups as svc
+    from domain.clock import FixedClock
+    from storage.db import make_engine
+    from storage.uow import SqlUnitOfWork
+
+    engine = make_engine(f"sqlite:///{db}")
+    clock = FixedClock(datetime.fromisoformat(NOW))
+    batches = 0
+
+    def counted(_fired: int) -> None:
+        nonlocal batches
+        batches += 1
+
+    t = time.perf_counter()
+    result = svc.sweep(uow_factory=lambda: SqlUnitOfWork(engine), clock=clock, worker=ACTOR,
+                       on_batch=counted)
+    seconds = time.perf_counter() - t
+    engine.dispose()
+    return {"seconds": seconds, **result.as_dict(), "fired_once": len(set(result.fired_ids))}
+
+
+def child_scheduler(db: Path, work: Path) -> dict[str, Any]:
+    """The daemon from construction through its first start-up, then stopped."""
+    from lookback.bootstrap import App
+    from lookback.scheduler import Daemon
+    from lookback.settings import Settings
+
+    t0 = time.perf_counter()
+    app = App(settings=Settings(database_url=f"sqlite:///{db}", data_dir=work / "data",
+                                actor=ACTOR), lang="en")
+    daemon = Daemon(app=app, holder=f"{ACTOR}:{os.getpid()}")
+    done = threading.Event()
+    out: dict[str, Any] = {}
+    inner = daemon.start_up
+
+    def start_up() -> dict[str, Any]:
+        try:
+            r = inner()
+            out.update(r, total_seconds=time.perf_counter() - t0)
+            return r
+        finally:
+            done.set()
+
+    daemon.start_up = start_up  # type: ignore[method-assign]
+    runner = threading.Thread(target=daemon.run, name="daemon")
+    runner.start()
+    finished = done.wait(timeout=600)
+    daemon.stop.set()
+    runner.join(timeout=60)
+    if not finished or "timers" not in out:
+        sys.exit("the scheduler did not finish its start-up")
+    conn = sqlite3.connect(db)
+    out["jobs_stored"] = conn.execute(
+        "SELECT COUNT(*) FROM apscheduler_jobs WHERE id LIKE 'followup:%' "
+        "OR id LIKE 'reminder:%'").fetchone()[0]
+    conn.close()
+    out["max_jobs"] = daemon.max_jobs
+    out["horizon_seconds"] = daemon.horizon_seconds
+    app.close()
+    return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: its own address space since exec; ru_maxrss of a child
+    would start from the parent's size at fork)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(mode: str, db: Path, work: Path, *, profile: Path | None = None
+              ) -> tuple[dict[str, Any], float]:
+    """(the child's JSON, its peak RSS in MB)."""
+    pre = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    cmd = [sys.executable, *pre, str(Path(__file__).resolve()), "--child", mode, "--db", str(db),
+           "--work-dir", str(work)]
+    out_path, err_path = work / f"{mode}.json", work / f"{mode}.stderr"
+    with out_path.open("w") as out_f, err_path.open("w") as err_f:
+        child = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, cwd=ROOT)
+        status = child.wait()
+    if status != 0:
+        sys.exit(f"{mode} failed:\n{out_path.read_text()}{err_path.read_text()}")
+    lines = out_path.read_text().strip().splitlines()
+    result = json.loads(lines[-1])
+    return result, result["peak_rss_mb"]
+
+
+def run_baseline(db: Path) -> tuple[float, int]:
+    """(seconds, rows updated) of one plain UPDATE per follow-up in one transaction."""
+    conn = connect(db)
+    fired_at = stored_datetime(datetime.fromisoformat(NOW))
+    # Decided outside the timer: the outcome each row gets (as ours decides it).
+    rows = [("cancelled" if st == "verified" else "open" if kind == "review" else "done",
+             fired_at, fid)
+            for fid, kind, st in conn.execute(
+                "SELECT f.id, f.kind, i.status FROM followup f JOIN issue i ON i.id = f.issue_id "
+                "WHERE f.status = 'pending' ORDER BY f.id")]
+    t = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    cur = conn.executemany("UPDATE followup SET status=?, fired_at=? WHERE id=?", rows)
+    updated = cur.rowcount
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - t
+    conn.close()
+    return seconds, updated
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+def check_ours(db: Path, n: int, expect: Counter[str]) -> dict[str, Any]:
+    """Every follow-up fired exactly once: nothing pending or running, one followup.* event per
+    follow-up (distinct entities), the planned outcomes, and an intact event chain."""
+    from domain.events import verify_chain
+    from storage.db import make_engine
+    from storage.uow import SqlUnitOfWork
+
+    conn = sqlite3.connect(db)
+    statuses = Counter(dict(conn.execute("SELECT status, COUNT(*) FROM followup GROUP BY status")))
+    events, entities = conn.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT entity) FROM event WHERE kind LIKE 'followup.%'"
+    ).fetchone()
+    unfired = conn.execute("SELECT COUNT(*) FROM followup WHERE fired_at IS NULL").fetchone()[0]
+    conn.close()
+    engine = make_engine(f"sqlite:///{db}")
+    with SqlUnitOfWork(engine, read_only=True) as uow:
+        chain = verify_chain(uow.events.all())
+    engine.dispose()
+    ok = (statuses.get("pending", 0) == 0 and statuses.get("running", 0) == 0
+          and events == entities == n and unfired == 0 and statuses == expect and chain.ok)
+    return {"ok": ok, "statuses": dict(statuses), "events": events, "entities": entities,
+            "unfired": unfired, "chain_ok": chain.ok, "chain_events": chain.events}
+
+
+def fired_rows(db: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT id, status, fired_at FROM followup ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def print_profile(prof: Path, top: int) -> None:
+    print(f"\nwhere our sweep's time goes (cProfile of the child process; {prof}):")
+    stats = pstats.Stats(str(prof))
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--followups", type=int, default=100_000,
+                    help="pending follow-ups (one per issue), all due for the sweep")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--work-dir", "--workdir", dest="work_dir", type=Path, default=None)
+    ap.add_argument("--profile", action="store_true",
+                    help="also profile our sweep (cProfile) on another copy of the database")
+    ap.add_argument("--profile-top", type=int, default=30)
+    ap.add_argument("--child", choices=("sweep", "scheduler"), help=argparse.SUPPRESS)
+    ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if str(ROOT) not in sys.path:  # the project is imported (installed or not)
+        sys.path.insert(0, str(ROOT))
+    if args.child:
+        result = (child_sweep(args.db) if args.child == "sweep"
+                  else child_scheduler(args.db, args.work_dir))
+        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
+        return
+    if args.followups < 1:
+        ap.error("--followups must be at least 1")
+
+    n = args.followups
+    visits = max(100, math.ceil(n / len(checklist_items())))
+    businesses = max(6_000, 3 * visits)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="lookback-bench-followups-"))
+    work.mkdir(parents=True, exist_ok=True)
+    base_db, ours_db = work / "base.db", work / "ours.db"
+    baseline_db, sched_db, prof_db = work / "baseline.db", work / "scheduler.db", work / "profile.db"
+
+    t = time.perf_counter()
+    campaign, visit_list = launch_campaign(base_db, work, visits=visits, businesses=businesses,
+                                           seed=args.seed)
+    plan = add_issues(base_db, campaign, visit_list, n, args.seed)
+    backup(base_db, ours_db)
+    backup(base_db, sched_db)
+    expect = add_due_followups(ours_db, plan, args.seed)
+    backup(ours_db, baseline_db)
+    if args.profile:
+        backup(ours_db, prof_db)
+    within = add_future_followups(sched_db, plan, args.seed, datetime.now(UTC))
+    print(f"{n:,} issues with one due follow-up each ({expect['open']:,} reviews to open, "
+          f"{expect['done']:,} reminders, {expect['cancelled']:,} of verified issues); "
+          f"setup {time.perf_counter() - t:.1f} s, not timed")
+
+    ours, ours_rss = run_child("sweep", ours_db, work)
+    check = check_ours(ours_db, n, expect)
+    base_s, base_updated = run_baseline(baseline_db)
+    same = fired_rows(ours_db) == fired_rows(baseline_db)
+    sched, sched_rss = run_child("scheduler", sched_db, work)
+
+    ratio = ours["seconds"] / base_s
+    print(f"follow-ups                       {n:>10,}")
+    print(f"our sweep (claim and record)     {ours['seconds']:10.2f} s  "
+          f"({n / ours['seconds']:,.0f} rows/s, {ours['batches']} batches of <= 500)")
+    print(f"baseline UPDATE per row          {base_s:10.2f} s  ({n / base_s:,.0f} rows/s)")
+    print(f"ratio (ours / baseline)          {ratio:10.2f}    goal <= {GOAL_RATIO:g}"
+          f"{'' if ratio <= GOAL_RATIO else '  MISSED'}")
+    print(f"check (ours): {'OK' if check['ok'] else 'FAILED'}: fired {ours['fired']:,} "
+          f"(distinct {ours['fired_once']:,}), statuses {check['statuses']}, followup.* events "
+          f"{check['events']:,} on {check['entities']:,} follow-ups, unfired {check['unfired']}, "
+          f"event chain {'intact' if check['chain_ok'] else 'BROKEN'} "
+          f"({check['chain_events']:,} events), marked overdue {ours['marked_overdue']}")
+    print(f"check (baseline): {'OK' if base_updated == n and same else 'FAILED'}: "
+          f"{base_updated:,} rows updated; (id, status, fired_at) "
+          f"{'identical to' if same else 'DIFFERENT from'} ours")
+    print(f"scheduler start-up               {sched['total_seconds']:10.2f} s  goal <= "
+          f"{GOAL_STARTUP_S:g}{'' if sched['total_seconds'] <= GOAL_STARTUP_S else '  MISSED'}"
+          f"  (construction to first refill; start_up() itself {sched['seconds']:.2f} s)")
+    print(f"  {n:,} pending, {within:,} within the {sched['horizon_seconds'] // 3600} h horizon: "
+          f"{sched['timers']:,} timers set ({sched['jobs_stored']:,} in the job store), capped by "
+          f"max_jobs = {sched['max_jobs']:,}; {sched['removed']} stale removed, "
+          f"{sched['fired']} fired")
+    print(f"peak RSS of the sweep            {ours_rss:10.1f} MB")
+    print(f"peak RSS of the scheduler        {sched_rss:10.1f} MB")
+    print(f"work folder                      {work}")
+    if os.environ.get("BENCH_JSON"):
+        print(json.dumps({"followups": n, "ours_s": ours["seconds"], "baseline_s": base_s,
+                          "ratio": ratio, "check_ok": check["ok"], "baseline_ok": same,
+                          "events": check["events"], "startup_s": sched["total_seconds"],
+                          "start_up_s": sched["seconds"], "timers": sched["timers"],
+                          "within_horizon": within, "max_jobs": sched["max_jobs"],
+                          "sweep_rss_mb": ours_rss, "scheduler_rss_mb": sched_rss}))
+    if args.profile:
+        run_child("sweep", prof_db, work, profile=work / "sweep.prof")
+        print_profile(work / "sweep.prof", args.profile_top)
+    if not (check["ok"] and same and base_updated == n):
+        sys.exit("a correctness check failed")
+
+
+if __name__ == "__main__":
+    main()
