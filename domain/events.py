@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ class Event:
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    # The payload's canonical JSON when the event was just made (what storage writes).
+    payload_json: str = field(default="", compare=False, repr=False)
 
 
 def body(seq: int, at: datetime, actor: str, kind: str, entity: str,
@@ -42,13 +44,30 @@ def chain_hash(prev_hash: str, event_body: str) -> str:
     return hashlib.sha256((prev_hash + event_body).encode()).hexdigest()
 
 
+_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                              default=str).encode
+_plain = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def canonical_payload(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The payload as it will read back from storage, and its canonical JSON."""
+    # Round-trip through JSON so what is stored is exactly what was hashed (dates become
+    # strings, tuples lists, and non-string keys strings before the keys are sorted).
+    clean: dict[str, Any] = json.loads(_plain(payload))
+    return clean, _canonical(clean)
+
+
 def make_event(seq: int, prev_hash: str, at: datetime, actor: str, kind: str, entity: str,
                payload: dict[str, Any]) -> Event:
     """A new event that follows ``prev_hash``."""
-    # Round-trip the payload through JSON so what is stored is exactly what was hashed.
-    clean = json.loads(json.dumps(payload, ensure_ascii=False, default=str))
-    h = chain_hash(prev_hash, body(seq, at, actor, kind, entity, clean))
-    return Event(seq, at, actor, kind, entity, clean, prev_hash, h)
+    clean, text = canonical_payload(payload)
+    # Exactly ``body(...)``, with the payload's canonical JSON spliced in instead of encoded again
+    # (the keys in sorted order: actor, at, entity, kind, payload, seq).
+    event_body = (f'{{"actor":{_canonical(actor)},"at":{_canonical(at.isoformat())},'
+                  f'"entity":{_canonical(entity)},"kind":{_canonical(kind)},"payload":{text},'
+                  f'"seq":{int(seq)}}}')
+    return Event(seq, at, actor, kind, entity, clean, prev_hash, chain_hash(prev_hash, event_body),
+                 text)
 
 
 @dataclass(frozen=True)

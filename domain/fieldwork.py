@@ -112,7 +112,7 @@ class FieldworkRepository(Protocol):
     def insert_issues(self, rows: Sequence[tuple[int, NewIssue]], at: datetime) -> None: ...
     def add_issue(self, issue: NewIssue, at: datetime) -> int: ...
     def get_issue(self, issue_id: int) -> Issue | None: ...
-    def list_issues(self, *, campaign_id: int | None, status: str | None,
+    def list_issues(self, *, campaign_id: int | None, status: str | Sequence[str] | None,
                     overdue_on: date | None, province: str | None) -> list[Issue]: ...
     def set_issue_state(self, issue_id: int, *, status: IssueStatus, due_on: date,
                         due_provisional: bool, escalation: int, at: datetime,
@@ -404,6 +404,9 @@ def transition(issue_id: int, action: Action, *, actor: str, uow_factory: Callab
     return issue
 
 
+OVERDUE_FROM = (IssueStatus.OPEN, IssueStatus.NOTIFIED, IssueStatus.RECTIFICATION_REPORTED)
+
+
 def mark_overdue(*, today: date, actor: str, uow_factory: Callable[[], UnitOfWork],
                  clock: Clock) -> list[int]:
     """Every issue whose due date has passed and that is not verified (open, notified, or
@@ -411,10 +414,9 @@ def mark_overdue(*, today: date, actor: str, uow_factory: Callable[[], UnitOfWor
     now = clock.now()
     marked = []
     with uow_factory() as uow:
-        for issue in uow.fieldwork.list_issues(campaign_id=None, status=None, overdue_on=today,
-                                              province=None):
-            if issue.status in (IssueStatus.OPEN, IssueStatus.NOTIFIED,
-                                IssueStatus.RECTIFICATION_REPORTED):
+        for issue in uow.fieldwork.list_issues(campaign_id=None, status=OVERDUE_FROM,
+                                              overdue_on=today, province=None):
+            if issue.status in OVERDUE_FROM:
                 _apply(uow, issue, Action.MARK_OVERDUE, at=now, actor=actor,
                        payload={"today": today.isoformat()})
                 marked.append(issue.id)

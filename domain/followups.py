@@ -251,9 +251,7 @@ def _fire_batch(uow: UnitOfWork, ids: Sequence[int], *, now: datetime, worker: s
             outcomes.append((c.id, "open"))
             events.append((now, worker, "followup.opened", f"followup:{c.id}",
                            {"issue": c.issue_id, "team": c.team_no, "revision": c.revision,
-                            "due_on": c.issue_due_on.isoformat(), "status": c.issue_status,
-                            "finding": {"category": c.category, "severity": c.severity,
-                                        "description": c.description[:200]}}))
+                            "due_on": c.issue_due_on.isoformat(), "status": c.issue_status}))
             result.opened += 1
         else:
             outcomes.append((c.id, "done"))
@@ -268,7 +266,7 @@ def _fire_batch(uow: UnitOfWork, ids: Sequence[int], *, now: datetime, worker: s
 
 
 def fire(ids: Sequence[int] | None, *, uow_factory: Callable[[], UnitOfWork], clock: Clock,
-         worker: str, batch: int = 500, on_batch: Callable[[int], None] | None = None
+         worker: str, batch: int = 1000, on_batch: Callable[[int], None] | None = None
          ) -> SweepResult:
     """Fire due follow-ups — all of them (``ids=None``, the sweep) or the given ones (a scheduler
     job) — in transactions of ``batch`` rows. Rows not yet due, or already fired, are left."""
@@ -295,7 +293,7 @@ def fire(ids: Sequence[int] | None, *, uow_factory: Callable[[], UnitOfWork], cl
 
 
 def sweep(*, uow_factory: Callable[[], UnitOfWork], clock: Clock, worker: str,
-          batch: int = 500, on_batch: Callable[[int], None] | None = None) -> SweepResult:
+          batch: int = 1000, on_batch: Callable[[int], None] | None = None) -> SweepResult:
     """The safety net: fire everything due, then mark the issues whose due date has passed as
     overdue."""
     from domain.fieldwork import mark_overdue

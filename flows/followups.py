@@ -13,8 +13,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from domain import followups as svc
-from domain.fieldwork import mark_overdue
 from domain.clock import china_date
+from domain.fieldwork import mark_overdue
 from flows.launch import RETRY
 from flows.wiring import clock_for, uow_for
 

@@ -43,7 +43,7 @@ def _when(due_at: int) -> str:
 @_command
 def followup_sweep(
     ctx: typer.Context,
-    batch: Annotated[int, typer.Option("--batch", help="Follow-ups per transaction.")] = 500,
+    batch: Annotated[int, typer.Option("--batch", help="Follow-ups per transaction.")] = 1000,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run it as the Prefect flow "
                                           "`lookback-review`.")] = False,
 ) -> None:

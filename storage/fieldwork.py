@@ -187,13 +187,15 @@ class SqlFieldworkRepository:
         found = self._issues(IssueRow.id == issue_id)
         return found[0] if found else None
 
-    def list_issues(self, *, campaign_id: int | None, status: str | None,
+    def list_issues(self, *, campaign_id: int | None, status: str | Sequence[str] | None,
                     overdue_on: date | None, province: str | None) -> list[Issue]:
         cond: list[Any] = []
         if campaign_id is not None:
             cond.append(IssueRow.campaign_id == campaign_id)
-        if status is not None:
+        if isinstance(status, str):
             cond.append(IssueRow.status == status)
+        elif status is not None:
+            cond.append(IssueRow.status.in_([str(s) for s in status]))  # type: ignore[attr-defined]
         if overdue_on is not None:
             cond.append(IssueRow.due_on < overdue_on)
             cond.append(IssueRow.status != IssueStatus.VERIFIED.value)
@@ -337,8 +339,7 @@ class SqlEventLog:
         self.session.connection().execute(insert(EventRow).values(
             seq=event.seq, at=event.at.isoformat(), actor=event.actor, kind=event.kind,
             entity=event.entity,
-            payload=json.dumps(event.payload, ensure_ascii=False, sort_keys=True),
-            prev_hash=event.prev_hash, hash=event.hash))
+            payload=event.payload_json, prev_hash=event.prev_hash, hash=event.hash))
         self._head = (event.seq, event.hash)
         return event
 
@@ -358,9 +359,8 @@ class SqlEventLog:
         self._sql.executemany(
             "INSERT INTO event (seq, at, actor, kind, entity, payload, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(e.seq, e.at.isoformat(), e.actor, e.kind, e.entity,
-              json.dumps(e.payload, ensure_ascii=False, sort_keys=True), e.prev_hash, e.hash)
-             for e in events])
+            [(e.seq, e.at.isoformat(), e.actor, e.kind, e.entity, e.payload_json, e.prev_hash,
+              e.hash) for e in events])
         self._head = (seq, prev)
         return events
 

@@ -113,8 +113,8 @@ def test_every_state_change_writes_exactly_one_event(campaign: Campaign) -> None
     # A refusal writes nothing.
     with pytest.raises(ConflictError):
         fw.complete_visit(v.id, team=None, **common(c))
-    with pytest.raises(ConflictError):
-        fw.transition(b, Action.VERIFY, **common(c))
+    with pytest.raises(ConflictError):  # b is overdue: no rectification order any more
+        fw.transition(b, Action.NOTIFY, **common(c))
     assert len(all_events(c)) == len(launch) + 1 + 3 + 1 + 4 + 2
 
     _, ev = new_events(c, lambda: svc.close_campaign(c.campaign_id, uow_factory=c.uow_factory,
