@@ -135,8 +135,18 @@ def test_circular_of_a_lookback_campaign(source: tuple[Path, list[str]], tmp_pat
     run(*base, "campaign", "lookback", "1", "--plan", str(EXAMPLE))
     run(*base, "campaign", "launch", "2")
     out = json.loads(run(*base, "--json", "notices", "issue", "--campaign", "2", "--kind",
-                         "circular"))
+                         "circular", "--out", str(tmp_path / "pdf")))
     assert out["ok"] is True and out["total"] == 1
+    # The circular of a look-back says how the source campaign's issues stand.
+    import io
+
+    import pypdf
+
+    (pdf,) = (tmp_path / "pdf").glob("*.pdf")
+    text = "".join(p.extract_text() or "" for p in pypdf.PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+    text = "".join(text.split())
+    assert "本次“回头看”复查原督查（第1号）发现问题的主体" in text
+    assert "原问题整改率" in text
 
 
 def test_refusals_are_clear_in_both_languages(source: tuple[Path, list[str]],
