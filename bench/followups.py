@@ -21,7 +21,7 @@ Every follow-up is due at NOW (2026-04-20 09:30 China time). A copy of that data
 with the sqlite3 backup API for the baseline, and a third copy (before the follow-ups were added)
 gets --followups pending follow-ups due in the *future* for the scheduler.
 
-Ours: ``domain.followups.sweep`` (claim batches of 500 with UPDATE … WHERE status='pending' AND
+Ours: ``domain.followups.sweep`` (claim batches of 1,000 with UPDATE … WHERE status='pending' AND
 due_at<=now RETURNING id, read the claimed rows with their issues, record each outcome and one
 hash-chained event per follow-up in the same transaction; then mark_overdue) with the real
 ``SqlUnitOfWork`` on an engine from ``storage.db.make_engine`` (WAL, synchronous=FULL, foreign
@@ -535,7 +535,7 @@ def main() -> None:
     ratio = ours["seconds"] / base_s
     print(f"follow-ups                       {n:>10,}")
     print(f"our sweep (claim and record)     {ours['seconds']:10.2f} s  "
-          f"({n / ours['seconds']:,.0f} rows/s, {ours['batches']} batches of <= 500)")
+          f"({n / ours['seconds']:,.0f} rows/s, {ours['batches']} batches of <= 1,000)")
     print(f"baseline UPDATE per row          {base_s:10.2f} s  ({n / base_s:,.0f} rows/s)")
     print(f"ratio (ours / baseline)          {ratio:10.2f}    goal <= {GOAL_RATIO:g}"
           f"{'' if ratio <= GOAL_RATIO else '  MISSED'}")
