@@ -7,7 +7,9 @@ Hierarchy::
     │   ├── BadFileError          a whole file is unusable: empty, wrong kind, unreadable, missing column
     │   └── BadArgumentError      a command-line or API argument is wrong
     ├── NotFoundError             a record the user named does not exist
-    └── ConflictError             the request contradicts what is stored (illegal transition, duplicate)
+    ├── ConflictError             the request contradicts what is stored (illegal transition, duplicate)
+    ├── AuthenticationError       no valid credentials (a missing, unknown or revoked token)
+    └── PermissionDeniedError     valid credentials, but this user may not do this
 
 Each error carries a stable ``code`` for scripts, and its message in both languages; entry points
 pick the language with ``message(lang)``.
@@ -72,3 +74,18 @@ class ConflictError(LookbackError):
 
     code = "conflict"
     exit_code = 4
+
+
+class AuthenticationError(LookbackError):
+    """No valid credentials: a missing, unknown or revoked token."""
+
+    code = "unauthenticated"
+    exit_code = 5
+
+
+class PermissionDeniedError(LookbackError):
+    """Valid credentials, but this user may not do this (another team's visit, another
+    business's issue, a role without the right)."""
+
+    code = "forbidden"
+    exit_code = 6

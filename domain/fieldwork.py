@@ -176,6 +176,15 @@ def _schedule(uow: UnitOfWork, issues: list[tuple[int, int, date, int | None]], 
     schedule(uow, issues, calendar=calendar, at=at)
 
 
+def check_version(issue: Issue, expected: int | None) -> None:
+    """Refuse a change made against an older version of the issue (HTTP If-Match)."""
+    if expected is not None and expected != issue.version:
+        raise ConflictError(f"issue {issue.id} is at version {issue.version}, not {expected}: it "
+                            "was changed meanwhile; read it again",
+                            f"问题{issue.id}当前为第{issue.version}版而非第{expected}版：已被他人修改，"
+                            "请重新读取", code="stale_version")
+
+
 def _team_of(uow: UnitOfWork, issue: Issue) -> int | None:
     v = uow.fieldwork.get_visit(issue.visit_id)
     return v.team_no if v else None
@@ -321,6 +330,28 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
     return issue_id
 
 
+EVIDENCE_PURPOSES = ("finding", "rectification", "followup")
+
+
+def attach_evidence(issue_id: int, ref: EvidenceRef, *, purpose: str, actor: str,
+                    uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    """Attach a stored evidence file to an issue (once per issue and file)."""
+    if purpose not in EVIDENCE_PURPOSES:
+        raise BadArgumentError(f"purpose must be one of {', '.join(EVIDENCE_PURPOSES)}",
+                               f"purpose应为{'、'.join(EVIDENCE_PURPOSES)}之一")
+    now = clock.now()
+    with uow_factory() as uow:
+        _issue(uow, issue_id)
+        if any(sha == ref.sha256 for sha, _, _, _ in uow.fieldwork.evidence_of(issue_id)):
+            return
+        uow.fieldwork.add_evidence(issue_id, ref, purpose, now)
+        uow.events.append(at=now, actor=actor, kind="issue.evidence_added",
+                          entity=f"issue:{issue_id}",
+                          payload={"sha256": ref.sha256, "filename": ref.filename,
+                                   "size": ref.size, "purpose": purpose})
+        uow.commit()
+
+
 def _apply(uow: UnitOfWork, issue: Issue, action: Action, *, at: datetime, actor: str,
            payload: dict[str, Any], due: DueDate | None = None, escalation: int | None = None) -> Issue:
     t = step(issue.id, issue.status, action)
@@ -342,13 +373,15 @@ def _apply(uow: UnitOfWork, issue: Issue, action: Action, *, at: datetime, actor
 
 
 def rectify(issue_id: int, *, measures: str, evidence: Sequence[EvidenceRef], actor: str,
-            uow_factory: Callable[[], UnitOfWork], clock: Clock) -> Issue:
+            uow_factory: Callable[[], UnitOfWork], clock: Clock,
+            expected_version: int | None = None) -> Issue:
     """The business reports the measures it took (整改报告)."""
     if not measures.strip():
         raise BadArgumentError("--measures is empty", "--measures（整改措施）为空")
     now = clock.now()
     with uow_factory() as uow:
         issue = _issue(uow, issue_id)
+        check_version(issue, expected_version)
         rect_id = uow.fieldwork.add_rectification(issue_id, measures.strip(), now, actor)
         for ref in evidence:
             uow.fieldwork.add_evidence(issue_id, ref, "rectification", now)
@@ -361,7 +394,7 @@ def rectify(issue_id: int, *, measures: str, evidence: Sequence[EvidenceRef], ac
 
 def extend(issue_id: int, *, workdays: int, reason: str, approver: str, actor: str,
            uow_factory: Callable[[], UnitOfWork], clock: Clock,
-           calendar: HolidaySource) -> Issue:
+           calendar: HolidaySource, expected_version: int | None = None) -> Issue:
     """An approved extension (延期): the due date moves by N working days from the current one."""
     if workdays < 1:
         raise BadArgumentError("--workdays must be at least 1", "--workdays至少为1")
@@ -373,6 +406,7 @@ def extend(issue_id: int, *, workdays: int, reason: str, approver: str, actor: s
     now = clock.now()
     with uow_factory() as uow:
         issue = _issue(uow, issue_id)
+        check_version(issue, expected_version)
         step(issue.id, issue.status, Action.EXTEND)  # refuse before writing anything
         # N more working days after the current due date is the (M + N)-th working day after the
         # date the deadline was counted from: kept that way, a later recomputation (a year's

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from domain.clock import CHINA_TZ, Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
-from domain.fieldwork import EvidenceRef, Issue, _apply, _issue, rect_days
+from domain.fieldwork import EvidenceRef, Issue, _apply, _issue, check_version, rect_days
 from domain.lifecycle import Action, IssueStatus, step
 from domain.ports import UnitOfWork
 from domain.workdays import HolidaySource, add_workdays, is_workday
@@ -354,7 +354,8 @@ def _three_answers(outcome: str, hard: bool | None, fixed: bool | None,
 def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[EvidenceRef],
                  hard_measures: bool | None, fixed: bool | None, mechanism: bool | None,
                  team: int | None, actor: str, uow_factory: Callable[[], UnitOfWork],
-                 clock: Clock, calendar: HolidaySource) -> CheckResult:
+                 clock: Clock, calendar: HolidaySource,
+                 expected_version: int | None = None) -> CheckResult:
     """Record the look-back check of an issue's open review.
 
     ``verified`` closes the issue (it must have reported its rectification); ``partial`` and
@@ -372,6 +373,7 @@ def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[E
     today = china_date(now)
     with uow_factory() as uow:
         issue = _issue(uow, issue_id)
+        check_version(issue, expected_version)
         review = uow.followups.open_review(issue_id)
         if review is None:
             pending = [fu for fu in uow.followups.of_issue(issue_id)

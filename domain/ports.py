@@ -135,6 +135,7 @@ class UnitOfWork(Protocol):
     notices: NoticeRepository
     followups: FollowUpRepository
     supervision: SupervisionRepository
+    users: UserRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -154,6 +155,7 @@ class ProblemSink(Protocol):
 
 
 if TYPE_CHECKING:  # the campaign module imports this one
+    from domain.access import UserRepository
     from domain.campaigns import Campaign, CampaignCounts, FrozenFrame
     from domain.fieldwork import EventLog, FieldworkRepository
     from domain.followups import FollowUpRepository

@@ -105,6 +105,7 @@ def _register_subcommands() -> None:
         issue_app,
         visit_app,
     )
+    from lookback.cli_api import serve, users_app
     from lookback.cli_followup import followup_app, scheduler_app
     from lookback.cli_notices import notices_app
     from lookback.cli_registry import registry_app
@@ -129,6 +130,8 @@ def _register_subcommands() -> None:
     app.add_typer(followup_app, name="followup", help="Look-back checks (回头看/复查): sweep, "
                   "list, record, case, show.")
     app.add_typer(scheduler_app, name="scheduler", help="The follow-up scheduler: run, status.")
+    app.add_typer(users_app, name="users", help="API users and their tokens: add, revoke, list.")
+    app.command("serve")(command(serve))
     app.add_typer(supervision_app, name="supervision", help="Routine supervision by assigned officials (包保督导): open, record, list, rates.")
     app.command(name="demo")(command(demo))
 

@@ -443,3 +443,19 @@ class SupervisionFindingRow(SQLModel, table=True):
     description: str = Field(max_length=2000)
     due_on: date
     due_provisional: bool = False
+
+
+class ApiUserRow(SQLModel, table=True):
+    """A user of the HTTP API: a role, its scope (team, business), and its token's SHA-256."""
+
+    __tablename__ = "api_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    role: str = Field(max_length=20)
+    team: int | None = None
+    campaign_id: int | None = None
+    uscc: str | None = Field(default=None, max_length=18)
+    token_sha256: str = Field(max_length=64, unique=True)
+    created_at: datetime
+    revoked_at: datetime | None = None

@@ -20,6 +20,7 @@ from storage.repositories import (
     SqlRegisterRepository,
 )
 from storage.supervision import SqlSupervisionRepository
+from storage.users import SqlUserRepository
 
 
 class SqlUnitOfWork:
@@ -41,6 +42,7 @@ class SqlUnitOfWork:
         self.notices = SqlNoticeRepository(self.session)
         self.followups = SqlFollowUpRepository(self.session)
         self.supervision = SqlSupervisionRepository(self.session)
+        self.users = SqlUserRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -1,0 +1,292 @@
+"""Who may do what: API users, their tokens, and the per-object authorization rules.
+
+Users have one role (DESIGN §1):
+
+============  ===========================================================================
+planner       campaigns and registers; reads everything
+auditor       records visits, interviews, issues and look-back checks of their own team
+              (``team``, optionally in one ``campaign``); reads only their team's visits
+office        issues and voids notices, approves extensions, records supervision; reads all
+business      sees and rectifies only its own issues (``uscc``) and reads its own notices
+viewer        reads everything, writes nothing
+admin         everything
+============  ===========================================================================
+
+A token is shown once when the user is added; only its SHA-256 is stored, and a presented token
+is hashed and compared in constant time. Every refused attempt is written to the event log with
+the actor (``access.refused``) by the entry point that refused it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from domain.clock import Clock
+from domain.errors import (
+    AuthenticationError,
+    BadArgumentError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from domain.ports import UnitOfWork
+from domain.uscc import is_valid
+
+
+class Role(StrEnum):
+    PLANNER = "planner"
+    AUDITOR = "auditor"
+    OFFICE = "office"
+    BUSINESS = "business"
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+ROLE_ZH = {Role.PLANNER: "计划人员", Role.AUDITOR: "督查人员", Role.OFFICE: "食安办",
+           Role.BUSINESS: "主体", Role.VIEWER: "查看人员", Role.ADMIN: "管理员"}
+
+TOKEN_PREFIX = "lbk_"
+
+
+class Action(StrEnum):
+    """What a request wants to do (the rules below say who may)."""
+
+    READ = "read"                        # campaigns, metrics, draws, notices list, rates
+    READ_VISIT = "read_visit"            # a visit, its interviews and issues (per team)
+    READ_ISSUE = "read_issue"            # an issue, its history and evidence (per team/business)
+    WRITE_FIELDWORK = "write_fieldwork"  # visits, interviews, issues, evidence (own team)
+    RECORD_FOLLOWUP = "record_followup"  # a look-back check (own team)
+    RECTIFY = "rectify"                  # report a rectification (own business)
+    APPROVE_EXTENSION = "approve_extension"
+    ISSUE_NOTICE = "issue_notice"        # issue or void notices
+    READ_NOTICE = "read_notice"          # download a notice's PDF (own business, or staff)
+    RECORD_SUPERVISION = "record_supervision"
+    PLAN = "plan"                        # campaigns: create, launch, close
+    ADMIN = "admin"                      # users
+
+
+ACTION_ZH = {
+    Action.READ: "查看", Action.READ_VISIT: "查看检查任务", Action.READ_ISSUE: "查看问题",
+    Action.WRITE_FIELDWORK: "记录检查", Action.RECORD_FOLLOWUP: "记录复查",
+    Action.RECTIFY: "报告整改", Action.APPROVE_EXTENSION: "批准延期",
+    Action.ISSUE_NOTICE: "签发或作废文书", Action.READ_NOTICE: "下载文书",
+    Action.RECORD_SUPERVISION: "记录包保督导", Action.PLAN: "管理督查", Action.ADMIN: "管理用户",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user."""
+
+    id: int
+    name: str
+    role: Role
+    team: int | None = None
+    campaign_id: int | None = None
+    uscc: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the user appears in the event log."""
+        return f"api:{self.name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": self.role.value, "team": self.team,
+                "campaign_id": self.campaign_id, "uscc": self.uscc}
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    principal: Principal
+    token_sha256: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class UserRepository(Protocol):
+    def add(self, *, name: str, role: str, team: int | None, campaign_id: int | None,
+            uscc: str | None, token_sha256: str, at: datetime) -> int: ...
+    def by_name(self, name: str) -> StoredUser | None: ...
+    def by_token(self, token_sha256: str) -> StoredUser | None: ...
+    def revoke(self, name: str, at: datetime) -> bool: ...
+    def all(self) -> list[StoredUser]: ...
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh API token: 256 random bits, URL-safe."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+# --- users ------------------------------------------------------------------------------------
+
+def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
+             uscc: str | None, actor: str, uow_factory: Callable[[], UnitOfWork],
+             clock: Clock) -> tuple[Principal, str]:
+    """Add a user; returns it and its token (shown once: only the hash is stored)."""
+    name = name.strip()
+    problems: list[tuple[str, str]] = []
+    if not name or len(name) > 100 or any(c.isspace() or ord(c) < 32 for c in name):
+        problems.append(("NAME must be 1–100 characters without spaces",
+                         "NAME应为1至100个字符且不含空格"))
+    if role not in {r.value for r in Role}:
+        problems.append((f"--role must be one of {', '.join(r.value for r in Role)}",
+                         f"--role应为{'、'.join(r.value for r in Role)}之一"))
+    if role == Role.AUDITOR and team is None:
+        problems.append(("--team is required for an auditor", "督查人员需要--team（督查组）"))
+    if team is not None and role != Role.AUDITOR:
+        problems.append(("--team is only for an auditor", "--team仅适用于督查人员"))
+    if team is not None and team < 1:
+        problems.append(("--team must be at least 1", "--team至少为1"))
+    if campaign_id is not None and role != Role.AUDITOR:
+        problems.append(("--campaign is only for an auditor", "--campaign仅适用于督查人员"))
+    if role == Role.BUSINESS:
+        if not uscc:
+            problems.append(("--business (USCC) is required for a business user",
+                             "主体用户需要--business（统一社会信用代码）"))
+        elif not is_valid(uscc):
+            problems.append((f"--business {uscc!r} is not a valid USCC",
+                             f"--business“{uscc}”不是有效的统一社会信用代码"))
+    elif uscc:
+        problems.append(("--business is only for a business user", "--business仅适用于主体用户"))
+    if problems:
+        raise BadArgumentError("; ".join(en for en, _ in problems),
+                               "；".join(zh for _, zh in problems))
+    token = new_token()
+    now = clock.now()
+    with uow_factory() as uow:
+        if uow.users.by_name(name) is not None:
+            raise ConflictError(f"user {name!r} already exists", f"用户“{name}”已存在",
+                                code="user_exists")
+        if uscc and uow.registers.get_business(uscc) is None:
+            raise NotFoundError(f"--business {uscc}: no such business in the register",
+                                f"--business {uscc}：名录中没有该主体")
+        uid = uow.users.add(name=name, role=role, team=team, campaign_id=campaign_id, uscc=uscc,
+                            token_sha256=token_sha256(token), at=now)
+        uow.events.append(at=now, actor=actor, kind="user.added", entity=f"user:{name}",
+                          payload={"role": role, "team": team, "campaign": campaign_id,
+                                   "uscc": uscc})
+        uow.commit()
+    return Principal(uid, name, Role(role), team, campaign_id, uscc), token
+
+
+def revoke_user(name: str, *, actor: str, uow_factory: Callable[[], UnitOfWork],
+                clock: Clock) -> None:
+    now = clock.now()
+    with uow_factory() as uow:
+        u = uow.users.by_name(name)
+        if u is None:
+            raise NotFoundError(f"user {name!r} does not exist", f"用户“{name}”不存在")
+        if u.revoked_at is not None:
+            raise ConflictError(f"user {name!r} is already revoked", f"用户“{name}”已被撤销",
+                                code="already_revoked")
+        uow.users.revoke(name, now)
+        uow.events.append(at=now, actor=actor, kind="user.revoked", entity=f"user:{name}",
+                          payload={})
+        uow.commit()
+
+
+def authenticate(token: str | None, *, uow_factory: Callable[[], UnitOfWork]) -> Principal:
+    """The user a bearer token belongs to; AuthenticationError when missing, unknown or revoked."""
+    if not token:
+        raise AuthenticationError("no API token: send the header Authorization: Bearer <token>",
+                                  "缺少API令牌：请在请求头中提供Authorization: Bearer <令牌>")
+    digest = token_sha256(token)
+    with uow_factory() as uow:
+        u = uow.users.by_token(digest)
+    # The lookup is by the token's hash; compare again in constant time all the same.
+    if u is None or not hmac.compare_digest(u.token_sha256, digest):
+        raise AuthenticationError("the API token is not valid", "API令牌无效")
+    if u.revoked_at is not None:
+        raise AuthenticationError("the API token has been revoked", "API令牌已被撤销")
+    return u.principal
+
+
+# --- authorization ----------------------------------------------------------------------------
+
+STAFF_READERS = {Role.PLANNER, Role.OFFICE, Role.VIEWER, Role.ADMIN}
+
+
+def _deny(p: Principal, action: Action, en: str, zh: str) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"user {p.name} ({p.role.value}) may not {action.value.replace('_', ' ')}: {en}",
+        f"用户{p.name}（{ROLE_ZH[p.role]}）无权{ACTION_ZH[action]}：{zh}")
+
+
+def own_team(p: Principal, campaign_id: int, team: int | None) -> bool:
+    """Whether a visit of ``campaign_id`` and ``team`` is this auditor's."""
+    return (p.role == Role.AUDITOR and team is not None and p.team == team
+            and (p.campaign_id is None or p.campaign_id == campaign_id))
+
+
+def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
+              team: int | None = None, uscc: str | None = None) -> None:
+    """Allow or raise PermissionDeniedError naming the user, the action and why.
+
+    ``campaign_id``/``team`` describe the visit (or the issue's visit) acted on, ``uscc`` the
+    business it concerns.
+    """
+    r = p.role
+    if r == Role.ADMIN:
+        return
+    if action == Action.READ:
+        return
+    if action in (Action.READ_VISIT, Action.READ_ISSUE, Action.READ_NOTICE):
+        if r in STAFF_READERS:
+            return
+        if r == Role.AUDITOR and action != Action.READ_NOTICE:
+            if campaign_id is not None and own_team(p, campaign_id, team):
+                return
+            raise _deny(p, action, "it belongs to another team", "属于其他督查组")
+        if r == Role.AUDITOR:  # notices: staff of the campaign read them
+            return
+        if r == Role.BUSINESS and action in (Action.READ_ISSUE, Action.READ_NOTICE):
+            if uscc is not None and uscc == p.uscc:
+                return
+            raise _deny(p, action, "it concerns another business", "涉及其他主体")
+        raise _deny(p, action, "not for this role", "该角色无此权限")
+    if action in (Action.WRITE_FIELDWORK, Action.RECORD_FOLLOWUP):
+        if r == Role.AUDITOR:
+            if campaign_id is not None and own_team(p, campaign_id, team):
+                return
+            raise _deny(p, action, "it belongs to another team", "属于其他督查组")
+        raise _deny(p, action, "only the campaign's auditors record fieldwork",
+                    "仅本督查组人员可记录")
+    if action == Action.RECTIFY:
+        if r == Role.BUSINESS and uscc is not None and uscc == p.uscc:
+            return
+        if r == Role.BUSINESS:
+            raise _deny(p, action, "it concerns another business", "涉及其他主体")
+        raise _deny(p, action, "only the business reports its rectification",
+                    "仅主体本身可报告整改")
+    if action in (Action.APPROVE_EXTENSION, Action.ISSUE_NOTICE, Action.RECORD_SUPERVISION):
+        if r == Role.OFFICE:
+            return
+        raise _deny(p, action, "only the food-safety office may", "仅食安办可操作")
+    if action == Action.PLAN:
+        if r == Role.PLANNER:
+            return
+        raise _deny(p, action, "only a planner may", "仅计划人员可操作")
+    raise _deny(p, action, "only an administrator may", "仅管理员可操作")
+
+
+def record_refusal(p: Principal | None, *, action: str, target: str, reason: str,
+                   uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    """Write a refused attempt to the event log (``access.refused``) with the actor."""
+    now = clock.now()
+    with uow_factory() as uow:
+        uow.events.append(at=now, actor=p.actor if p else "api:anonymous", kind="access.refused",
+                          entity=f"user:{p.name}" if p else "user:anonymous",
+                          payload={"action": action, "target": target, "reason": reason[:300],
+                                   "role": p.role.value if p else None})
+        uow.commit()

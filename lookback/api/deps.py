@@ -1,0 +1,103 @@
+"""What every route shares: the wired App, the authenticated user, authorization that records
+refusals, versions (ETag / If-Match) and paging."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+
+from domain import access
+from domain.access import Action, Principal
+from domain.errors import ConflictError, LookbackError, PermissionDeniedError
+from lookback.bootstrap import App
+
+
+def get_app(request: Request) -> App:
+    lb: App = request.app.state.lookback
+    return lb
+
+
+AppDep = Annotated[App, Depends(get_app)]
+
+
+def current_user(request: Request, lb: AppDep) -> Principal:
+    """The user of the bearer token; 401 (and an ``access.refused`` event) otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    try:
+        return access.authenticate(token or None, uow_factory=lb.read_uow_factory())
+    except LookbackError as e:
+        if token:  # a wrong or revoked token is worth recording; a missing one is just a 401
+            access.record_refusal(None, action=f"{request.method} {request.url.path}",
+                                  target="token", reason=e.en, uow_factory=lb.uow_factory(),
+                                  clock=lb.clock)
+        raise
+
+
+UserDep = Annotated[Principal, Depends(current_user)]
+
+
+class Guard:
+    """``guard(action, target, campaign_id=…, team=…, uscc=…)``: allow, or record the refusal in
+    the event log and raise 403."""
+
+    def __init__(self, request: Request, lb: App, user: Principal) -> None:
+        self.request, self.lb, self.user = request, lb, user
+
+    def __call__(self, action: Action, target: str, **scope: Any) -> None:
+        try:
+            access.authorize(self.user, action, **scope)
+        except PermissionDeniedError as e:
+            access.record_refusal(self.user, action=f"{self.request.method} "
+                                  f"{self.request.url.path} ({action.value})", target=target,
+                                  reason=e.en, uow_factory=self.lb.uow_factory(),
+                                  clock=self.lb.clock)
+            raise
+
+
+def get_guard(request: Request, lb: AppDep, user: UserDep) -> Guard:
+    return Guard(request, lb, user)
+
+
+GuardDep = Annotated[Guard, Depends(get_guard)]
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+_TAG = re.compile(r'^\s*(?:W/)?"v(\d{1,18})"\s*$')
+
+
+IfMatch = Annotated[str | None, Header(
+    alias="If-Match", description='The ETag read from the resource, e.g. "v3" (required).')]
+
+
+def parse_if_match(raw: str | None) -> int:
+    """The version an update was made against (``If-Match: "v3"``); 428 without it, 412 when it
+    is not a version this API gave out. Called after authorization, so a refused user learns
+    nothing about versions."""
+    if raw is None:
+        raise ConflictError("this update needs an If-Match header with the ETag you read (e.g. "
+                            'If-Match: "v3")', '此更新需要If-Match请求头，填写读取时的ETag（如"v3"）',
+                            code="version_required")
+    m = _TAG.match(raw)
+    if m is None:
+        raise ConflictError(f"If-Match {raw!r} is not an ETag of this API (e.g. \"v3\")",
+                            f"If-Match“{raw}”不是本接口的ETag（如\"v3\"）", code="stale_version")
+    return int(m.group(1))
+
+
+class Page:
+    def __init__(self, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> None:
+        self.offset, self.limit = offset, limit
+
+    def slice(self, items: list[Any]) -> list[Any]:
+        return items[self.offset:self.offset + self.limit]
+
+
+PageDep = Annotated[Page, Depends(Page)]

@@ -1,0 +1,94 @@
+"""Campaigns: list, show, metrics, the draw record and its verification; and health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from domain import campaigns as svc
+from domain.access import Action
+from domain.clock import china_date
+from domain.errors import NotFoundError
+from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
+from lookback.api.schemas import CampaignList, CampaignPublic, DrawVerification, Health
+from storage import migrate
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["health"])
+def health(lb: AppDep) -> Health:
+    """Liveness and the database's schema revision (no token needed)."""
+    return Health(status="ok", schema_revision=migrate.current_revision(lb.engine))
+
+
+def _public(c: Any) -> CampaignPublic:
+    camp = c.campaign
+    return CampaignPublic(id=camp.id, title=camp.title, office=camp.office, kind=camp.kind,
+                          status=camp.status, starts_on=camp.starts_on, ends_on=camp.ends_on,
+                          seed=camp.seed, created_at=camp.created_at,
+                          launched_at=camp.launched_at,
+                          source_campaign_id=camp.source_campaign_id, sampled=c.sampled,
+                          teams=c.teams, visits_planned=c.visits_planned,
+                          visits_done=c.visits_done)
+
+
+@router.get("/campaigns", tags=["campaigns"])
+def list_campaigns(lb: AppDep, user: UserDep, page: PageDep,
+                   status: Annotated[str | None, Query(max_length=20)] = None,
+                   kind: Annotated[str | None, Query(max_length=20)] = None) -> CampaignList:
+    """Campaigns, newest first, filtered by status (draft, launched, closed) and kind."""
+    with lb.read_uow_factory()() as uow:
+        rows = uow.campaigns.all_counts()
+    rows = [r for r in rows if (status is None or r.campaign.status == status)
+            and (kind is None or r.campaign.kind == kind)]
+    return CampaignList(count=len(rows), items=[_public(r) for r in page.slice(rows)])
+
+
+@router.get("/campaigns/{campaign_id}", tags=["campaigns"])
+def get_campaign(campaign_id: int, lb: AppDep, user: UserDep) -> CampaignPublic:
+    with lb.read_uow_factory()() as uow:
+        c = uow.campaigns.counts(campaign_id) if -(2**63) <= campaign_id < 2**63 else None
+    if c is None:
+        raise svc.not_found(campaign_id)
+    return _public(c)
+
+
+@router.get("/campaigns/{campaign_id}/metrics", tags=["campaigns"])
+def campaign_metrics(campaign_id: int, lb: AppDep, guard: GuardDep) -> dict[str, Any]:
+    """The campaign's figures: completion, rectification and on-time rates, overdue, provinces."""
+    from domain.metrics import campaign_metrics as metrics
+
+    guard(Action.READ, f"campaign:{campaign_id}")
+    _exists(lb, campaign_id)
+    return metrics(campaign_id, today=china_date(lb.clock.now()),
+                   uow_factory=lb.read_uow_factory())
+
+
+@router.get("/campaigns/{campaign_id}/draw", tags=["campaigns"])
+def draw_record(campaign_id: int, lb: AppDep, user: UserDep) -> dict[str, Any]:
+    """The published draw record (seed, algorithm, frame hash, strata, picks with their keys)."""
+    _exists(lb, campaign_id)
+    with lb.read_uow_factory()() as uow:
+        record = uow.campaigns.get_record(campaign_id)
+    if record is None:
+        raise NotFoundError(f"campaign {campaign_id} has not been drawn yet",
+                            f"督查{campaign_id}尚未抽取")
+    return record
+
+
+@router.post("/campaigns/{campaign_id}/draw/verify", tags=["campaigns"])
+def verify_draw(campaign_id: int, lb: AppDep, user: UserDep) -> DrawVerification:
+    """Recompute the draw from the stored frame and compare it with the record."""
+    _exists(lb, campaign_id)
+    v = svc.verify_campaign(campaign_id, uow_factory=lb.read_uow_factory())
+    return DrawVerification(ok=v.ok, difference=v.difference)
+
+
+def _exists(lb: Any, campaign_id: int) -> None:
+    if not -(2**63) <= campaign_id < 2**63:
+        raise svc.not_found(campaign_id)
+    with lb.read_uow_factory()() as uow:
+        if uow.campaigns.get(campaign_id) is None:
+            raise svc.not_found(campaign_id)

@@ -1,0 +1,104 @@
+"""`lookback serve` (the HTTP API under uvicorn) and `lookback users` (API users and tokens)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from domain import access
+from lookback.cli_base import command as _command
+from lookback.cli_base import state as _state
+
+users_app = typer.Typer(no_args_is_help=True)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes (SQLite: keep "
+                                         "1).")] = 1,
+) -> None:
+    """Run the HTTP API (FastAPI under uvicorn); OpenAPI docs at /docs."""
+    import uvicorn
+
+    from domain.errors import BadArgumentError
+    from lookback.api.app import create_app
+
+    lb, out = _state(ctx)
+    lb.require_schema()
+    if not 0 < port < 65536:
+        raise BadArgumentError("--port must be between 1 and 65535", "--port应在1至65535之间")
+    if workers != 1:
+        raise BadArgumentError("--workers: run several `lookback serve` processes behind a "
+                               "reverse proxy instead", "--workers：请在反向代理后运行多个"
+                               "`lookback serve`进程")
+    out.note(f"Lookback API on http://{host}:{port} (docs: /docs), database {lb.database_label}",
+             f"Lookback接口：http://{host}:{port}（文档：/docs），数据库{lb.database_label}")
+    uvicorn.run(create_app(lb), host=host, port=port, log_level="warning")
+
+
+@users_app.command("add")
+@_command
+def users_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="User name (no spaces).")],
+    role: Annotated[str, typer.Option("--role", help="planner, auditor, office, business, "
+                                      "viewer or admin.")],
+    team: Annotated[int | None, typer.Option("--team", help="An auditor's team number.")] = None,
+    campaign: Annotated[int | None, typer.Option("--campaign", help="An auditor's campaign "
+                                                 "(default: their team in any campaign).")] = None,
+    business: Annotated[str | None, typer.Option("--business", help="A business user's USCC.")]
+    = None,
+) -> None:
+    """Add an API user and print its token once (only its SHA-256 is stored)."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    p, token = access.add_user(name, role, team=team, campaign_id=campaign, uscc=business,
+                               actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock)
+    if out.json_mode:
+        out.emit({"ok": True, **p.as_dict(), "token": token})
+        return
+    out.say(f"User {p.name} ({p.role.value}) added. Its token, shown only this once:",
+            f"已添加用户{p.name}（{access.ROLE_ZH[p.role]}）。令牌仅显示这一次：")
+    out.out.print(token, markup=False)
+
+
+@users_app.command("revoke")
+@_command
+def users_revoke(ctx: typer.Context,
+                 name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Revoke a user's token: every request with it gets 401 from now on."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    access.revoke_user(name, actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock)
+    if out.json_mode:
+        out.emit({"ok": True, "name": name, "revoked": True})
+        return
+    out.say(f"User {name} revoked.", f"已撤销用户{name}。")
+
+
+@users_app.command("list")
+@_command
+def users_list(ctx: typer.Context) -> None:
+    """API users, their roles and scopes (never their tokens)."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    with lb.read_uow_factory()() as uow:
+        users = uow.users.all()
+    if out.json_mode:
+        out.emit({"ok": True, "count": len(users), "users": [
+            {**u.principal.as_dict(), "created_at": u.created_at.isoformat(),
+             "revoked_at": u.revoked_at.isoformat() if u.revoked_at else None} for u in users]})
+        return
+    t = Table(title=out.t(f"API users ({len(users)})", f"接口用户（{len(users)}）"))
+    for h in (out.t("name", "用户"), out.t("role", "角色"), out.t("team", "组"),
+              out.t("campaign", "督查"), out.t("business", "主体"), out.t("revoked", "已撤销")):
+        t.add_column(h)
+    for u in users:
+        p = u.principal
+        t.add_row(p.name, p.role.value, str(p.team or ""), str(p.campaign_id or ""),
+                  p.uscc or "", u.revoked_at.strftime("%Y-%m-%d") if u.revoked_at else "")
+    out.out.print(t)

@@ -1,0 +1,53 @@
+"""The API user repository: users, roles, scopes and token hashes (never the tokens)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from domain.access import Principal, Role, StoredUser
+from storage.tables import ApiUserRow
+
+
+def _user(row: ApiUserRow) -> StoredUser:
+    assert row.id is not None
+    return StoredUser(Principal(row.id, row.name, Role(row.role), row.team, row.campaign_id,
+                                row.uscc), row.token_sha256, row.created_at, row.revoked_at)
+
+
+class SqlUserRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @property
+    def _conn(self) -> Any:
+        return self.session.connection()
+
+    def add(self, *, name: str, role: str, team: int | None, campaign_id: int | None,
+            uscc: str | None, token_sha256: str, at: datetime) -> int:
+        return int(self._conn.execute(insert(ApiUserRow).values(
+            name=name, role=role, team=team, campaign_id=campaign_id, uscc=uscc,
+            token_sha256=token_sha256, created_at=at).returning(ApiUserRow.id)).scalar_one())
+
+    def _one(self, *where: Any) -> StoredUser | None:
+        row = self.session.exec(select(ApiUserRow).where(*where)).first()  # type: ignore[call-overload]
+        return _user(row[0]) if row is not None else None
+
+    def by_name(self, name: str) -> StoredUser | None:
+        return self._one(ApiUserRow.name == name)
+
+    def by_token(self, token_sha256: str) -> StoredUser | None:
+        return self._one(ApiUserRow.token_sha256 == token_sha256)
+
+    def revoke(self, name: str, at: datetime) -> bool:
+        r = self._conn.execute(update(ApiUserRow).where(ApiUserRow.name == name,
+                                                        ApiUserRow.revoked_at.is_(None))  # type: ignore[union-attr]
+                               .values(revoked_at=at))
+        return bool(r.rowcount)
+
+    def all(self) -> list[StoredUser]:
+        return [_user(r[0]) for r in self.session.exec(  # type: ignore[call-overload]
+            select(ApiUserRow).order_by(ApiUserRow.id))]
