@@ -94,6 +94,7 @@ def init(ctx: typer.Context) -> None:
 
 
 def _register_subcommands() -> None:
+    from lookback.cli_api import serve, users_app
     from lookback.cli_calendar import calendar_app
     from lookback.cli_campaign import campaign_app, draw_app
     from lookback.cli_demo import demo
@@ -105,7 +106,6 @@ def _register_subcommands() -> None:
         issue_app,
         visit_app,
     )
-    from lookback.cli_api import serve, users_app
     from lookback.cli_followup import followup_app, scheduler_app
     from lookback.cli_notices import notices_app
     from lookback.cli_registry import registry_app
