@@ -33,18 +33,24 @@ from __future__ import annotations
 import argparse
 import bisect
 import cProfile
-import csv
-import json
 import os
 import pstats
 import random
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from _common import (
+    arg_parser,
+    lookback,
+    plan_toml,
+    print_json,
+    remove_database,
+    team_spec,
+    work_folder,
+)
 
 from domain import uscc
 from domain.regions import RegionLevel, city_of
@@ -57,7 +63,6 @@ from domain.sampling import (
     unit_key,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED = "20260101"
 STRATA = ["province", "risk_level"]
 RISK_CUM = (0.30, 0.72, 0.93, 1.0)  # A, B, C, D
@@ -168,57 +173,6 @@ def bench_draw(args: argparse.Namespace) -> dict[str, Any]:
 
 # --- part 2: the launch -------------------------------------------------------------------------
 
-def lookback(*args: str, db: str, work: Path) -> dict[str, Any]:
-    """Run the CLI in a child process; its JSON output."""
-    cmd = [sys.executable, "-m", "lookback.cli", "--db", db, "--data-dir", str(work / "data"),
-           "--json", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(cmd[2:])} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return json.loads(r.stdout) if r.stdout.strip() else {}
-
-
-def team_spec(inspectors_csv: Path) -> tuple[int, int, int]:
-    """(teams, members, active inspectors): more teams than inspectors in any one home city, so
-    every business has a team with nobody from its city."""
-    with inspectors_csv.open(encoding="utf-8", newline="") as f:
-        active = [r for r in csv.DictReader(f) if r["active"] == "yes"]
-    worst = max(Counter(city_of(r["home_region"]) for r in active).values())
-    teams = max(5, worst + 1)
-    members = 3 if teams * 3 <= len(active) else 2
-    if teams * members > len(active):
-        sys.exit(f"{len(active)} active inspectors cannot fill {teams} teams of {members}")
-    return teams, members, len(active)
-
-
-PLAN = """\
-[campaign]
-office = "国务院食品安全委员会办公室"
-office_short = "食安办"
-title = "基准测试 {n}"
-kind = "inspection"
-starts_on = 2026-03-02
-ends_on = 2026-04-30
-seed = "auto"
-
-[scope]
-exclusion_days = 0
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = {total}
-strata = ["province"]
-allocation = "proportional"
-
-[teams]
-count = {teams}
-members = {members}
-avoidance = "city"
-"""
-
-
 def bench_launch(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     # Prefect reads these when it is first imported, which is below, after they are set.
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
@@ -234,8 +188,7 @@ def bench_launch(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from flows.wiring import uow_for
 
     db_path = work / "launch.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db_path) + suffix).unlink(missing_ok=True)
+    remove_database(db_path)
     url = f"sqlite:///{db_path}"
     regs = work / "registers"
     figures: dict[str, Any] = {"businesses": args.launch_businesses, "sample": args.launch_sample}
@@ -259,8 +212,8 @@ def bench_launch(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     uow = uow_for(url)
     clock = SystemClock()
-    plan = PLAN.format(n=args.launch_sample, total=args.launch_sample, teams=teams,
-                       members=members)
+    plan = plan_toml(title=f"基准测试 {args.launch_sample}", total=args.launch_sample,
+                     teams=teams, members=members, seed='"auto"')
     (work / "plan.toml").write_text(plan, encoding="utf-8")
     c1, c2, c3 = (create_campaign(plan, source=str(work / "plan.toml"), uow_factory=uow,
                                   clock=clock, new_seed=lambda: "1") for _ in range(3))
@@ -322,7 +275,7 @@ def bench_launch(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 # --- main ---------------------------------------------------------------------------------------
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--frame", type=int, default=1_000_000, help="businesses in the draw's frame")
     ap.add_argument("--sample", type=int, default=10_000, help="businesses to draw")
     ap.add_argument("--inspectors", type=int, default=2_000, help="inspectors in the frame")
@@ -345,8 +298,7 @@ def main() -> None:
     print(f"draw {d['draw_s']:.2f} s, floor {d['floor_s']:.2f} s (best of {args.repeat})")
     lf = None
     if not args.skip_launch:
-        work = args.workdir or Path(tempfile.mkdtemp(prefix="lookback-bench-draw-"))
-        work.mkdir(parents=True, exist_ok=True)
+        work = work_folder(args.workdir, "lookback-bench-draw-")
         lf = bench_launch(args, work)
 
     load = (load_before, os.getloadavg()[0])
@@ -371,8 +323,7 @@ def main() -> None:
         print(f"  Prefect launch_campaign (c2)          {lf['prefect_s']:8.2f} s")
         print(f"  direct launch again (c3)              {lf['direct_again_s']:8.2f} s")
         print(f"  Prefect overhead per launch (c2/c1)   {lf['overhead_pct']:+8.1f} % goal <= 30 %")
-    if os.environ.get("BENCH_JSON"):
-        print(json.dumps({"draw": d, "launch": lf, "load_average": load}))
+    print_json({"draw": d, "launch": lf, "load_average": load})
 
 
 if __name__ == "__main__":

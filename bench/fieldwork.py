@@ -34,126 +34,52 @@ Set BENCH_JSON=1 to also print the figures as one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
-import os
-import pstats
 import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-ROLES = ("director", "officer", "owner", "cadre", "regulator")
-NOW = "2026-03-16T09:30:00+08:00"  # a Monday within the plan's dates
+from _common import (
+    ROLES,
+    ROOT,
+    SETUP_NOW,
+    add_root_to_path,
+    add_run_options,
+    arg_parser,
+    backup,
+    cli_args,
+    connect,
+    launch_campaign,
+    print_json,
+    print_profile,
+    random_name,
+    stored_datetime,
+    timed_child,
+    work_folder,
+)
+
+NOW = SETUP_NOW  # a Monday within the plan's dates
 ACTOR = "bench:fieldwork"
 FAIL_RATE, NA_RATE = 0.02, 0.01
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
 HEADER = ("visit_id", "role", "name", "item_id", "result", "note", "team")
-# As storage.db._sqlite_on_connect sets them for our import.
-PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", "busy_timeout=30000",
-           "cache_size=-65536")
-
-PLAN = """\
-[campaign]
-office = "国务院食品安全委员会办公室"
-office_short = "食安办"
-title = "基准测试：现场谈话批量导入 {total}"
-kind = "inspection"
-starts_on = 2026-03-02
-ends_on = 2026-04-30
-seed = 20260302
-
-[scope]
-exclusion_days = 0
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = {total}
-strata = ["province"]
-allocation = "proportional"
-
-[teams]
-count = {teams}
-members = {members}
-avoidance = "city"
-"""
-
-
-def lookback(*args: str, db: Path, work: Path) -> dict[str, Any]:
-    """Run the CLI in a child process (setup only); its JSON output."""
-    cmd = [sys.executable, "-m", "lookback.cli", "--db", str(db), "--data-dir",
-           str(work / "data"), "--json", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(cmd[2:])} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return json.loads(r.stdout) if r.stdout.strip() else {}
-
-
-def team_spec(inspectors_csv: Path) -> tuple[int, int]:
-    """(teams, members): more teams than active inspectors in any one home city, so every
-    business has a team with nobody from its city."""
-    from domain.regions import city_of
-
-    with inspectors_csv.open(encoding="utf-8", newline="") as f:
-        active = [r for r in csv.DictReader(f) if r["active"] == "yes"]
-    worst = max(Counter(city_of(r["home_region"]) for r in active).values())
-    teams = max(5, worst + 1)
-    members = 3 if teams * 3 <= len(active) else 2
-    if teams * members > len(active):
-        sys.exit(f"{len(active)} active inspectors cannot fill {teams} teams of {members}")
-    return teams, members
 
 
 def setup_database(db: Path, work: Path, *, visits: int, businesses: int,
                    seed: int) -> list[tuple[int, int]]:
     """A fresh database with one launched campaign; (visit id, team) of its visits, by id."""
-    from domain.campaigns import create_campaign, launch
-    from domain.clock import FixedClock
-    from flows.wiring import engine_for, uow_for
-
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    regs = work / "registers"
-    lookback("init", db=db, work=work)
-    lookback("registry", "generate", "--businesses", str(businesses), "--seed", str(seed),
-             "--out", str(regs), db=db, work=work)
-    for kind in ("businesses", "inspectors"):
-        lookback("registry", "import", str(regs / f"{kind}.csv"), "--kind", kind, db=db,
-                 work=work)
-    teams, members = team_spec(regs / "inspectors.csv")
-    plan = PLAN.format(total=visits, teams=teams, members=members)
-    plan_path = work / "plan.toml"
-    plan_path.write_text(plan, encoding="utf-8")
-
-    url = f"sqlite:///{db}"
-    uow = uow_for(url)
-    clock = FixedClock(datetime.fromisoformat(NOW))
-    cid = create_campaign(plan, source=str(plan_path), uow_factory=uow, clock=clock,
-                          new_seed=lambda: "1")
-    launch(cid, uow_factory=uow, clock=clock)
-    with uow() as u:
-        counts = u.campaigns.counts(cid)
-        found = u.fieldwork.list_visits(cid, team=None, status=None)
-    engine_for(url).dispose()  # no connection of ours stays open during the timed runs
-    assert counts is not None
-    if counts.campaign.status != "launched" or counts.visits_planned != visits:
-        sys.exit(f"campaign {cid}: status {counts.campaign.status}, {counts.visits_planned} "
-                 f"visits planned; expected {visits} launched")
-    print(f"database ready: {businesses:,} businesses, campaign {cid} launched with {visits:,} "
-          f"visits by {teams} teams of {members}")
-    return sorted((v.id, v.team_no) for v in found)
+    c = launch_campaign(db, work, title=f"基准测试：现场谈话批量导入 {visits}", visits=visits,
+                        businesses=businesses, seed=seed, now=NOW)
+    print(f"database ready: {businesses:,} businesses, campaign {c.campaign} launched with "
+          f"{visits:,} visits by {c.teams} teams of {c.members}")
+    return [(v.id, v.team_no) for v in c.visits]
 
 
 def write_answers(path: Path, visits: list[tuple[int, int]], n: int, seed: int) -> Counter[str]:
@@ -166,7 +92,7 @@ def write_answers(path: Path, visits: list[tuple[int, int]], n: int, seed: int) 
     rows: list[tuple[object, ...]] = []
     for visit_id, team in visits:
         for role in ROLES:
-            name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+            name = random_name(rng)
             for item_id in items[role]:
                 roll = rng.random()
                 result = "fail" if roll < FAIL_RATE else "na" if roll > 1 - NA_RATE else "pass"
@@ -189,21 +115,8 @@ def write_answers(path: Path, visits: list[tuple[int, int]], n: int, seed: int) 
     return Counter(r[4] for r in rows)
 
 
-def backup(src: Path, dst: Path) -> None:
-    """A consistent copy of ``src`` including its WAL (sqlite3 backup API)."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(dst) + suffix).unlink(missing_ok=True)
-    s, d = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        s.backup(d)
-    finally:
-        d.close()
-        s.close()
-
-
 def import_cmd(db: Path, work: Path, answers: Path) -> list[str]:
-    return ["-m", "lookback.cli", "--db", str(db), "--data-dir", str(work / "data"), "--now",
-            NOW, "--actor", ACTOR, "--json", "fieldwork", "import", str(answers)]
+    return cli_args("fieldwork", "import", str(answers), db=db, work=work, now=NOW, actor=ACTOR)
 
 
 def run_ours(db: Path, work: Path, answers: Path) -> tuple[float, float, dict[str, Any]]:
@@ -211,31 +124,18 @@ def run_ours(db: Path, work: Path, answers: Path) -> tuple[float, float, dict[st
     out_path = work / "import.json"
     err_path = work / "import.stderr"
     cmd = [sys.executable, *import_cmd(db, work, answers)]
-    with out_path.open("w") as out_f, err_path.open("w") as err_f:
-        t = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, cwd=ROOT)
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - t
-    child.returncode = os.waitstatus_to_exitcode(status)
-    peak_rss_mb = usage.ru_maxrss / 1024  # this child only (Linux reports kB)
-    if child.returncode != 0:
-        sys.exit(f"fieldwork import failed ({child.returncode}):\n{out_path.read_text()}"
+    m = timed_child(cmd, out_path, err_path)
+    if m.code != 0:
+        sys.exit(f"fieldwork import failed ({m.code}):\n{out_path.read_text()}"
                  f"{err_path.read_text()}")
-    return seconds, peak_rss_mb, json.loads(out_path.read_text())
-
-
-def stored_datetime(iso: str) -> str:
-    """How SQLAlchemy's DateTime stores an instant on SQLite: naive UTC (our clock is UTC)."""
-    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return m.seconds, m.rss_mb, json.loads(out_path.read_text())  # this child only
 
 
 def run_baseline(db: Path, answers: Path) -> tuple[float, int]:
     """(seconds, interviews) of plain executemany INSERTs of the same rows on ``db``."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in PRAGMAS:
-        conn.execute(f"PRAGMA {pragma}")
+    conn = connect(db)  # the pragmas our engine sets
     # Parsed outside the timer, into exactly the values our import stores.
-    at_text = stored_datetime(NOW)
+    at_text = stored_datetime(datetime.fromisoformat(NOW))
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM interview").fetchone()[0]
     ids: dict[tuple[int, str, str], int] = {}
     interviews: list[tuple[int, int, str, str, str, str]] = []
@@ -282,26 +182,19 @@ def profile_ours(db: Path, work: Path, answers: Path, top: int) -> None:
     if r.returncode != 0:
         sys.exit(f"profiled import failed ({r.returncode}):\n{r.stdout}{r.stderr}")
     print(f"\nwhere our import's time goes (cProfile of the whole process; {prof}):")
-    stats = pstats.Stats(str(prof))
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
+    print_profile(prof, top)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--answers", type=int, default=100_000, help="answer rows in the file")
     ap.add_argument("--visits", type=int, default=None,
                     help="visits to launch (default: 2,000, or more if --answers needs them)")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--work-dir", "--workdir", dest="work_dir", type=Path, default=None)
-    ap.add_argument("--profile", action="store_true",
-                    help="also profile our import (cProfile) on another copy of the database")
-    ap.add_argument("--profile-top", type=int, default=30)
+    add_run_options(ap, "our import")
     args = ap.parse_args()
     if args.answers < 1:
         ap.error("--answers must be at least 1")
-    if str(ROOT) not in sys.path:  # the setup imports the project (installed or not)
-        sys.path.insert(0, str(ROOT))
+    add_root_to_path()  # the setup imports the project (installed or not)
 
     from domain.checklists import default_checklists
 
@@ -310,8 +203,7 @@ def main() -> None:
     visits = args.visits or max(2_000, math.ceil(args.answers / per_visit))
     businesses = max(6_000, 3 * visits)
 
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="lookback-bench-fieldwork-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work_dir, "lookback-bench-fieldwork-")
     ours_db, base_db, prof_db = work / "ours.db", work / "baseline.db", work / "profile.db"
     answers = work / "answers.csv"
 
@@ -360,11 +252,10 @@ def main() -> None:
           "process start, imports, schema check)")
     print(f"peak RSS of the import           {peak_rss_mb:10.1f} MB")
     print(f"work folder                      {work}")
-    if os.environ.get("BENCH_JSON"):
-        print(json.dumps({"answers": n, "interviews": summary["interviews"],
-                          "issues": summary["issues_registered"], "events": events,
-                          "ours_s": ours_s, "baseline_s": base_s, "ratio": ratio,
-                          "fixed_s": fixed_s, "peak_rss_mb": peak_rss_mb}))
+    print_json({"answers": n, "interviews": summary["interviews"],
+                "issues": summary["issues_registered"], "events": events, "ours_s": ours_s,
+                "baseline_s": base_s, "ratio": ratio, "fixed_s": fixed_s,
+                "peak_rss_mb": peak_rss_mb})
     if args.profile:
         profile_ours(prof_db, work, answers, args.profile_top)
 

@@ -55,16 +55,13 @@ Set BENCH_JSON=1 to also print the figures as one JSON line.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
-import pstats
 import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -72,109 +69,38 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-ROLES = ("director", "officer", "owner", "cadre", "regulator")
-SETUP_NOW = "2026-03-16T09:30:00+08:00"  # the campaign is launched, the issues found
+from _common import (
+    ROLES,
+    ROOT,
+    SETUP_NOW,  # the campaign is launched, the issues found
+    add_root_to_path,
+    add_run_options,
+    arg_parser,
+    backup,
+    connect,
+    launch_campaign,
+    peak_rss_mb,
+    print_json,
+    print_profile,
+    stored_datetime,
+    work_folder,
+)
+
 NOW = "2026-04-20T09:30:00+08:00"  # the sweep: every follow-up is due
 ACTOR = "bench:followups"
 GOAL_RATIO, GOAL_STARTUP_S = 5.0, 10.0
 REVIEW_SHARE, REMINDER_SHARE = 0.70, 0.25  # the rest: reviews of verified issues
-# As storage.db._sqlite_on_connect sets them.
-PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", "busy_timeout=30000",
-           "cache_size=-65536")
-
-PLAN = """\
-[campaign]
-office = "国务院食品安全委员会办公室"
-office_short = "食安办"
-title = "基准测试：回头看批量复查 {total}"
-kind = "inspection"
-starts_on = 2026-03-02
-ends_on = 2026-04-30
-seed = 20260302
-
-[scope]
-exclusion_days = 0
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = {total}
-strata = ["province"]
-allocation = "proportional"
-
-[teams]
-count = {teams}
-members = {members}
-avoidance = "city"
-"""
-
 
 # --- setup ----------------------------------------------------------------------------------
 
-def lookback(*args: str, db: Path, work: Path) -> dict[str, Any]:
-    """Run the CLI in a child process (setup only); its JSON output."""
-    cmd = [sys.executable, "-m", "lookback.cli", "--db", str(db), "--data-dir",
-           str(work / "data"), "--json", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(cmd[2:])} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return json.loads(r.stdout) if r.stdout.strip() else {}
-
-
-def team_spec(inspectors_csv: Path) -> tuple[int, int]:
-    """(teams, members): more teams than active inspectors in any one home city."""
-    from domain.regions import city_of
-
-    with inspectors_csv.open(encoding="utf-8", newline="") as f:
-        active = [r for r in csv.DictReader(f) if r["active"] == "yes"]
-    worst = max(Counter(city_of(r["home_region"]) for r in active).values())
-    teams = max(5, worst + 1)
-    members = 3 if teams * 3 <= len(active) else 2
-    if teams * members > len(active):
-        sys.exit(f"{len(active)} active inspectors cannot fill {teams} teams of {members}")
-    return teams, members
-
-
-def launch_campaign(db: Path, work: Path, *, visits: int, businesses: int,
-                    seed: int) -> tuple[int, list[tuple[int, str, int]]]:
+def setup_campaign(db: Path, work: Path, *, visits: int, businesses: int,
+                   seed: int) -> tuple[int, list[tuple[int, str, int]]]:
     """A fresh database with one launched campaign; its id and (visit, uscc, team) by id."""
-    from domain.campaigns import create_campaign, launch
-    from domain.clock import FixedClock
-    from flows.wiring import engine_for, uow_for
-
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    regs = work / "registers"
-    lookback("init", db=db, work=work)
-    lookback("registry", "generate", "--businesses", str(businesses), "--seed", str(seed),
-             "--out", str(regs), db=db, work=work)
-    for kind in ("businesses", "inspectors"):
-        lookback("registry", "import", str(regs / f"{kind}.csv"), "--kind", kind, db=db,
-                 work=work)
-    teams, members = team_spec(regs / "inspectors.csv")
-    plan = PLAN.format(total=visits, teams=teams, members=members)
-    plan_path = work / "plan.toml"
-    plan_path.write_text(plan, encoding="utf-8")
-
-    url = f"sqlite:///{db}"
-    uow = uow_for(url)
-    clock = FixedClock(datetime.fromisoformat(SETUP_NOW))
-    cid = create_campaign(plan, source=str(plan_path), uow_factory=uow, clock=clock,
-                          new_seed=lambda: "1")
-    launch(cid, uow_factory=uow, clock=clock)
-    with uow() as u:
-        counts = u.campaigns.counts(cid)
-        found = u.fieldwork.list_visits(cid, team=None, status=None)
-    engine_for(url).dispose()
-    assert counts is not None
-    if counts.campaign.status != "launched" or counts.visits_planned != visits:
-        sys.exit(f"campaign {cid}: status {counts.campaign.status}, {counts.visits_planned} "
-                 f"visits planned; expected {visits} launched")
-    print(f"database ready: {businesses:,} businesses, campaign {cid} launched with {visits:,} "
-          f"visits by {teams} teams of {members}")
-    return cid, sorted((v.id, v.uscc, v.team_no) for v in found)
+    c = launch_campaign(db, work, title=f"基准测试：回头看批量复查 {visits}", visits=visits,
+                        businesses=businesses, seed=seed, now=SETUP_NOW)
+    print(f"database ready: {businesses:,} businesses, campaign {c.campaign} launched with "
+          f"{visits:,} visits by {c.teams} teams of {c.members}")
+    return c.campaign, [(v.id, v.uscc, v.team_no) for v in c.visits]
 
 
 def checklist_items() -> list[Any]:
@@ -189,22 +115,10 @@ def checklist_items() -> list[Any]:
     return list(seen.values())
 
 
-def stored_datetime(instant: datetime) -> str:
-    """How SQLAlchemy's DateTime stores an instant on SQLite: naive UTC."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def fire_epoch(d: date) -> int:
     from domain.followups import epoch, fire_instant
 
     return epoch(fire_instant(d))
-
-
-def connect(db: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in PRAGMAS:
-        conn.execute(f"PRAGMA {pragma}")
-    return conn
 
 
 def add_issues(db: Path, campaign: int, visits: list[tuple[int, str, int]], n: int,
@@ -313,18 +227,6 @@ def insert_followups(db: Path, rows: list[tuple[Any, ...]]) -> None:
     conn.close()
 
 
-def backup(src: Path, dst: Path) -> None:
-    """A consistent copy of ``src`` including its WAL (sqlite3 backup API)."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(dst) + suffix).unlink(missing_ok=True)
-    s, d = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        s.backup(d)
-    finally:
-        d.close()
-        s.close()
-
-
 # --- the timed parts, each in a child process -------------------------------------------------
 
 def child_sweep(db: Path) -> dict[str, Any]:
@@ -389,18 +291,6 @@ def child_scheduler(db: Path, work: Path) -> dict[str, Any]:
     out["horizon_seconds"] = daemon.horizon_seconds
     app.close()
     return out
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: its own address space since exec; ru_maxrss of a child
-    would start from the parent's size at fork)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(mode: str, db: Path, work: Path, *, profile: Path | None = None
@@ -474,27 +364,20 @@ def fired_rows(db: Path) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def print_profile(prof: Path, top: int) -> None:
+def print_sweep_profile(prof: Path, top: int) -> None:
     print(f"\nwhere our sweep's time goes (cProfile of the child process; {prof}):")
-    stats = pstats.Stats(str(prof))
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
+    print_profile(prof, top)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--followups", type=int, default=100_000,
                     help="pending follow-ups (one per issue), all due for the sweep")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--work-dir", "--workdir", dest="work_dir", type=Path, default=None)
-    ap.add_argument("--profile", action="store_true",
-                    help="also profile our sweep (cProfile) on another copy of the database")
-    ap.add_argument("--profile-top", type=int, default=30)
+    add_run_options(ap, "our sweep")
     ap.add_argument("--child", choices=("sweep", "scheduler"), help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if str(ROOT) not in sys.path:  # the project is imported (installed or not)
-        sys.path.insert(0, str(ROOT))
+    add_root_to_path()  # the project is imported (installed or not)
     if args.child:
         result = (child_sweep(args.db) if args.child == "sweep"
                   else child_scheduler(args.db, args.work_dir))
@@ -506,14 +389,13 @@ def main() -> None:
     n = args.followups
     visits = max(100, math.ceil(n / len(checklist_items())))
     businesses = max(6_000, 3 * visits)
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="lookback-bench-followups-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work_dir, "lookback-bench-followups-")
     base_db, ours_db = work / "base.db", work / "ours.db"
     baseline_db, sched_db, prof_db = work / "baseline.db", work / "scheduler.db", work / "profile.db"
 
     t = time.perf_counter()
-    campaign, visit_list = launch_campaign(base_db, work, visits=visits, businesses=businesses,
-                                           seed=args.seed)
+    campaign, visit_list = setup_campaign(base_db, work, visits=visits, businesses=businesses,
+                                          seed=args.seed)
     plan = add_issues(base_db, campaign, visit_list, n, args.seed)
     backup(base_db, ours_db)
     backup(base_db, sched_db)
@@ -557,16 +439,15 @@ def main() -> None:
     print(f"peak RSS of the sweep            {ours_rss:10.1f} MB")
     print(f"peak RSS of the scheduler        {sched_rss:10.1f} MB")
     print(f"work folder                      {work}")
-    if os.environ.get("BENCH_JSON"):
-        print(json.dumps({"followups": n, "ours_s": ours["seconds"], "baseline_s": base_s,
-                          "ratio": ratio, "check_ok": check["ok"], "baseline_ok": same,
-                          "events": check["events"], "startup_s": sched["total_seconds"],
-                          "start_up_s": sched["seconds"], "timers": sched["timers"],
-                          "within_horizon": within, "max_jobs": sched["max_jobs"],
-                          "sweep_rss_mb": ours_rss, "scheduler_rss_mb": sched_rss}))
+    print_json({"followups": n, "ours_s": ours["seconds"], "baseline_s": base_s, "ratio": ratio,
+                "check_ok": check["ok"], "baseline_ok": same, "events": check["events"],
+                "startup_s": sched["total_seconds"], "start_up_s": sched["seconds"],
+                "timers": sched["timers"], "within_horizon": within,
+                "max_jobs": sched["max_jobs"], "sweep_rss_mb": ours_rss,
+                "scheduler_rss_mb": sched_rss})
     if args.profile:
         run_child("sweep", prof_db, work, profile=work / "sweep.prof")
-        print_profile(work / "sweep.prof", args.profile_top)
+        print_sweep_profile(work / "sweep.prof", args.profile_top)
     if not (check["ok"] and same and base_updated == n):
         sys.exit("a correctness check failed")
 

@@ -43,57 +43,34 @@ Set BENCH_JSON=1 to also print the figures as one JSON line.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import os
 import random
 import sqlite3
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-NOW = "2026-03-16T09:30:00+08:00"  # a Monday within the plan's dates
+from _common import (
+    SETUP_NOW,
+    Measured,
+    add_root_to_path,
+    arg_parser,
+    cli_args,
+    launch_campaign,
+    print_json,
+    random_name,
+    timed_child,
+    work_folder,
+)
+
+NOW = SETUP_NOW  # a Monday within the plan's dates
 ACTOR = "bench:notices"
 KIND = "rectification_order"
 GOAL = 0.75
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
-
-PLAN = """\
-[campaign]
-office = "某市食品安全委员会办公室"
-office_short = "某市食安办"
-title = "基准测试：责令整改通知书批量签发 {total}"
-kind = "inspection"
-starts_on = 2026-03-02
-ends_on = 2026-04-30
-seed = 20260302
-
-[scope]
-exclusion_days = 0
-
-[[stages]]
-unit = "business"
-
-[sample]
-total = {total}
-strata = ["province"]
-allocation = "proportional"
-
-[teams]
-count = {teams}
-members = {members}
-avoidance = "city"
-"""
+OFFICE, OFFICE_SHORT = "某市食品安全委员会办公室", "某市食安办"
 
 # The floor: a fresh process that renders every content in order, no database, no Prefect.
 FLOOR = """\
@@ -115,67 +92,14 @@ def child_env(work: Path, prefect_home: Path) -> dict[str, str]:
     return env
 
 
-def lookback(*args: str, db: Path, work: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Run the CLI in a child process (setup only); its JSON output."""
-    cmd = [sys.executable, "-m", "lookback.cli", "--db", str(db), "--data-dir",
-           str(work / "data"), "--json", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, check=False)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(cmd[2:])} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return json.loads(r.stdout) if r.stdout.strip() else {}
-
-
-def team_spec(inspectors_csv: Path) -> tuple[int, int]:
-    """(teams, members): more teams than active inspectors in any one home city, so every
-    business has a team with nobody from its city."""
-    from domain.regions import city_of
-
-    with inspectors_csv.open(encoding="utf-8", newline="") as f:
-        active = [r for r in csv.DictReader(f) if r["active"] == "yes"]
-    worst = max(Counter(city_of(r["home_region"]) for r in active).values())
-    teams = max(5, worst + 1)
-    members = 3 if teams * 3 <= len(active) else 2
-    if teams * members > len(active):
-        sys.exit(f"{len(active)} active inspectors cannot fill {teams} teams of {members}")
-    return teams, members
-
-
 def setup_campaign(db: Path, work: Path, env: dict[str, str], *, visits: int, businesses: int,
                    seed: int) -> tuple[int, list[tuple[int, int]]]:
     """A fresh database with one launched campaign of ``visits`` visits: (campaign id,
     [(visit id, team)] by id)."""
-    from domain.campaigns import create_campaign, launch
-    from domain.clock import FixedClock
-    from flows.wiring import engine_for, uow_for
-
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    regs = work / "registers"
-    lookback("init", db=db, work=work, env=env)
-    lookback("registry", "generate", "--businesses", str(businesses), "--seed", str(seed),
-             "--out", str(regs), db=db, work=work, env=env)
-    for kind in ("businesses", "inspectors"):
-        lookback("registry", "import", str(regs / f"{kind}.csv"), "--kind", kind, db=db,
-                 work=work, env=env)
-    teams, members = team_spec(regs / "inspectors.csv")
-    plan = PLAN.format(total=visits, teams=teams, members=members)
-    plan_path = work / "plan.toml"
-    plan_path.write_text(plan, encoding="utf-8")
-    url = f"sqlite:///{db}"
-    uow = uow_for(url)
-    clock = FixedClock(datetime.fromisoformat(NOW))
-    cid = create_campaign(plan, source=str(plan_path), uow_factory=uow, clock=clock,
-                          new_seed=lambda: "1")
-    launch(cid, uow_factory=uow, clock=clock)
-    with uow() as u:
-        counts = u.campaigns.counts(cid)
-        found = u.fieldwork.list_visits(cid, team=None, status=None)
-    engine_for(url).dispose()  # no connection of ours stays open during the timed runs
-    assert counts is not None
-    if counts.campaign.status != "launched" or counts.visits_planned != visits:
-        sys.exit(f"campaign {cid}: status {counts.campaign.status}, {counts.visits_planned} "
-                 f"visits planned; expected {visits} launched")
-    return cid, sorted((v.id, v.team_no) for v in found)
+    c = launch_campaign(db, work, title=f"基准测试：责令整改通知书批量签发 {visits}",
+                        visits=visits, businesses=businesses, seed=seed, now=NOW, office=OFFICE,
+                        office_short=OFFICE_SHORT, env=env)
+    return c.campaign, [(v.id, v.team_no) for v in c.visits]
 
 
 def record_fieldwork(db: Path, work: Path, visits: list[tuple[int, int]], seed: int) -> int:
@@ -192,7 +116,7 @@ def record_fieldwork(db: Path, work: Path, visits: list[tuple[int, int]], seed: 
     rng = random.Random(seed)
     rows: list[tuple[int, dict[str, object]]] = []
     for n, (visit_id, team) in enumerate(visits):
-        name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+        name = random_name(rng)
         failing = set(rng.sample(items, min(len(items), 1 + n % 3)))
         for item_id in items:
             fail = item_id in failing
@@ -210,74 +134,18 @@ def record_fieldwork(db: Path, work: Path, visits: list[tuple[int, int]], seed: 
     return summary.issues
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Summed RSS (kB) of ``root`` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, ()))
-        try:
-            with open(f"/proc/{pid}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-        except OSError:
-            continue
-    return total
-
-
-@dataclass
-class Measured:
-    seconds: float  # wall time, end to end
-    cpu_s: float  # user + system time of the child and every process it waited for
-    rss_mb: float  # peak RSS of the largest of those processes
-    tree_rss_mb: float  # peak of the summed RSS of the process tree (shared pages in each)
-    code: int
-
-
-def timed_child(cmd: list[str], env: dict[str, str], out_path: Path, err_path: Path) -> Measured:
-    """``cmd`` as a child process, timed end to end."""
-    peak_tree = [0]
-    with out_path.open("w") as out_f, err_path.open("w") as err_f:
-        t = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, cwd=ROOT, env=env)
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.2):
-                peak_tree[0] = max(peak_tree[0], _tree_rss_kb(child.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - t
-        done.set()
-        sampler.join()
-    # Linux: ru_maxrss in kB, the largest of the child and the descendants it waited for.
-    return Measured(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-                    peak_tree[0] / 1024, os.waitstatus_to_exitcode(status))
-
-
 def issue_cmd(db: Path, work: Path, campaign: int, workers: int | None) -> list[str]:
-    return [sys.executable, "-m", "lookback.cli", "--db", str(db), "--data-dir",
-            str(work / "data"), "--now", NOW, "--actor", ACTOR, "--json", "notices", "issue",
-            "--campaign", str(campaign), "--kind", KIND,
-            *(["--workers", str(workers)] if workers is not None else [])]
+    return [sys.executable,
+            *cli_args("notices", "issue", "--campaign", str(campaign), "--kind", KIND,
+                      *(["--workers", str(workers)] if workers is not None else []),
+                      db=db, work=work, now=NOW, actor=ACTOR)]
 
 
 def run_issue(db: Path, work: Path, env: dict[str, str], campaign: int, workers: int | None,
               label: str) -> tuple[Measured, dict[str, Any]]:
     out_path, err_path = work / f"{label}.json", work / f"{label}.stderr"
-    m = timed_child(issue_cmd(db, work, campaign, workers), env, out_path, err_path)
+    m = timed_child(issue_cmd(db, work, campaign, workers), out_path, err_path, env=env,
+                    sample_tree=True)
     if m.code != 0:
         sys.exit(f"notices issue ({label}) failed ({m.code}):\n{out_path.read_text()}"
                  f"{err_path.read_text()}")
@@ -305,7 +173,8 @@ def run_floor(work: Path, contents: list[dict[str, Any]],
     src = work / "floor-contents.json"
     src.write_text(json.dumps(contents, ensure_ascii=False), encoding="utf-8")
     out_path, err_path = work / "floor.json", work / "floor.stderr"
-    m = timed_child([sys.executable, "-c", FLOOR, str(src)], env, out_path, err_path)
+    m = timed_child([sys.executable, "-c", FLOOR, str(src)], out_path, err_path, env=env,
+                    sample_tree=True)
     if m.code != 0:
         sys.exit(f"floor failed ({m.code}):\n{err_path.read_text()}")
     result = json.loads(out_path.read_text())
@@ -313,7 +182,7 @@ def run_floor(work: Path, contents: list[dict[str, Any]],
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--notices", type=int, default=1_000, help="rectification orders to issue")
     ap.add_argument("--workers", type=int, default=None,
                     help="rendering processes for our command (default: its own default, one "
@@ -327,11 +196,9 @@ def main() -> None:
         ap.error("--notices must be at least 1")
     if args.workers is not None and args.workers < 0:
         ap.error("--workers must be 0 (one per core, up to 4) or more")
-    if str(ROOT) not in sys.path:  # the setup imports the project (installed or not)
-        sys.path.insert(0, str(ROOT))
+    add_root_to_path()  # the setup imports the project (installed or not)
 
-    work = (args.workdir or Path(tempfile.mkdtemp(prefix="lookback-bench-notices-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.workdir, "lookback-bench-notices-").resolve()
     prefect_home = (args.prefect_home or work / "prefect-home").resolve()
     env = child_env(work, prefect_home)
     db = work / "notices.db"
@@ -400,16 +267,15 @@ def main() -> None:
     print(f"load average (1 min)             {load_before[0]:10.2f} at the start, "
           f"{load_after[0]:.2f} at the end (other work on the machine skews every figure)")
     print(f"work folder                      {work}")
-    if os.environ.get("BENCH_JSON"):
-        print(json.dumps({
-            "notices": n, "issues": issues, "workers": workers, "cores": os.cpu_count(),
-            "ours_s": ours_s, "flow_s": summary["seconds"], "fixed_s": fixed_s,
-            "empty_flow_s": empty["seconds"], "cold_s": cold_s, "marginal_s": marginal_s,
-            "floor_s": floor_s, "ratio": ratio, "marginal_ratio": marginal_s / floor_s,
-            "ours_cpu_s": ours_m.cpu_s, "fixed_cpu_s": fixed_m.cpu_s, "floor_cpu_s": floor_m.cpu_s,
-            "peak_rss_mb": ours_m.rss_mb, "tree_rss_mb": ours_m.tree_rss_mb,
-            "floor_rss_mb": floor_m.rss_mb, "load_before": load_before[0],
-            "load_after": load_after[0]}))
+    print_json({
+        "notices": n, "issues": issues, "workers": workers, "cores": os.cpu_count(),
+        "ours_s": ours_s, "flow_s": summary["seconds"], "fixed_s": fixed_s,
+        "empty_flow_s": empty["seconds"], "cold_s": cold_s, "marginal_s": marginal_s,
+        "floor_s": floor_s, "ratio": ratio, "marginal_ratio": marginal_s / floor_s,
+        "ours_cpu_s": ours_m.cpu_s, "fixed_cpu_s": fixed_m.cpu_s, "floor_cpu_s": floor_m.cpu_s,
+        "peak_rss_mb": ours_m.rss_mb, "tree_rss_mb": ours_m.tree_rss_mb,
+        "floor_rss_mb": floor_m.rss_mb, "load_before": load_before[0],
+        "load_after": load_after[0]})
 
 
 if __name__ == "__main__":
