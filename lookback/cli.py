@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 
 from domain.errors import BadArgumentError, LookbackError
 from lookback.bootstrap import bootstrap
 from lookback.cli_base import EXIT_INTERNAL, command, state  # noqa: F401  (re-exported)
 from lookback.output import Output
-from lookback.settings import Lang, get_settings, parse_instant
+from lookback.settings import Lang, get_settings, parse_instant, parse_server
 
 app = typer.Typer(
     name="lookback",
@@ -37,6 +38,11 @@ def main_options(
                                                   "and reports (LOOKBACK_DATA_DIR).")] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Who is acting, for the event log "
                                               "(LOOKBACK_ACTOR; default cli:<login>).")] = None,
+    server: Annotated[str | None, typer.Option("--server", help="Work through this Lookback "
+                                               "API (e.g. http://127.0.0.1:8000) instead of the "
+                                               "database (LOOKBACK_SERVER).")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="The API token for --server "
+                                              "(LOOKBACK_TOKEN).")] = None,
 ) -> None:
     """Global options apply to every command."""
     out = Output("en" if lang == "en" else "zh", json_mode=json_out)
@@ -56,6 +62,10 @@ def main_options(
             update["lang"] = lang
         if actor is not None:
             update["actor"] = actor
+        if server is not None:
+            update["server"] = parse_server(server)
+        if token is not None:
+            update["token"] = SecretStr(token)
         settings = settings.model_copy(update=update)
     except LookbackError as e:
         fallback = os.environ.get("LOOKBACK_LANG", "zh")
@@ -140,7 +150,7 @@ _register_subcommands()
 
 
 _GLOBAL_FLAGS = ("--json",)
-_GLOBAL_VALUED = ("--db", "--now", "--lang", "--data-dir", "--actor")
+_GLOBAL_VALUED = ("--db", "--now", "--lang", "--data-dir", "--actor", "--server", "--token")
 
 
 def hoist_globals(args: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from domain import fieldwork as fw
 from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
 from domain.lifecycle import STATUS_ZH, IssueStatus
+from lookback import remote
 from lookback.bootstrap import App
 from lookback.output import Output
 
@@ -81,10 +82,15 @@ def interview_record(
 ) -> None:
     """Record an interview; every failed item registers an issue (once per business and item)."""
     lb, out = _state(ctx)
-    lb.require_schema()
-    outcome = fw.record_interview(visit, role, name, read_answers(answers), team=team,
-                                  actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
-                                  checklists=lb.checklists, calendar=lb.calendar)
+    if remote.is_remote(lb):
+        outcome = remote.record_interview(lb, visit=visit, role=role, name=name,
+                                          answers=read_answers(answers))
+    else:
+        lb.require_schema()
+        outcome = fw.record_interview(visit, role, name, read_answers(answers), team=team,
+                                      actor=lb.actor, uow_factory=lb.uow_factory(),
+                                      clock=lb.clock, checklists=lb.checklists,
+                                      calendar=lb.calendar)
     if out.json_mode:
         out.emit({"ok": True, "interview_id": outcome.interview_id, "answers": outcome.answers,
                   "failed": outcome.failed, "issues_registered": outcome.issues_registered,
@@ -187,14 +193,20 @@ def issue_add(
     from domain.checklists import CATEGORIES
 
     lb, out = _state(ctx)
-    lb.require_schema()
-    issue_id = fw.add_issue(visit, category=category, severity=severity, description=description,
-                            evidence=_evidence(lb, evidence), team=team, actor=lb.actor,
-                            uow_factory=lb.uow_factory(), clock=lb.clock, calendar=lb.calendar,
-                            categories=CATEGORIES)
-    with lb.read_uow_factory()() as uow:
-        issue = uow.fieldwork.get_issue(issue_id)
-    assert issue is not None
+    if remote.is_remote(lb):
+        issue = remote.add_issue(lb, visit=visit, category=category, severity=severity,
+                                 description=description, evidence=evidence)
+    else:
+        lb.require_schema()
+        issue_id = fw.add_issue(visit, category=category, severity=severity,
+                                description=description, evidence=_evidence(lb, evidence),
+                                team=team, actor=lb.actor, uow_factory=lb.uow_factory(),
+                                clock=lb.clock, calendar=lb.calendar, categories=CATEGORIES)
+        with lb.read_uow_factory()() as uow:
+            found = uow.fieldwork.get_issue(issue_id)
+        assert found is not None
+        issue = found
+    issue_id = issue.id
     if out.json_mode:
         out.emit({"ok": True, **_issue_dict(issue)})
         return
@@ -212,9 +224,12 @@ def issue_rectify(
 ) -> None:
     """The business reports its rectification."""
     lb, out = _state(ctx)
-    lb.require_schema()
-    i = fw.rectify(issue, measures=measures, evidence=_evidence(lb, evidence), actor=lb.actor,
-                   uow_factory=lb.uow_factory(), clock=lb.clock)
+    if remote.is_remote(lb):
+        i = remote.rectify(lb, issue=issue, measures=measures, evidence=evidence)
+    else:
+        lb.require_schema()
+        i = fw.rectify(issue, measures=measures, evidence=_evidence(lb, evidence),
+                       actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock)
     if out.json_mode:
         out.emit({"ok": True, **_issue_dict(i)})
         return

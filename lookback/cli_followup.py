@@ -11,6 +11,7 @@ from rich.table import Table
 
 from domain import followups as svc
 from domain.errors import BadArgumentError
+from lookback import remote
 from lookback.cli_base import command as _command
 from lookback.cli_base import quiet_prefect
 from lookback.cli_base import state as _state
@@ -159,14 +160,18 @@ def followup_record(
     """Record the look-back check of an issue (复查): verified closes it; partial and
     not_rectified set a new due date and climb one step of the escalation ladder."""
     lb, out = _state(ctx)
-    lb.require_schema()
     answers = (_yes_no("--hard-measures", hard_measures), _yes_no("--fixed", fixed),
                _yes_no("--mechanism", mechanism))
-    refs = [lb.evidence.put(str(f)) for f in evidence or []]
-    r = svc.record_check(issue, outcome=outcome, note=note, evidence=refs,
-                         hard_measures=answers[0], fixed=answers[1], mechanism=answers[2],
-                         team=team, actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
-                         calendar=lb.calendar)
+    if remote.is_remote(lb):
+        r = remote.record_followup(lb, issue=issue, outcome=outcome, note=note, answers=answers,
+                                   evidence=evidence)
+    else:
+        lb.require_schema()
+        refs = [lb.evidence.put(str(f)) for f in evidence or []]
+        r = svc.record_check(issue, outcome=outcome, note=note, evidence=refs,
+                             hard_measures=answers[0], fixed=answers[1], mechanism=answers[2],
+                             team=team, actor=lb.actor, uow_factory=lb.uow_factory(),
+                             clock=lb.clock, calendar=lb.calendar)
     if out.json_mode:
         out.emit({"ok": True, **r.as_dict()})
         return

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from domain import notices as svc
 from domain.errors import BadArgumentError, BadFileError, NotFoundError
+from lookback import remote
 from lookback.bootstrap import App
 from lookback.output import Output
 
@@ -233,16 +234,18 @@ def verify_cmd(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="A 
     from report_templates.render import extract_content
 
     lb, out = _state(ctx)
-    lb.require_schema()
+    if not remote.is_remote(lb):
+        lb.require_schema()
     if not file.is_file():
         raise BadFileError(f"{file}: no such file", f"{file}：文件不存在", code="no_file")
-    result = svc.verify_pdf(file.read_bytes(), extract=extract_content,
-                            uow_factory=lb.read_uow_factory())
+    if remote.is_remote(lb):
+        result = remote.verify_notice(lb, file)
+    else:
+        result = remote.NoticeVerdict.of(svc.verify_pdf(file.read_bytes(), extract=extract_content,
+                                                        uow_factory=lb.read_uow_factory()))
     if out.json_mode:
-        out.emit({"ok": result.ok, "status": result.status,
-                  "number": result.notice.number if result.notice else None,
-                  "addressee": result.notice.addressee if result.notice else None,
-                  "message": out.t(result.en, result.zh)})
+        out.emit({"ok": result.ok, "status": result.status, "number": result.number,
+                  "addressee": result.addressee, "message": out.t(result.en, result.zh)})
     else:
         out.say(result.en, result.zh)
     if not result.ok:

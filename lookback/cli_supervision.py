@@ -12,6 +12,7 @@ from rich.table import Table
 from domain import supervision as sv
 from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
+from lookback import remote
 from lookback.output import Output, pct
 
 supervision_app = typer.Typer(no_args_is_help=True)
@@ -109,10 +110,14 @@ def record_cmd(
     day = _parse_date(on, "--date")
     findings = [sv.parse_finding(s) for s in issue or []]
     window = sv.parse_period(period) if period is not None else None
-    lb.require_schema()
-    r = sv.record(cadre_id=cadre, uscc=business, note=note, on=day, period=window,
-                  findings=findings, leads=lead or [], uow_factory=lb.uow_factory(),
-                  clock=lb.clock, calendar=lb.calendar, actor=lb.actor, frequencies=freqs)
+    if remote.is_remote(lb):
+        r = remote.record_supervision(lb, cadre=cadre, business=business, note=note, on=day,
+                                      period=window, findings=findings, leads=lead or [])
+    else:
+        lb.require_schema()
+        r = sv.record(cadre_id=cadre, uscc=business, note=note, on=day, period=window,
+                      findings=findings, leads=lead or [], uow_factory=lb.uow_factory(),
+                      clock=lb.clock, calendar=lb.calendar, actor=lb.actor, frequencies=freqs)
     if out.json_mode:
         out.emit({"ok": True, **_visit_dict(r.visit), "opened_now": r.opened,
                   "findings": [{"id": i, "category": f.category, "severity": f.severity,

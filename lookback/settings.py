@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import BadArgumentError
@@ -25,6 +25,19 @@ class Settings(BaseSettings):
     now: datetime | None = None
     lang: Lang = "zh"
     actor: str = ""  # who is acting, for the event log; default cli:<login name>
+    # A Lookback API to work through instead of the database (the remote CLI), and its token.
+    server: str | None = None
+    token: SecretStr | None = None
+
+    @field_validator("server", mode="before")
+    @classmethod
+    def _check_server(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.strip().lower().startswith(("http://", "https://")):
+                raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
 
     @field_validator("now", mode="before")
     @classmethod
@@ -53,6 +66,19 @@ def parse_instant(text: str, *, source: str = "--now") -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def parse_server(text: str, *, source: str = "--server") -> str | None:
+    """A server URL (``http://host:port``); an empty one means: work on the local database."""
+    raw = text.strip().rstrip("/")
+    if not raw:
+        return None
+    if not raw.lower().startswith(("http://", "https://")) or len(raw.split("://", 1)[1]) == 0:
+        raise BadArgumentError(f"{source}: {text!r} is not an http:// or https:// URL (e.g. "
+                               "http://127.0.0.1:8000)",
+                               f"{source}：“{text}”不是http://或https://地址（例如http://127.0.0.1:8000）",
+                               code="bad_server")
+    return raw
 
 
 @lru_cache(maxsize=1)
