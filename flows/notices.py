@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from domain import notices as svc
+from flows.issuing import pending_contents
 from flows.launch import RETRY
 from flows.render_worker import render_chunk
 from flows.wiring import clock_for, uow_for
@@ -31,13 +32,7 @@ def record_task(campaign_id: int, kind: str, lang: str, database_url: str, now_i
 # No input hashing for cache keys: these tasks carry whole notices and PDFs.
 @task(name="load-contents", cache_policy=NO_CACHE, **RETRY)
 def load_task(database_url: str, ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
-    out = []
-    with uow_for(database_url)() as uow:
-        for i in ids:
-            n = uow.notices.get(i)
-            if n is not None and n.status == "pending":
-                out.append((i, n.content))
-    return out
+    return pending_contents(ids, uow_factory=uow_for(database_url))
 
 
 @task(name="store-rendered", cache_policy=NO_CACHE, **RETRY)

@@ -24,7 +24,13 @@ are RFC 9457 `application/problem+json` (`detail` in Chinese, or English with
 
 
 def create_app(lb: App) -> FastAPI:
-    from lookback.api import routes_campaigns, routes_fieldwork
+    from lookback.api import (
+        routes_campaigns,
+        routes_fieldwork,
+        routes_followups,
+        routes_notices,
+        routes_supervision,
+    )
 
     api = FastAPI(title="Lookback", version="1", description=DESCRIPTION)
     api.state.lookback = lb
@@ -34,5 +40,8 @@ def create_app(lb: App) -> FastAPI:
     api.add_exception_handler(Exception, problems.internal_error)
     api.include_router(routes_campaigns.router)
     api.include_router(routes_fieldwork.router)
+    api.include_router(routes_followups.router)
+    api.include_router(routes_notices.router)
+    api.include_router(routes_supervision.router)
     api.add_middleware(BodyLimit)
     return api

@@ -159,3 +159,235 @@ def visit_public(v: Any) -> VisitPublic:
 class Health(BaseModel):
     status: Literal["ok"]
     schema_revision: str | None
+
+
+# --- follow-ups (look-back checks) ------------------------------------------------------------
+
+class FindingPublic(BaseModel):
+    """The original finding a look-back goes back to."""
+
+    category: str
+    severity: str
+    description: str
+    issue_status: str
+
+
+class FollowUpPublic(BaseModel):
+    id: int
+    issue: int
+    kind: Literal["review", "reminder"]
+    revision: int
+    due_on: date
+    due_at: datetime
+    status: str
+    team: int | None
+    fired_at: datetime | None
+    outcome: str | None
+    hard_measures: bool | None
+    fixed: bool | None
+    mechanism: bool | None
+    note: str
+    recorded_by: str | None
+    escalation_after: str | None
+    campaign: int | None
+    uscc: str
+    business: str
+    finding: FindingPublic | None = None
+
+
+class FollowUpList(BaseModel):
+    count: int
+    items: list[FollowUpPublic]
+
+
+class ReferralPublic(BaseModel):
+    id: int
+    source: str
+    issue: int | None
+    uscc: str
+    referred_on: date | None
+    case_status: str
+    case_number: str | None
+    case_on: date | None
+
+
+class IssueFollowUps(BaseModel):
+    issue: int
+    followups: list[FollowUpPublic]
+    referral: ReferralPublic | None
+
+
+class FollowUpCheckCreate(Strict):
+    outcome: Literal["verified", "partial", "not_rectified"]
+    note: str = Field(min_length=1, max_length=2000, description="What the check found.")
+    hard_measures: bool | None = Field(default=None, description="Hard measures taken? (是否采取硬措施)")
+    fixed: bool | None = Field(default=None, description="Problem really fixed? (问题是否真正解决)")
+    mechanism: bool | None = Field(default=None, description="Lasting mechanism? (是否建立长效机制)")
+
+
+class CheckPublic(BaseModel):
+    followup: int
+    issue: int
+    outcome: str
+    status: str
+    escalation: str
+    escalation_level: int
+    due_on: date | None
+    due_provisional: bool | None
+    referral: int | None
+
+
+class CaseCreate(Strict):
+    status: Literal["filed", "declined"]
+    case_number: str = Field(default="", max_length=100)
+
+
+# --- notices ----------------------------------------------------------------------------------
+
+NoticeKind = Literal["rectification_order", "warning_talk", "followup_opinion", "circular",
+                     "draw_publication"]
+
+
+class NoticePublic(BaseModel):
+    id: int
+    number: str
+    kind: str
+    lang: str
+    campaign_id: int | None
+    addressee: str
+    uscc: str | None
+    status: str
+    content_sha256: str
+    pdf_sha256: str | None
+    pdf_size: int | None
+    created_at: datetime
+    issued_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str | None
+
+
+class NoticeList(BaseModel):
+    count: int
+    items: list[NoticePublic]
+
+
+class NoticeVerification(BaseModel):
+    result: Literal["OK", "ALTERED", "VOID", "UNKNOWN"]
+    ok: bool
+    number: str | None
+    addressee: str | None
+    kind: str | None
+    issued_at: datetime | None
+    voided_at: datetime | None
+    message: str
+    message_en: str
+    message_zh: str
+
+
+class NoticeVoid(Strict):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class NoticeIssueCreate(Strict):
+    kind: NoticeKind
+    lang: Literal["zh", "en"] = "zh"
+
+
+class NoticesIssued(BaseModel):
+    recorded: int
+    issued: int
+    numbers: list[str]
+
+
+def notice_public(n: Any) -> NoticePublic:
+    return NoticePublic(id=n.id, number=n.number, kind=n.kind, lang=n.lang,
+                        campaign_id=n.campaign_id, addressee=n.addressee, uscc=n.uscc,
+                        status=n.status, content_sha256=n.content_sha256,
+                        pdf_sha256=n.pdf_sha256, pdf_size=n.pdf_size, created_at=n.created_at,
+                        issued_at=n.issued_at, voided_at=n.voided_at,
+                        void_reason=n.void_reason or None)
+
+
+# --- routine supervision ----------------------------------------------------------------------
+
+class SupervisionVisitPublic(BaseModel):
+    id: int
+    cadre_id: str
+    cadre: str
+    uscc: str
+    business: str
+    province: str
+    level: str
+    period: str
+    period_start: date
+    period_end: date
+    status: str
+    done_on: date | None
+    note: str
+    recorded_by: str | None
+
+
+class SupervisionVisitList(BaseModel):
+    count: int
+    items: list[SupervisionVisitPublic]
+
+
+class SupervisionRecordCreate(Strict):
+    cadre_id: str = Field(min_length=1, max_length=64)
+    uscc: str = Field(min_length=18, max_length=18)
+    note: str = Field(min_length=1, max_length=2000)
+    on: date | None = Field(default=None, alias="date",
+                            description="The visit date (default today).")
+    period: str | None = Field(default=None, max_length=10,
+                               description="2026, 2026H2, 2026Q4 or 2026-11 (default: the "
+                                           "period containing the date).")
+    issues: list[str] = Field(default_factory=list, max_length=100,
+                              description='Findings, "category:severity:description".')
+    leads: list[str] = Field(default_factory=list, max_length=100,
+                             description="Leads referred to enforcement (移送线索).")
+
+
+class SupervisionFindingPublic(BaseModel):
+    id: int
+    category: str
+    severity: str
+    description: str
+    due_on: date
+    due_provisional: bool
+
+
+class SupervisionRecorded(SupervisionVisitPublic):
+    opened_now: bool
+    findings: list[SupervisionFindingPublic]
+    referrals: list[int]
+
+
+class RateRowPublic(BaseModel):
+    key: str
+    label: str
+    required: int
+    done: int
+    open: int
+    overdue: int
+    rate: float | None
+
+
+class SupervisionRates(BaseModel):
+    period: str
+    period_start: date
+    period_end: date
+    today: date
+    by: str | None
+    definition: str
+    total: RateRowPublic
+    groups: list[RateRowPublic]
+    overdue_count: int
+    overdue: list[SupervisionVisitPublic]
+
+
+def supervision_visit_public(v: Any) -> SupervisionVisitPublic:
+    return SupervisionVisitPublic(id=v.id, cadre_id=v.cadre_id, cadre=v.cadre_name, uscc=v.uscc,
+                                  business=v.business_name, province=v.province_code,
+                                  level=v.level, period=v.period, period_start=v.period_start,
+                                  period_end=v.period_end, status=v.status, done_on=v.done_on,
+                                  note=v.note, recorded_by=v.recorded_by or None)

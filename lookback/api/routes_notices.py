@@ -1,0 +1,150 @@
+"""Notices (文书): list, show, download the PDF, verify a PDF, void, and issue a campaign's notices.
+
+A business user sees and downloads only the notices addressed to it; staff see all. Only the
+office (or an administrator) issues and voids notices. Issuing here runs the same steps as
+``lookback notices issue`` (record, render, store) in this process, without Prefect.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+
+from domain import notices as svc
+from domain.access import Action, Principal, Role
+from domain.errors import BadArgumentError, NotFoundError
+from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
+from lookback.api.limits import UPLOAD_LIMIT
+from lookback.api.problems import wants_english
+from lookback.api.schemas import (
+    NoticeIssueCreate,
+    NoticeKind,
+    NoticeList,
+    NoticePublic,
+    NoticesIssued,
+    NoticeVerification,
+    NoticeVoid,
+    notice_public,
+)
+from lookback.bootstrap import App
+
+router = APIRouter()
+
+
+def _fits(n: int) -> bool:
+    return -(2**63) <= n < 2**63
+
+
+def load_notice(lb: App, notice_id: int) -> svc.Notice:
+    with lb.read_uow_factory()() as uow:
+        n = uow.notices.get(notice_id) if _fits(notice_id) else None
+    if n is None:
+        raise NotFoundError(f"notice {notice_id} does not exist", f"文书{notice_id}不存在")
+    return n
+
+
+def _mine(user: Principal, n: svc.Notice) -> bool:
+    return user.role != Role.BUSINESS or (n.uscc is not None and n.uscc == user.uscc)
+
+
+@router.get("/notices", tags=["notices"])
+def list_notices(lb: AppDep, user: UserDep, page: PageDep,
+                 campaign: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+                 kind: Annotated[NoticeKind | None, Query()] = None) -> NoticeList:
+    """Notices in the order they were numbered; a business user sees only those addressed to
+    it."""
+    with lb.read_uow_factory()() as uow:
+        rows = uow.notices.list_notices(campaign, kind)
+    rows = [n for n in rows if _mine(user, n)]
+    return NoticeList(count=len(rows), items=[notice_public(n) for n in page.slice(rows)])
+
+
+@router.get("/notices/{notice_id}", tags=["notices"])
+def get_notice(notice_id: int, lb: AppDep, guard: GuardDep) -> NoticePublic:
+    """One notice: number, kind, addressee, status, content and PDF hashes."""
+    n = load_notice(lb, notice_id)
+    guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc)
+    return notice_public(n)
+
+
+@router.get("/notices/{notice_id}/pdf", tags=["notices"], response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+def notice_pdf(notice_id: int, lb: AppDep, guard: GuardDep) -> Response:
+    """The PDF of an issued (or since voided) notice, byte for byte as issued."""
+    n = load_notice(lb, notice_id)
+    guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc)
+    with lb.read_uow_factory()() as uow:
+        data = uow.notices.pdf(n.pdf_sha256) if n.pdf_sha256 else None
+    if data is None:
+        raise NotFoundError(f"notice {n.number} has no PDF yet (status {n.status})",
+                            f"文书{n.number}尚无PDF（状态{n.status}）", code="no_pdf")
+    name = n.number + ".pdf"
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=\"notice-{n.id}.pdf\"; "
+                               f"filename*=UTF-8''{quote(name)}",
+        "ETag": f'"{n.pdf_sha256}"', "X-Notice-Status": n.status})
+
+
+_RESULT = {"valid": "OK", "altered": "ALTERED", "void": "VOID", "unknown": "UNKNOWN"}
+
+
+@router.post("/notices/verify", tags=["notices"])
+def verify_notice(request: Request, lb: AppDep, user: UserDep,
+                  file: Annotated[UploadFile, File(description="A notice PDF (at most "
+                                                   f"{UPLOAD_LIMIT // 2**20} MB).")],
+                  ) -> NoticeVerification:
+    """Check a PDF against the records (as ``lookback notices verify`` does): OK with its number
+    and addressee, ALTERED, VOID, or UNKNOWN."""
+    from report_templates.render import extract_content
+
+    data = file.file.read(UPLOAD_LIMIT + 1)
+    if not data:
+        raise BadArgumentError("file: the upload is empty", "file：上传的文件为空")
+    if len(data) > UPLOAD_LIMIT:  # the body limit stops it first; this keeps memory bounded
+        raise BadArgumentError("file: larger than the upload limit", "file：超过上传大小限制",
+                               code="too_large")
+    r = svc.verify_pdf(data, extract=extract_content, uow_factory=lb.read_uow_factory())
+    n = r.notice
+    en, zh = r.en, r.zh
+    if n is not None and r.status == "altered" and not _mine(user, n):
+        # A forged claim to another business's notice tells a business user nothing about it.
+        n = None
+        en = "ALTERED: its bytes differ from every notice issued to you"
+        zh = "已被篡改：与发给您的任何文书都不一致"
+    return NoticeVerification(
+        result=_RESULT[r.status], ok=r.ok,  # type: ignore[arg-type]
+        number=n.number if n else None, addressee=n.addressee if n else None,
+        kind=n.kind if n else None, issued_at=n.issued_at if n else None,
+        voided_at=n.voided_at if n else None,
+        message=en if wants_english(request) else zh, message_en=en, message_zh=zh)
+
+
+@router.post("/notices/{notice_id}/void", tags=["notices"])
+def void_notice(notice_id: int, body: NoticeVoid, lb: AppDep, guard: GuardDep,
+                user: UserDep) -> NoticePublic:
+    """Void an issued notice (office only); it keeps its number, which is never reused."""
+    n = load_notice(lb, notice_id)
+    guard(Action.ISSUE_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc)
+    voided = svc.void_notice(n.number, body.reason, uow_factory=lb.uow_factory(),
+                             clock=lb.clock, actor=user.actor)
+    return notice_public(voided)
+
+
+@router.post("/campaigns/{campaign_id}/notices", tags=["notices"])
+def issue_notices(campaign_id: int, body: NoticeIssueCreate, lb: AppDep, guard: GuardDep,
+                  user: UserDep) -> NoticesIssued:
+    """Number, render and store the notices of one kind that the campaign still owes (office
+    only), here and now; rerunning issues nothing twice. ``recorded``: the notices that were
+    pending (numbered now or left by an interrupted run); ``issued``: those issued now."""
+    from flows.issuing import issue_inline
+
+    guard(Action.ISSUE_NOTICE, f"campaign:{campaign_id}", campaign_id=campaign_id)
+    with lb.read_uow_factory()() as uow:
+        if not _fits(campaign_id) or uow.campaigns.get(campaign_id) is None:
+            raise NotFoundError(f"campaign {campaign_id} does not exist",
+                                f"督查{campaign_id}不存在")
+    result = issue_inline(campaign_id, body.kind, body.lang, uow_factory=lb.uow_factory(),
+                          clock=lb.clock, actor=user.actor)
+    return NoticesIssued(**result)
