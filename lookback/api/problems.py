@@ -29,6 +29,7 @@ TITLES = {
     412: ("Precondition failed", "版本已变更"), 413: ("Request too large", "请求过大"),
     415: ("Unsupported media type", "不支持的内容类型"), 422: ("Invalid request", "请求内容无效"),
     428: ("Precondition required", "缺少版本条件"), 500: ("Internal error", "内部错误"),
+    503: ("Service unavailable", "服务暂不可用"),
 }
 
 
@@ -45,6 +46,8 @@ def status_of(e: LookbackError) -> int:
         if e.code == "version_required":
             return 428
         return 409
+    if e.code == "fonts_missing":  # the server's set-up, not the request: try again later
+        return 503
     if isinstance(e, InputError):
         return 400
     return 400
