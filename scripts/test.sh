@@ -35,3 +35,4 @@ $PY bench/draw.py --frame 20000 --sample 500 --launch-businesses 3000 --launch-s
 $PY bench/fieldwork.py --answers 5000
 if [ -f bench/notices.py ]; then $PY bench/notices.py --notices 20; fi
 $PY bench/followups.py --followups 2000
+$PY bench/api_load.py --clients 5 --seconds 3
