@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain import access
 from domain.access import Action, Principal
@@ -22,7 +23,13 @@ def get_app(request: Request) -> App:
 AppDep = Annotated[App, Depends(get_app)]
 
 
-def current_user(request: Request, lb: AppDep) -> Principal:
+# Declares the bearer scheme in the OpenAPI schema (clients and schemathesis see that every route
+# but /health needs a token); the header itself is checked below, with our own 401.
+_bearer = HTTPBearer(auto_error=False, description="An API token from `lookback users add`.")
+BearerDeclared = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+
+
+def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Principal:
     """The user of the bearer token; 401 (and an ``access.refused`` event) otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

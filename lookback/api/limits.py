@@ -72,12 +72,15 @@ def _replay(messages: list[dict[str, Any]], then: Any = None) -> Any:
 
 async def _refuse(send: Any, scope: dict[str, Any], limit: int) -> None:
     mb = limit // (1024 * 1024)
+    en, zh = f"the request body is larger than {mb} MB", f"请求体超过{mb} MB"
+    lang = dict(scope.get("headers") or []).get(b"accept-language", b"")
+    english = lang.decode("latin-1").strip().lower().startswith("en")
     body = json.dumps({
-        "type": "https://lookback.invalid/problems/too_large", "title": "Request too large",
-        "status": 413, "detail": f"the request body is larger than {mb} MB",
-        "instance": scope.get("path", ""), "code": "too_large",
-        "detail_en": f"the request body is larger than {mb} MB",
-        "detail_zh": f"请求体超过{mb} MB"}, ensure_ascii=False).encode()
+        "type": "https://lookback.invalid/problems/too_large",
+        "title": "Request too large" if english else "请求过大", "status": 413,
+        "detail": en if english else zh, "instance": scope.get("path", ""), "code": "too_large",
+        "title_en": "Request too large", "title_zh": "请求过大", "detail_en": en,
+        "detail_zh": zh}, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode())]})

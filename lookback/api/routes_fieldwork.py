@@ -189,8 +189,8 @@ def issue_history(issue_id: int, lb: AppDep, guard: GuardDep) -> list[HistoryEve
 
 
 @router.post("/issues/{issue_id}/rectification", tags=["issues"])
-def rectify(issue_id: int, body: RectificationCreate, if_match: IfMatch, lb: AppDep,
-            guard: GuardDep, user: UserDep, response: Response) -> IssuePublic:
+def rectify(issue_id: int, body: RectificationCreate, lb: AppDep, guard: GuardDep,
+            user: UserDep, response: Response, if_match: IfMatch = None) -> IssuePublic:
     """The business reports its rectification (needs ``If-Match``)."""
     i, team = load_issue(lb, issue_id)
     guard(Action.RECTIFY, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
@@ -203,8 +203,8 @@ def rectify(issue_id: int, body: RectificationCreate, if_match: IfMatch, lb: App
 
 
 @router.post("/issues/{issue_id}/extensions", tags=["issues"])
-def extend(issue_id: int, body: ExtensionCreate, if_match: IfMatch, lb: AppDep,
-           guard: GuardDep, user: UserDep, response: Response) -> IssuePublic:
+def extend(issue_id: int, body: ExtensionCreate, lb: AppDep, guard: GuardDep,
+           user: UserDep, response: Response, if_match: IfMatch = None) -> IssuePublic:
     """The office approves an extension of N working days (needs ``If-Match``)."""
     i, team = load_issue(lb, issue_id)
     guard(Action.APPROVE_EXTENSION, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
