@@ -38,7 +38,10 @@ def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Pri
         return access.authenticate(token or None, uow_factory=lb.read_uow_factory())
     except LookbackError as e:
         if token:  # a wrong or revoked token is worth recording; a missing one is just a 401
-            access.record_refusal(None, action=f"{request.method} {request.url.path}",
+            with lb.read_uow_factory()() as uow:  # a revoked token still names its user
+                known = uow.users.by_token(access.token_sha256(token))
+            access.record_refusal(known.principal if known else None,
+                                  action=f"{request.method} {request.url.path}",
                                   target="token", reason=e.en, uow_factory=lb.uow_factory(),
                                   clock=lb.clock)
         raise

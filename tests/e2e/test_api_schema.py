@@ -67,7 +67,7 @@ def seen() -> dict[str, list[int]]:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_auth_is_enforced(case: Any, fx: Fixture,
                                                seen: dict[str, list[int]]) -> None:
