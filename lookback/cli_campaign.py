@@ -24,6 +24,7 @@ draw_app = typer.Typer(no_args_is_help=True)
 
 
 from lookback.cli_base import command as _command  # noqa: E402
+from lookback.cli_base import quiet_prefect  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 
 
@@ -45,10 +46,7 @@ def read_text(path: Path, what_en: str, what_zh: str) -> str:
 
 def launch_with_prefect(lb: App, out: Output, campaign_id: int) -> dict[str, Any]:
     """Run the launch flow with Prefect (a temporary local server unless PREFECT_API_URL is set)."""
-    # The CLI reports failures itself (a clear message, or a crash log): Prefect stays quiet.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")
+    quiet_prefect()
     if not os.environ.get("PREFECT_API_URL"):
         out.note("Starting Prefect (a temporary local server; set PREFECT_API_URL to use a running "
                  "one)…", "正在启动Prefect（临时本地服务；设置PREFECT_API_URL可使用已运行的服务）…")

@@ -22,6 +22,7 @@ notices_app = typer.Typer(no_args_is_help=True)
 
 
 from lookback.cli_base import command as _command  # noqa: E402
+from lookback.cli_base import quiet_prefect  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 
 
@@ -57,9 +58,7 @@ def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: st
     from report_templates.render import check_fonts
 
     check_fonts()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")
+    quiet_prefect()
     from flows.notices import run_issue
 
     def counts() -> tuple[int, int]:

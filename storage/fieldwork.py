@@ -14,7 +14,7 @@ from domain.errors import ConflictError
 from domain.events import GENESIS, Event, make_event
 from domain.fieldwork import EvidenceRef, Issue, NewIssue, Visit
 from domain.lifecycle import IssueStatus
-from storage.repositories import _Sql
+from storage.repositories import SqlRepository, _Sql
 from storage.tables import (
     BusinessRow,
     CampaignRow,
@@ -58,15 +58,7 @@ def _issue(row: Any) -> Issue:
                  bool(row[13]), row[14], row[15], row[16], row[17], _as_date(row[18]), row[19])
 
 
-class SqlFieldworkRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._sql = _Sql(session)
-
-    @property
-    def _conn(self) -> Any:
-        return self.session.connection()
-
+class SqlFieldworkRepository(SqlRepository):
     def _visits(self, where: str, params: dict[str, Any]) -> list[Visit]:
         rows = self._conn.execute(text(_VISIT_SQL + where), params).all()
         return [Visit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _as_date(r[8]))

@@ -7,11 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
-from sqlmodel import Session
 
 from domain.followups import Claimed, FollowUp, Lease, NewFollowUp
 from storage.fieldwork import _as_date
-from storage.repositories import _chunks, _Sql
+from storage.repositories import SqlRepository, _chunks
 from storage.tables import (
     BusinessRow,
     FollowUpRow,
@@ -33,19 +32,7 @@ def _followup(r: Any) -> FollowUp:
                     r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19])
 
 
-class SqlFollowUpRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._sql = _Sql(session)
-
-    @property
-    def _conn(self) -> Any:
-        return self.session.connection()
-
-    @property
-    def _pg(self) -> bool:
-        return bool(self._conn.dialect.name == "postgresql")
-
+class SqlFollowUpRepository(SqlRepository):
     # --- planning ---------------------------------------------------------------------------
 
     def revisions(self, issue_ids: Sequence[int]) -> dict[int, int]:

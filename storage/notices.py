@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text, update
-from sqlmodel import Session
 
 from domain.notices import Notice, canonical
-from storage.repositories import _Sql
+from storage.repositories import SqlRepository
 from storage.tables import NoticePdfRow, NoticeRow
 
 _LOCK_KEY = 7_041_643
@@ -23,15 +22,7 @@ def _notice(r: NoticeRow) -> Notice:
                   r.created_at, r.issued_at, r.voided_at, r.void_reason)
 
 
-class SqlNoticeRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._sql = _Sql(session)
-
-    @property
-    def _conn(self) -> Any:
-        return self.session.connection()
-
+class SqlNoticeRepository(SqlRepository):
     def lock(self) -> None:
         """Serialise recording (SQLite's IMMEDIATE transaction already does; PostgreSQL needs a
         transaction-scoped advisory lock so two runs never record the same addressee twice)."""

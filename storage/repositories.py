@@ -40,6 +40,23 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[An
         yield items[i : i + size]
 
 
+class SqlRepository:
+    """A repository on one session (one transaction): raw driver statements through ``_sql``,
+    Core statements through ``_conn``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._sql = _Sql(session)
+
+    @property
+    def _conn(self) -> Any:
+        return self.session.connection()
+
+    @property
+    def _pg(self) -> bool:
+        return bool(self._conn.dialect.name == "postgresql")
+
+
 class _Sql:
     """Raw driver-level statements, for bulk writes where ORM objects would cost too much."""
 

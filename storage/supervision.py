@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, update
-from sqlmodel import Session
 
 from domain.supervision import NewFinding, Period, SupervisionVisit, Tally
+from storage.repositories import SqlRepository
 from storage.tables import (
     BusinessRow,
     CadreAssignmentRow,
@@ -30,14 +30,7 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
-class SqlSupervisionRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    @property
-    def _conn(self) -> Any:
-        return self.session.connection()
-
+class SqlSupervisionRepository(SqlRepository):
     def _dialect_insert(self) -> Any:
         if self._conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert

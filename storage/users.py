@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlmodel import Session
 
 from domain.access import Principal, Role, StoredUser
+from storage.repositories import SqlRepository
 from storage.tables import ApiUserRow
 
 
@@ -18,14 +18,7 @@ def _user(row: ApiUserRow) -> StoredUser:
                                 row.uscc), row.token_sha256, row.created_at, row.revoked_at)
 
 
-class SqlUserRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    @property
-    def _conn(self) -> Any:
-        return self.session.connection()
-
+class SqlUserRepository(SqlRepository):
     def add(self, *, name: str, role: str, team: int | None, campaign_id: int | None,
             uscc: str | None, token_sha256: str, at: datetime) -> int:
         return int(self._conn.execute(insert(ApiUserRow).values(
