@@ -253,9 +253,13 @@ class Daemon:
 
 
 def install_signal_handlers(daemon: Daemon) -> None:
+    """SIGTERM / SIGINT stop the daemon. The handler only sets the flag: it runs in the main
+    thread between two bytecodes, possibly while that thread holds a lock of the connection pool
+    or of APScheduler, so shutting the scheduler down from there could deadlock. A job checks the
+    flag every half second and shuts the scheduler down from a worker thread."""
+
     def _stop(_signum: int, _frame: Any) -> None:
         daemon.stop.set()
-        daemon._shutdown()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
