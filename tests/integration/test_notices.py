@@ -3,6 +3,7 @@ once), issuing is idempotent (also after a kill -9 mid-batch), verify catches al
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -218,7 +219,10 @@ def test_kill_9_mid_batch_then_rerun_issues_each_notice_once(tmp_path: Path) -> 
     cmd = [sys.executable, "-m", "lookback.cli", "--db", str(db), "--now", "2027-09-02", "--json",
            "notices", "issue", "--campaign", "1", "--kind", "warning_talk", "--notice-lang", "en",
            "--workers", "2"]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    # Its own process group: once the command is killed, what it started (Prefect's temporary
+    # server, the rendering workers) is cleaned up with the group instead of left running.
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+                             start_new_session=True)
     deadline = time.time() + 120
     issued = 0
     while time.time() < deadline and child.poll() is None:
@@ -231,8 +235,10 @@ def test_kill_9_mid_batch_then_rerun_issues_each_notice_once(tmp_path: Path) -> 
         if issued > 0:
             break
         time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
+    child.send_signal(signal.SIGKILL)  # the command alone, as a crash would
     child.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)  # then its orphans
     assert issued > 0, "the batch finished before it could be killed"
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
