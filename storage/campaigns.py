@@ -15,7 +15,7 @@ from domain.campaigns import Campaign, CampaignCounts, FrozenFrame, canonical_js
 from domain.errors import ConflictError
 from domain.plan import Plan
 from domain.sampling import FrameBusiness, FrameInspector
-from storage.repositories import _Sql
+from storage.repositories import _Sql, fits_id
 from storage.tables import CampaignFrameRow, CampaignRow, DrawRecordRow, TeamMemberRow, VisitRow
 
 
@@ -44,6 +44,8 @@ class SqlCampaignRepository:
         return row.id
 
     def get(self, campaign_id: int) -> Campaign | None:
+        if not fits_id(campaign_id):
+            return None
         row = self.session.get(CampaignRow, campaign_id)
         return None if row is None else _campaign(row)
 
@@ -136,6 +138,8 @@ class SqlCampaignRepository:
         return [FrameInspector(i, h) for i, h in rows]
 
     def get_frame(self, campaign_id: int) -> FrozenFrame | None:
+        if not fits_id(campaign_id):
+            return None
         row = self.session.get(CampaignFrameRow, campaign_id)
         if row is None:
             return None
@@ -154,6 +158,8 @@ class SqlCampaignRepository:
         return stored
 
     def get_record(self, campaign_id: int) -> dict[str, Any] | None:
+        if not fits_id(campaign_id):
+            return None
         row = self.session.get(DrawRecordRow, campaign_id)
         return None if row is None else json.loads(row.record_json)
 

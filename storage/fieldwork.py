@@ -14,7 +14,7 @@ from domain.errors import ConflictError
 from domain.events import GENESIS, Event, make_event
 from domain.fieldwork import EvidenceRef, Issue, NewIssue, Visit
 from domain.lifecycle import IssueStatus
-from storage.repositories import SqlRepository, _Sql
+from storage.repositories import SqlRepository, _Sql, fits_id
 from storage.tables import (
     BusinessRow,
     CampaignRow,
@@ -41,11 +41,6 @@ _ISSUE_COLS = (IssueRow.id, IssueRow.campaign_id, IssueRow.visit_id, IssueRow.us
                IssueRow.due_workdays)
 
 
-def _fits(n: int) -> bool:
-    """Whether ``n`` fits a database id (signed 64 bits)."""
-    return -(2**63) <= n < 2**63
-
-
 def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -65,7 +60,7 @@ class SqlFieldworkRepository(SqlRepository):
                 for r in rows]
 
     def get_visit(self, visit_id: int) -> Visit | None:
-        if not _fits(visit_id):
+        if not fits_id(visit_id):
             return None
         found = self._visits("WHERE v.id = :id", {"id": visit_id})
         return found[0] if found else None
@@ -87,7 +82,7 @@ class SqlFieldworkRepository(SqlRepository):
 
     def visits_by_ids(self, ids: Sequence[int]) -> dict[int, Visit]:
         found: dict[int, Visit] = {}
-        ids = [i for i in ids if _fits(i)]  # a larger id cannot exist (and overflows SQLite)
+        ids = [i for i in ids if fits_id(i)]  # a larger id cannot exist (and overflows SQLite)
         for i in range(0, len(ids), 900):
             chunk = list(ids[i : i + 900])
             marks = ", ".join(f":v{n}" for n in range(len(chunk)))
@@ -174,7 +169,7 @@ class SqlFieldworkRepository(SqlRepository):
         return [_issue(r) for r in self._conn.execute(stmt).all()]
 
     def get_issue(self, issue_id: int) -> Issue | None:
-        if not _fits(issue_id):
+        if not fits_id(issue_id):
             return None
         found = self._issues(IssueRow.id == issue_id)
         return found[0] if found else None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 
 from domain.notices import Notice, canonical
-from storage.repositories import SqlRepository
+from storage.repositories import SqlRepository, fits_id
 from storage.tables import NoticePdfRow, NoticeRow
 
 _LOCK_KEY = 7_041_643
@@ -57,6 +57,8 @@ class SqlNoticeRepository(SqlRepository):
         return None if row is None else _notice(row)
 
     def get(self, notice_id: int) -> Notice | None:
+        if not fits_id(notice_id):
+            return None
         self.session.expire_all()
         row = self.session.get(NoticeRow, notice_id)
         return None if row is None else _notice(row)

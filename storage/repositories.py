@@ -40,6 +40,12 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[An
         yield items[i : i + size]
 
 
+def fits_id(n: int) -> bool:
+    """Whether ``n`` fits a database id (signed 64 bits): a larger one cannot exist, and would
+    overflow SQLite's driver instead of finding nothing."""
+    return -(2**63) <= n < 2**63
+
+
 class SqlRepository:
     """A repository on one session (one transaction): raw driver statements through ``_sql``,
     Core statements through ``_conn``."""

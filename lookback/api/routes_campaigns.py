@@ -49,7 +49,7 @@ def list_campaigns(lb: AppDep, user: UserDep, page: PageDep,
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])
 def get_campaign(campaign_id: int, lb: AppDep, user: UserDep) -> CampaignPublic:
     with lb.read_uow_factory()() as uow:
-        c = uow.campaigns.counts(campaign_id) if -(2**63) <= campaign_id < 2**63 else None
+        c = uow.campaigns.counts(campaign_id)
     if c is None:
         raise svc.not_found(campaign_id)
     return _public(c)
@@ -87,8 +87,6 @@ def verify_draw(campaign_id: int, lb: AppDep, user: UserDep) -> DrawVerification
 
 
 def _exists(lb: Any, campaign_id: int) -> None:
-    if not -(2**63) <= campaign_id < 2**63:
-        raise svc.not_found(campaign_id)
     with lb.read_uow_factory()() as uow:
         if uow.campaigns.get(campaign_id) is None:
             raise svc.not_found(campaign_id)

@@ -37,13 +37,9 @@ from lookback.bootstrap import App
 
 router = APIRouter()
 
-def _fits(n: int) -> bool:
-    return -(2**63) <= n < 2**63
-
-
 def load_visit(lb: App, visit_id: int) -> fw.Visit:
     with lb.read_uow_factory()() as uow:
-        v = uow.fieldwork.get_visit(visit_id) if _fits(visit_id) else None
+        v = uow.fieldwork.get_visit(visit_id)
     if v is None:
         raise NotFoundError(f"visit {visit_id} does not exist", f"检查任务{visit_id}不存在")
     return v
@@ -52,7 +48,7 @@ def load_visit(lb: App, visit_id: int) -> fw.Visit:
 def load_issue(lb: App, issue_id: int) -> tuple[fw.Issue, int | None]:
     """The issue and the team of its visit."""
     with lb.read_uow_factory()() as uow:
-        i = uow.fieldwork.get_issue(issue_id) if _fits(issue_id) else None
+        i = uow.fieldwork.get_issue(issue_id)
         v = uow.fieldwork.get_visit(i.visit_id) if i is not None else None
     if i is None:
         raise NotFoundError(f"issue {issue_id} does not exist", f"问题{issue_id}不存在")
@@ -80,7 +76,7 @@ def list_visits(campaign_id: int, lb: AppDep, user: UserDep, guard: GuardDep, pa
                   team=team if team is not None else -1)
         team = user.team
     with lb.read_uow_factory()() as uow:
-        if not _fits(campaign_id) or uow.campaigns.get(campaign_id) is None:
+        if uow.campaigns.get(campaign_id) is None:
             raise NotFoundError(f"campaign {campaign_id} does not exist",
                                 f"督查{campaign_id}不存在")
         visits = uow.fieldwork.list_visits(campaign_id, team=team, status=status)

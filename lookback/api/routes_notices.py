@@ -33,13 +33,9 @@ from lookback.bootstrap import App
 router = APIRouter()
 
 
-def _fits(n: int) -> bool:
-    return -(2**63) <= n < 2**63
-
-
 def load_notice(lb: App, notice_id: int) -> svc.Notice:
     with lb.read_uow_factory()() as uow:
-        n = uow.notices.get(notice_id) if _fits(notice_id) else None
+        n = uow.notices.get(notice_id)
     if n is None:
         raise NotFoundError(f"notice {notice_id} does not exist", f"文书{notice_id}不存在")
     return n
@@ -142,7 +138,7 @@ def issue_notices(campaign_id: int, body: NoticeIssueCreate, lb: AppDep, guard: 
 
     guard(Action.ISSUE_NOTICE, f"campaign:{campaign_id}", campaign_id=campaign_id)
     with lb.read_uow_factory()() as uow:
-        if not _fits(campaign_id) or uow.campaigns.get(campaign_id) is None:
+        if uow.campaigns.get(campaign_id) is None:
             raise NotFoundError(f"campaign {campaign_id} does not exist",
                                 f"督查{campaign_id}不存在")
     result = issue_inline(campaign_id, body.kind, body.lang, uow_factory=lb.uow_factory(),
