@@ -446,13 +446,18 @@ def source_issue_figures(campaign_id: int, *,
     the escalation ladder, whatever their status.
     """
     with uow_factory() as uow:
-        c = uow.campaigns.get(campaign_id)
-        if c is None:
-            raise not_found(campaign_id)
-        if c.source_campaign_id is None:
-            return None
-        issues = _scope_figures(c.plan)[0]
-        rows = _lookbacks(uow).source_issues(campaign_id, c.source_campaign_id, issues=issues)
+        return source_figures_in(uow, campaign_id)
+
+
+def source_figures_in(uow: UnitOfWork, campaign_id: int) -> dict[str, Any] | None:
+    """``source_issue_figures`` inside a unit of work the caller already has open."""
+    c = uow.campaigns.get(campaign_id)
+    if c is None:
+        raise not_found(campaign_id)
+    if c.source_campaign_id is None:
+        return None
+    issues = _scope_figures(c.plan)[0]
+    rows = _lookbacks(uow).source_issues(campaign_id, c.source_campaign_id, issues=issues)
     by_status: dict[str, int] = {}
     for _uscc, status, _level, _visit in rows:
         by_status[status] = by_status.get(status, 0) + 1

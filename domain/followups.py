@@ -26,7 +26,15 @@ from typing import Any, Protocol
 
 from domain.clock import CHINA_TZ, Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
-from domain.fieldwork import EvidenceRef, Issue, _apply, _issue, check_version, rect_days
+from domain.fieldwork import (
+    EvidenceRef,
+    Issue,
+    _apply,
+    _issue,
+    check_version,
+    mark_overdue,
+    rect_days,
+)
 from domain.lifecycle import Action, IssueStatus, step
 from domain.ports import UnitOfWork
 from domain.workdays import HolidaySource, add_workdays, is_workday
@@ -125,14 +133,9 @@ class Claimed:
     issue_id: int
     kind: str
     revision: int
-    due_on: date
     team_no: int | None
     issue_status: str
-    campaign_id: int
     uscc: str
-    category: str
-    severity: str
-    description: str
     issue_due_on: date
 
 
@@ -149,7 +152,7 @@ class FollowUpRepository(Protocol):
     def revisions(self, issue_ids: Sequence[int]) -> dict[int, int]: ...
     def add_many(self, rows: Sequence[NewFollowUp], at: datetime) -> int: ...
     def cancel_pending(self, issue_ids: Sequence[int]) -> list[int]: ...
-    def due_ids(self, now: int, limit: int, ids: Sequence[int] | None = None) -> list[int]: ...
+    def due_ids(self, now: int, limit: int) -> list[int]: ...
     def claim(self, ids: Sequence[int], now: int) -> list[Claimed]: ...
     def finish(self, rows: Sequence[tuple[int, str]], at: datetime, worker: str) -> None: ...
     def open_review(self, issue_id: int) -> FollowUp | None: ...
@@ -296,8 +299,6 @@ def sweep(*, uow_factory: Callable[[], UnitOfWork], clock: Clock, worker: str,
           batch: int = 1000, on_batch: Callable[[int], None] | None = None) -> SweepResult:
     """The safety net: fire everything due, then mark the issues whose due date has passed as
     overdue."""
-    from domain.fieldwork import mark_overdue
-
     result = fire(None, uow_factory=uow_factory, clock=clock, worker=worker, batch=batch,
                   on_batch=on_batch)
     result.marked_overdue = len(mark_overdue(today=china_date(clock.now()), actor=worker,

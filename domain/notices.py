@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
@@ -235,20 +235,6 @@ def _escalated_entry(i: Any, checks: Sequence[FollowUp]) -> dict[str, Any]:
 
 # --- who needs which notice ---------------------------------------------------------------------
 
-class _Same:
-    """The caller's unit of work, for a service that opens one: entering and leaving it neither
-    commits nor ends the caller's transaction."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self.uow = uow
-
-    def __enter__(self) -> UnitOfWork:
-        return self.uow
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[Target]:
     """Who still needs a notice of ``kind`` in this campaign, and what it says.
 
@@ -331,10 +317,9 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
                 "escalated": [_escalated_entry(i, checks.get(i.id, [])) for i in named],
                 "referrals": referrals(uow, issues)}
         if c.kind == "lookback":
-            from domain.campaigns import source_issue_figures
+            from domain.campaigns import source_figures_in
 
-            body["source_issues"] = source_issue_figures(
-                campaign_id, uow_factory=lambda: cast(UnitOfWork, _Same(uow)))
+            body["source_issues"] = source_figures_in(uow, campaign_id)
         return [Target(f"circular:{today.isoformat()}", LOWER_OFFICES, None, body)]
     if kind == "draw_publication":
         record = uow.campaigns.get_record(campaign_id)

@@ -54,8 +54,6 @@ def lookback_review(database_url: str, now_iso: str | None = None,
         done = fire_task(database_url, now_iso, ids, worker)
         for k in total:
             total[k] += done[k]
-        if done["fired"] == 0:  # another worker took this chunk meanwhile; look again
-            continue
     total["marked_overdue"] = overdue_task(database_url, now_iso, worker)
     return total
 

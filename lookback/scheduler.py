@@ -211,16 +211,9 @@ class Daemon:
         sched.add_job(self.refill, "interval", seconds=max(5, min(300, self.sweep_seconds)),
                       id="refill", jobstore="memory")
         sched.add_job(self._watch_stop, "interval", seconds=0.5, id="stop", jobstore="memory")
-        self._startup_done = threading.Event()
-        sched.add_job(self._first, "date", run_date=now, id="start-up", jobstore="memory")
+        sched.add_job(self.start_up, "date", run_date=now, id="start-up", jobstore="memory")
         sched.start()  # blocks until shutdown
         self._scheduler = None
-
-    def _first(self) -> None:
-        try:
-            self.start_up()
-        finally:
-            self._startup_done.set()
 
     def _watch_stop(self) -> None:
         if self.stop.is_set():

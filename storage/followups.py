@@ -66,12 +66,10 @@ class SqlFollowUpRepository(SqlRepository):
 
     # --- firing -----------------------------------------------------------------------------
 
-    def due_ids(self, now: int, limit: int, ids: Sequence[int] | None = None) -> list[int]:
+    def due_ids(self, now: int, limit: int) -> list[int]:
         stmt = (select(FollowUpRow.id)
                 .where(FollowUpRow.status == "pending", FollowUpRow.due_at <= now)
                 .order_by(FollowUpRow.due_at, FollowUpRow.id).limit(limit))
-        if ids is not None:
-            stmt = stmt.where(FollowUpRow.id.in_(list(ids)))  # type: ignore[union-attr]
         if self._pg:  # several workers split the due rows instead of queueing on them
             stmt = stmt.with_for_update(skip_locked=True)
         return list(self._conn.execute(stmt).scalars())
@@ -95,15 +93,13 @@ class SqlFollowUpRepository(SqlRepository):
         for chunk in _chunks(sorted(claimed)):
             for r in self._conn.execute(
                     select(FollowUpRow.id, FollowUpRow.issue_id, FollowUpRow.kind,
-                           FollowUpRow.revision, FollowUpRow.due_on, FollowUpRow.team_no,
-                           IssueRow.status, IssueRow.campaign_id, IssueRow.uscc,
-                           IssueRow.category, IssueRow.severity, IssueRow.description,
-                           IssueRow.due_on)
+                           FollowUpRow.revision, FollowUpRow.team_no, IssueRow.status,
+                           IssueRow.uscc, IssueRow.due_on)
                     .join(IssueRow, IssueRow.id == FollowUpRow.issue_id)
                     .where(FollowUpRow.id.in_(chunk))  # type: ignore[union-attr]
                     .order_by(FollowUpRow.id)):
-                out.append(Claimed(r[0], r[1], r[2], r[3], _as_date(r[4]), r[5], r[6], r[7],  # type: ignore[arg-type]
-                                   r[8], r[9], r[10], r[11], _as_date(r[12])))  # type: ignore[arg-type]
+                out.append(Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+                                   _as_date(r[7])))  # type: ignore[arg-type]
         return out
 
     def finish(self, rows: Sequence[tuple[int, str]], at: datetime, worker: str) -> None:
