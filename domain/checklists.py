@@ -37,30 +37,7 @@ from importlib import resources
 from typing import Any
 
 from domain.errors import BadArgumentError, InputError, Lang, NotFoundError
-
-ROLES = ("director", "officer", "owner", "cadre", "regulator")
-ROLE_ZH = {
-    "director": "食品安全总监",
-    "officer": "食品安全员",
-    "owner": "主要负责人",
-    "cadre": "包保干部",
-    "regulator": "监管人员",
-}
-CATEGORIES = ("staffing", "routine", "risk_control", "purchase_inspection", "hygiene_storage",
-              "training", "supervision", "regulatory_follow_up", "records")
-CATEGORY_ZH = {
-    "staffing": "人员配备与职责",
-    "routine": "日管控、周排查、月调度",
-    "risk_control": "风险管控",
-    "purchase_inspection": "进货查验",
-    "hygiene_storage": "卫生与贮存",
-    "training": "培训考核",
-    "supervision": "督导检查",
-    "regulatory_follow_up": "问题跟踪处置",
-    "records": "记录台账",
-}
-# The same three as a plan's rectification days (domain.plan.SEVERITIES); a test keeps them equal.
-SEVERITIES = ("minor", "general", "serious")
+from domain.vocabulary import CATEGORIES, ROLE_ZH, ROLES, SEVERITIES
 
 HEADER_KEYS = ("role", "title_zh", "title_en", "version")
 ITEM_KEYS = ("id", "question_zh", "question_en", "roles", "category", "severity",

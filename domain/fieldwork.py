@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from domain.checklists import ROLES, Checklists
+from domain.checklists import Checklists
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, InputError, NotFoundError
 from domain.events import Event
 from domain.lifecycle import Action, IssueStatus, step
-from domain.plan import SEVERITIES
 from domain.ports import UnitOfWork
+from domain.vocabulary import ROLES, SEVERITIES, rect_workdays
 from domain.workdays import DueDate, HolidaySource, add_workdays
 
 RESULTS = ("pass", "fail", "na")
@@ -191,8 +191,7 @@ def _team_of(uow: UnitOfWork, issue: Issue) -> int | None:
 
 
 def rect_days(plan: dict[str, Any], severity: str) -> int:
-    days = plan.get("rectification_days", {})
-    return int(days.get(severity, {"minor": 5, "general": 10, "serious": 15}[severity]))
+    return rect_workdays(plan.get("rectification_days"), severity)
 
 
 def normalise_result(raw: str) -> str | None:

@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.checklists import ROLES, Checklists
+from domain.checklists import Checklists
 from domain.clock import Clock, china_date
 from domain.errors import LookbackError
 from domain.fieldwork import Answer, NewIssue, Visit, normalise_result, rect_days
 from domain.followups import plan_for
 from domain.ports import ProblemSink, UnitOfWork
 from domain.registers import Problem
+from domain.vocabulary import ROLES
 from domain.workdays import DueDate, HolidaySource, add_workdays
 
 COLUMNS = {

@@ -37,15 +37,10 @@ from domain.fieldwork import (
 )
 from domain.lifecycle import Action, IssueStatus, step
 from domain.ports import UnitOfWork
+from domain.vocabulary import LADDER, OUTCOMES
 from domain.workdays import HolidaySource, add_workdays, is_workday
 
 REVIEW, REMINDER = "review", "reminder"
-OUTCOMES = ("verified", "partial", "not_rectified")
-OUTCOME_ZH = {"verified": "已整改到位", "partial": "部分整改", "not_rectified": "未整改"}
-
-# The escalation ladder: the issue's ``escalation`` level is an index into it.
-LADDER = ("none", "reminder", "warning_talk", "circular", "referral")
-LADDER_ZH = ("无", "督促提醒", "约谈", "通报", "移送")
 WARNING_TALK, CIRCULAR, REFERRAL = 2, 3, 4
 TOP = len(LADDER) - 1
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from domain.errors import ConflictError
+from domain.vocabulary import STATUS_ZH
 
 
 class IssueStatus(StrEnum):
@@ -29,13 +30,6 @@ class IssueStatus(StrEnum):
     VERIFIED = "verified"
 
 
-STATUS_ZH = {
-    IssueStatus.OPEN: "待通知",
-    IssueStatus.NOTIFIED: "已通知整改",
-    IssueStatus.RECTIFICATION_REPORTED: "已报告整改",
-    IssueStatus.OVERDUE: "逾期未整改",
-    IssueStatus.VERIFIED: "已核验销号",
-}
 
 
 class Action(StrEnum):

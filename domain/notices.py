@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
-from domain.followups import CIRCULAR, LADDER, REFERRAL, REVIEW, WARNING_TALK, FollowUp
+from domain.followups import CIRCULAR, REFERRAL, REVIEW, WARNING_TALK, FollowUp
 from domain.lifecycle import Action, IssueStatus
 from domain.ports import UnitOfWork
+from domain.vocabulary import LADDER
 
 KINDS = ("rectification_order", "warning_talk", "followup_opinion", "circular",
          "draw_publication")

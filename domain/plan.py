@@ -13,14 +13,13 @@ from typing import Any
 from domain.errors import InputError
 from domain.regions import is_region_code
 from domain.registers import Category, RiskLevel
+from domain.vocabulary import SEVERITIES
 
 KINDS = ("inspection", "lookback")
 STAGE_UNITS = ("province", "city", "business")
 STRATA_FIELDS = ("province", "city", "county", "category", "risk_level")
 ALLOCATIONS = ("proportional", "equal", "risk_weighted")
 AVOIDANCE = ("city", "province", "county")
-SEVERITIES = ("minor", "general", "serious")
-SEVERITY_ZH = {"minor": "轻微", "general": "一般", "serious": "严重"}
 #: Which issues of the source campaign put a business in a look-back's frame.
 ISSUE_SCOPES = ("unverified", "all")
 

@@ -42,6 +42,7 @@ from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, BadFileError, ConflictError, NotFoundError
 from domain.ports import UnitOfWork
 from domain.registers import CADRE_LEVEL_ZH, CadreLevel
+from domain.vocabulary import DEFAULT_RECT_WORKDAYS, SEVERITIES
 from domain.workdays import YEAR_MAX, YEAR_MIN, HolidaySource, add_workdays
 
 FREQUENCIES = ("yearly", "half-yearly", "quarterly", "monthly")
@@ -54,11 +55,8 @@ DEFAULT_FREQUENCIES: Mapping[str, str] = MappingProxyType({
     "province": "yearly", "city": "half-yearly", "county": "quarterly",
     "township": "monthly", "village": "monthly"})
 
-SEVERITIES = ("minor", "general", "serious")
-SEVERITY_ZH = {"minor": "轻微", "general": "一般", "serious": "严重"}
 #: Working days a business has to put a supervision finding right, by severity.
-SEVERITY_WORKDAYS: Mapping[str, int] = MappingProxyType({"minor": 5, "general": 10,
-                                                         "serious": 15})
+SEVERITY_WORKDAYS = DEFAULT_RECT_WORKDAYS
 MAX_NOTE = 2000
 MAX_CATEGORY = 40
 

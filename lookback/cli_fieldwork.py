@@ -13,7 +13,8 @@ from rich.table import Table
 from domain import fieldwork as fw
 from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
-from domain.lifecycle import STATUS_ZH, IssueStatus
+from domain.lifecycle import IssueStatus
+from domain.vocabulary import STATUS_ZH
 from lookback import remote
 from lookback.bootstrap import App
 from lookback.output import Output
@@ -190,7 +191,7 @@ def issue_add(
     team: Annotated[int | None, typer.Option("--team")] = None,
 ) -> None:
     """Add a free-form finding to a visit."""
-    from domain.checklists import CATEGORIES
+    from domain.vocabulary import CATEGORIES
 
     lb, out = _state(ctx)
     if remote.is_remote(lb):
@@ -400,7 +401,7 @@ def checklist_show(
     """The interview checklists (per role)."""
     _lb, out = _state(ctx)
     checklists = _lb.checklists
-    from domain.checklists import ROLES
+    from domain.vocabulary import ROLES
 
     roles = [role] if role else list(ROLES)
     if role is not None and role not in ROLES:

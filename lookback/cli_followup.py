@@ -11,6 +11,7 @@ from rich.table import Table
 
 from domain import followups as svc
 from domain.errors import BadArgumentError
+from domain.vocabulary import CASE_ZH
 from lookback import remote
 from lookback.cli_base import command as _command
 from lookback.cli_base import quiet_prefect
@@ -23,7 +24,6 @@ YES = {"yes": True, "y": True, "true": True, "是": True,
        "no": False, "n": False, "false": False, "否": False}
 
 
-CASE_ZH = {"referred": "待立案", "filed": "已立案", "declined": "不予立案"}
 
 
 def _yes_no(option: str, value: str | None) -> bool | None:

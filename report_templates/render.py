@@ -114,12 +114,10 @@ import weasyprint
 from weasyprint.text.fonts import FontConfiguration
 
 from domain.campaigns import canonical_json
-from domain.checklists import CATEGORY_ZH as ISSUE_CATEGORY_ZH
-from domain.checklists import ROLE_ZH
 from domain.errors import BadArgumentError, LookbackError
-from domain.lifecycle import STATUS_ZH
-from domain.plan import SEVERITY_ZH
 from domain.registers import CATEGORY_ZH as BUSINESS_CATEGORY_ZH
+from domain.vocabulary import CATEGORY_ZH as ISSUE_CATEGORY_ZH
+from domain.vocabulary import ROLE_ZH, SEVERITY_ZH, STATUS_ZH
 from domain.workdays import WEEKDAY_EN, WEEKDAY_ZH
 from report_templates import charts
 

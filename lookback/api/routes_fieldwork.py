@@ -122,7 +122,7 @@ def record_interview(visit_id: int, body: InterviewCreate, lb: AppDep, guard: Gu
 def add_issue(visit_id: int, body: IssueCreate, lb: AppDep, guard: GuardDep, user: UserDep,
               response: Response) -> IssuePublic:
     """A free-form finding on a visit of the auditor's own team."""
-    from domain.checklists import CATEGORIES
+    from domain.vocabulary import CATEGORIES
 
     v = load_visit(lb, visit_id)
     guard(Action.WRITE_FIELDWORK, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no)

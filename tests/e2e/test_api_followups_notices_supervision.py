@@ -101,7 +101,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
     from domain import fieldwork as fw
     from domain.campaigns import create_campaign, launch
-    from domain.checklists import CATEGORIES
+    from domain.vocabulary import CATEGORIES
     from flows.wiring import engine_for, uow_for
     from storage.calendar import ChineseCalendarSource
 

@@ -22,11 +22,11 @@ from sqlalchemy.engine import Engine
 
 from domain import campaigns as svc
 from domain import fieldwork as fw
-from domain.checklists import CATEGORIES
 from domain.clock import FixedClock
 from domain.errors import ConflictError
 from domain.events import Event, body, chain_hash, verify_chain
 from domain.lifecycle import Action, IssueStatus
+from domain.vocabulary import CATEGORIES
 from domain.workdays import add_workdays
 from storage.calendar import ChineseCalendarSource, add_year_file
 from storage.uow import SqlUnitOfWork

@@ -22,8 +22,9 @@ from domain import fieldwork as fw
 from domain import followups as fu
 from domain.clock import FixedClock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
-from domain.followups import LADDER, REFERRAL, fire_instant, workday_before
+from domain.followups import REFERRAL, fire_instant, workday_before
 from domain.lifecycle import Action, IssueStatus
+from domain.vocabulary import LADDER
 from domain.workdays import add_workdays
 from tests.integration.test_lifecycle import (
     FAILED,

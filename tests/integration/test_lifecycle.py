@@ -40,8 +40,9 @@ from domain.errors import ConflictError
 from domain.events import verify_chain
 from domain.fieldwork_import import as_rows, record_batch
 from domain.importing import import_register
-from domain.lifecycle import STATUS_ZH, TRANSITIONS, Action, IssueStatus
+from domain.lifecycle import TRANSITIONS, Action, IssueStatus
 from domain.registers import RegisterKind
+from domain.vocabulary import STATUS_ZH
 from domain.workdays import add_workdays, workdays_between
 from storage.calendar import ChineseCalendarSource
 from storage.db import make_engine

@@ -280,10 +280,9 @@ def test_content_is_checked_before_rendering() -> None:
 
 
 def test_every_domain_code_has_an_english_label() -> None:
-    from domain.checklists import CATEGORIES, ROLES
     from domain.lifecycle import IssueStatus
-    from domain.plan import SEVERITIES
     from domain.registers import Category
+    from domain.vocabulary import CATEGORIES, ROLES, SEVERITIES
 
     en = render.LABELS["en"]
     assert set(CATEGORIES) <= set(en["category"])

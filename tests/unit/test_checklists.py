@@ -10,11 +10,6 @@ import pytest
 
 from domain import plan
 from domain.checklists import (
-    CATEGORIES,
-    CATEGORY_ZH,
-    ROLE_ZH,
-    ROLES,
-    SEVERITIES,
     ChecklistError,
     ChecklistItem,
     Checklists,
@@ -23,6 +18,7 @@ from domain.checklists import (
     parse_checklist,
 )
 from domain.errors import BadArgumentError, InputError, NotFoundError
+from domain.vocabulary import CATEGORIES, CATEGORY_ZH, ROLE_ZH, ROLES, SEVERITIES
 
 LAW = re.compile(r"《[^《》]+》")
 
