@@ -36,7 +36,8 @@ from domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from domain.ports import UnitOfWork
+from domain.events import EventLog
+from domain.ports import RegisterRepository, Transaction
 from domain.uscc import is_valid
 
 
@@ -117,6 +118,18 @@ class UserRepository(Protocol):
     def by_token(self, token_sha256: str) -> StoredUser | None: ...
     def revoke(self, name: str, at: datetime) -> bool: ...
     def all(self) -> list[StoredUser]: ...
+
+
+class AccessUnitOfWork(Transaction, Protocol):
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def registers(self) -> RegisterRepository: ...
+    @property
+    def events(self) -> EventLog: ...
+
+
+UnitOfWork = AccessUnitOfWork
 
 
 def token_sha256(token: str) -> str:

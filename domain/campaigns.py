@@ -12,18 +12,20 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol
 
 from domain.clock import Clock
 from domain.errors import BadArgumentError, ConflictError, InputError, NotFoundError
+from domain.events import EventLog
 from domain.plan import Plan, parse_plan
-from domain.ports import UnitOfWorkFactory
+from domain.ports import Transaction
 from domain.sampling import (
     ALGORITHM,
     FRAME_HEADER,
     Draw,
     DrawParams,
     FrameBusiness,
+    FrameInspector,
     Pick,
     StageResult,
     draw,
@@ -34,10 +36,7 @@ from domain.sampling import (
     parse_frame,
     replay,
 )
-from domain.stats import rate
-
-if TYPE_CHECKING:
-    from domain.ports import UnitOfWork
+from domain.stats import rectification_rate
 
 
 @dataclass
@@ -81,26 +80,51 @@ class CampaignCounts:
     visits_done: int
 
 
-def not_found(campaign_id: int) -> NotFoundError:
-    return NotFoundError(f"campaign {campaign_id} does not exist", f"督查{campaign_id}不存在")
 
-
-class LookbackCampaigns(Protocol):
-    """What look-back campaigns need of the campaign repository besides
-    ``ports.CampaignRepository`` (``storage.campaigns.SqlCampaignRepository`` has it all)."""
+class CampaignRepository(Protocol):
+    """Campaigns, their frozen frames, draw records, teams and visits."""
 
     def add(self, plan: Plan, *, seed: str, seed_auto: bool, source: str,
             created_at: datetime, source_campaign_id: int | None = None) -> int: ...
+    def get(self, campaign_id: int) -> Campaign | None: ...
     def issue_businesses(self, source_campaign_id: int, *, issues: str, provinces: list[str],
-                         categories: list[str], risk_levels: list[str]) -> list[FrameBusiness]: ...
+                         categories: list[str], risk_levels: list[str]) -> list[FrameBusiness]:
+        """The businesses of a look-back's frame: those with issues in scope in the source."""
+        ...
     def source_issues(self, campaign_id: int, source_campaign_id: int, *,
                       issues: str) -> list[tuple[str, str, int, str]]: ...
+    def all_counts(self) -> list[CampaignCounts]: ...
+    def counts(self, campaign_id: int) -> CampaignCounts | None: ...
+    def frame_businesses(self, *, provinces: list[str], categories: list[str],
+                         risk_levels: list[str], excluded_since: date | None, until: date,
+                         campaign_id: int) -> list[FrameBusiness]: ...
+    def frame_inspectors(self) -> list[FrameInspector]: ...
+    def get_frame(self, campaign_id: int) -> FrozenFrame | None: ...
+    def save_frame_if_absent(self, campaign_id: int, frame: FrozenFrame, *,
+                             frozen_at: datetime) -> FrozenFrame: ...
+    def get_record(self, campaign_id: int) -> dict[str, Any] | None: ...
+    def save_record_if_absent(self, campaign_id: int, record: dict[str, Any], *, total: int,
+                              at: datetime) -> dict[str, Any]: ...
+    def replace_record(self, campaign_id: int, record: dict[str, Any], *, total: int,
+                       at: datetime, expected_total: int) -> None: ...
+    def add_team_members(self, campaign_id: int, rows: list[tuple[str, int, int]]) -> int: ...
+    def add_visits(self, campaign_id: int, rows: list[tuple[str, int, str]]) -> int: ...
+    def mark_launched(self, campaign_id: int, at: datetime) -> bool: ...
+    def set_status(self, campaign_id: int, status: str) -> None: ...
 
 
-def _lookbacks(uow: UnitOfWork) -> LookbackCampaigns:
-    # ports.py does not declare these methods yet (it is edited elsewhere); the cast names the
-    # extra port rather than hiding it.
-    return cast(LookbackCampaigns, uow.campaigns)
+class CampaignUnitOfWork(Transaction, Protocol):
+    @property
+    def campaigns(self) -> CampaignRepository: ...
+    @property
+    def events(self) -> EventLog: ...
+
+
+UnitOfWorkFactory = Callable[[], CampaignUnitOfWork]
+UnitOfWork = CampaignUnitOfWork
+
+def not_found(campaign_id: int) -> NotFoundError:
+    return NotFoundError(f"campaign {campaign_id} does not exist", f"督查{campaign_id}不存在")
 
 
 def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFactory, clock: Clock,
@@ -134,7 +158,7 @@ def _scope_figures(plan: Plan | dict[str, Any]) -> tuple[str, list[str], list[st
 
 def _in_scope(uow: UnitOfWork, source_id: int, plan: Plan | dict[str, Any]) -> list[FrameBusiness]:
     issues, provinces, categories, risk_levels = _scope_figures(plan)
-    return _lookbacks(uow).issue_businesses(source_id, issues=issues, provinces=provinces,
+    return uow.campaigns.issue_businesses(source_id, issues=issues, provinces=provinces,
                                             categories=categories, risk_levels=risk_levels)
 
 
@@ -176,7 +200,7 @@ def create_lookback_campaign(source_id: int, plan_text: str, *, source: str,
                 f"`lookback campaign launch {source_id}`）", code="source_not_launched")
         if not _in_scope(uow, source_id, plan):
             raise _no_issues(source_id, plan.issues or "unverified")
-        cid = _lookbacks(uow).add(plan, seed=seed, seed_auto=seed_auto, source=source,
+        cid = uow.campaigns.add(plan, seed=seed, seed_auto=seed_auto, source=source,
                                   created_at=now, source_campaign_id=source_id)
         uow.events.append(at=now, actor=actor, kind="campaign.created", entity=f"campaign:{cid}",
                           payload={"title": plan.title, "office": plan.office, "kind": plan.kind,
@@ -457,7 +481,7 @@ def source_figures_in(uow: UnitOfWork, campaign_id: int) -> dict[str, Any] | Non
     if c.source_campaign_id is None:
         return None
     issues = _scope_figures(c.plan)[0]
-    rows = _lookbacks(uow).source_issues(campaign_id, c.source_campaign_id, issues=issues)
+    rows = uow.campaigns.source_issues(campaign_id, c.source_campaign_id, issues=issues)
     by_status: dict[str, int] = {}
     for _uscc, status, _level, _visit in rows:
         by_status[status] = by_status.get(status, 0) + 1
@@ -470,7 +494,7 @@ def source_figures_in(uow: UnitOfWork, campaign_id: int) -> dict[str, Any] | Non
         "issues": len(rows), "verified": verified, "open": len(rows) - verified - overdue,
         "overdue": overdue, "escalated": sum(1 for r in rows if r[2] > 0),
         "by_status": dict(sorted(by_status.items())),
-        "rectification_rate": rate(verified, len(rows)),
+        "rectification_rate": rectification_rate(verified, len(rows)),
     }
 
 

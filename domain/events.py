@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 GENESIS = "0" * 64
 
@@ -98,3 +98,14 @@ def verify_chain(events: Iterable[Event]) -> ChainCheck:
         prev = e.hash
         expected_seq += 1
     return ChainCheck(True, n, None, None, prev)
+
+
+class EventLog(Protocol):
+    """Where events go: appended in order to the hash chain, in the caller's transaction."""
+
+    def append(self, *, at: datetime, actor: str, kind: str, entity: str,
+               payload: dict[str, Any]) -> Event: ...
+    def append_many(self, items: Sequence[tuple[datetime, str, str, str, dict[str, Any]]]
+                    ) -> list[Event]: ...
+    def all(self) -> Iterable[Event]: ...
+    def for_entity(self, entity: str) -> list[Event]: ...

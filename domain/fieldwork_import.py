@@ -14,17 +14,23 @@ is a few queries, not a few per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from domain import issues
 from domain.checklists import Checklists
 from domain.clock import Clock, china_date
-from domain.errors import LookbackError
-from domain.fieldwork import Answer, NewIssue, Visit, normalise_result, rect_days
-from domain.followups import plan_for
-from domain.ports import ProblemSink, UnitOfWork
+from domain.errors import BadArgumentError, ConflictError, InputError, LookbackError, NotFoundError
+from domain.issues import IssueRules, NewIssue
+from domain.ports import ProblemSink
 from domain.registers import Problem
+from domain.visits import (
+    Answer,
+    FieldworkUnitOfWork,
+    Visit,
+    check_writable,
+    normalise_result,
+)
 from domain.vocabulary import ROLES
 from domain.workdays import DueDate, HolidaySource, add_workdays
 
@@ -136,7 +142,8 @@ class _Interview:
 
 
 def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
-                 uow_factory: Callable[[], UnitOfWork], clock: Clock, checklists: Checklists,
+                 uow_factory: Callable[[], FieldworkUnitOfWork], clock: Clock,
+                 checklists: Checklists,
                  calendar: HolidaySource, sink: ProblemSink, actor: str,
                  raise_first: bool = False) -> FieldworkSummary:
     """Record every interview in ``rows`` in one transaction (see the module docstring).
@@ -175,8 +182,9 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
         fwr = uow.fieldwork
         visits = fwr.visits_by_ids(sorted({k[0] for k in groups}))
         existing = fwr.existing_interviews(sorted(visits))
-        issues = fwr.existing_issues(sorted({(v.campaign_id, v.uscc) for v in visits.values()}))
-        plans: dict[int, dict[str, Any]] = {}
+        issues_seen = fwr.existing_issues(sorted({(v.campaign_id, v.uscc)
+                                                  for v in visits.values()}))
+        rules: dict[int, IssueRules] = {}
         to_store: list[tuple[_Interview, Visit]] = []
         for g in sorted(groups.values(), key=lambda g: g.rows[0].line):
             refusal = _refusal(g, visits, existing)
@@ -197,7 +205,7 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
             to_store.append((g, visits[g.key[0]]))
         interview_ids = fwr.reserve_ids("interview", len(to_store))
         interviews, answers, events = [], [], []
-        new_issues: list[tuple[NewIssue, str]] = []
+        new_issues: list[NewIssue] = []
         joined: list[int] = []  # indexes into new_issues of issues later answers failed again
         for (g, v), iid in zip(to_store, interview_ids, strict=True):
             ans = [r.answer for r in g.rows if r.answer is not None]
@@ -214,42 +222,32 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
                 item = checklists.get(a.item_id)
                 assert item is not None
                 k = (v.campaign_id, v.uscc, item.id)
-                if k in issues:
-                    if issues[k] > 0:
-                        summary.existing_issue_ids.append(issues[k])
-                    else:  # registered earlier in this file: its id is known once reserved
-                        joined.append(-issues[k] - 1)
+                if k in issues_seen:
+                    if issues_seen[k] > 0:
+                        summary.existing_issue_ids.append(issues_seen[k])
+                    else:  # registered earlier in this file: its id is known once stored
+                        joined.append(-issues_seen[k] - 1)
                     continue
-                if v.campaign_id not in plans:
-                    plans[v.campaign_id] = fwr.campaign_plan(v.campaign_id)
-                days = rect_days(plans[v.campaign_id], item.severity)
+                rule = rules.get(v.campaign_id)
+                if rule is None:
+                    rule = rules[v.campaign_id] = uow.issues.rules(v.campaign_id)
+                days = rule.days_for(item.severity)
                 due: DueDate = add_workdays(today, days, calendar)
                 desc = item.question_zh + (f"（{a.note}）" if a.note else "")
-                new_issues.append((NewIssue(v.campaign_id, v.id, v.uscc, item.id, item.category,
-                                            item.severity, desc, item.legal_basis_zh, today, days,
-                                            due), item.id))
-                issues[k] = -len(new_issues)  # -(index + 1): once per business and item, even within this file
-        issue_ids = fwr.reserve_ids("issue", len(new_issues))
-        for (ni, item_id), isid in zip(new_issues, issue_ids, strict=True):
-            events.append(("issue.registered", f"issue:{isid}",
-                           {"visit": ni.visit_id, "uscc": ni.uscc, "item": item_id,
-                            "category": ni.category, "severity": ni.severity,
-                            "due_on": ni.due.date.isoformat(), "provisional": ni.due.provisional,
-                            "from": "checklist"}))
-            summary.issue_ids.append(isid)
-        summary.issues = len(issue_ids)
-        summary.existing_issue_ids += [issue_ids[n] for n in joined]
+                new_issues.append(NewIssue(v.campaign_id, v.id, v.uscc, item.id, item.category,
+                                           item.severity, desc, item.legal_basis_zh, today, days,
+                                           due, team_no=v.team_no))
+                issues_seen[k] = -len(new_issues)  # -(index + 1): once per business and item, even within this file
         fwr.insert_interviews(interviews)
         fwr.insert_answers(answers)
-        fwr.insert_issues([(isid, ni) for (ni, _), isid in zip(new_issues, issue_ids, strict=True)],
-                          now)
-        uow.followups.add_many(
-            [fu for (ni, _), isid in zip(new_issues, issue_ids, strict=True)
-             for fu in plan_for(isid, 1, ni.due.date, team_no=visits[ni.visit_id].team_no,
-                                plan=plans[ni.campaign_id], calendar=calendar, today=today)],
-            now)
         uow.events.append_many([(now, actor, kind, entity, payload)
                                 for kind, entity, payload in events])
+        issue_ids = issues.register(uow, new_issues, at=now, actor=actor, calendar=calendar,
+                                    payloads=[{"item": ni.item_id, "from": "checklist"}
+                                              for ni in new_issues])
+        summary.issue_ids += issue_ids
+        summary.issues = len(issue_ids)
+        summary.existing_issue_ids += [issue_ids[n] for n in joined]
         uow.commit()
     sink.close()
     return summary
@@ -257,9 +255,6 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
 
 def _refusal(g: _Interview, visits: dict[int, Visit],
              existing: set[tuple[int, str, str]]) -> LookbackError | None:
-    from domain.errors import ConflictError, InputError, NotFoundError
-    from domain.fieldwork import _writable
-
     if any(r.problems for r in g.rows):
         bad = next(r for r in g.rows if r.problems)
         col, val, en, zh = bad.problems[0]
@@ -271,9 +266,9 @@ def _refusal(g: _Interview, visits: dict[int, Visit],
         return NotFoundError(f"visit {visit_id} does not exist", f"检查任务{visit_id}不存在")
     teams = {r.team for r in g.rows if r.team is not None}
     try:
-        _writable(v, None)
+        check_writable(v, None)
         for t in teams:
-            _writable(v, t)
+            check_writable(v, t)
     except LookbackError as e:
         return e
     if g.key in existing:
@@ -297,3 +292,60 @@ def as_rows(answers: list[Answer], visit_id: int, role: str, name: str,
                      "result": a.result, "note": a.note, "team": team})
             for i, a in enumerate(answers)]
 
+
+
+def record_interview(visit_id: int, role: str, name: str, answers: Sequence[Answer], *,
+                     team: int | None, actor: str, uow_factory: Callable[[], FieldworkUnitOfWork],
+                     clock: Clock, checklists: Checklists,
+                     calendar: HolidaySource) -> InterviewOutcome:
+    """Record one interview with its answers, through the bulk path as a batch of one.
+
+    Every mistake in the answers is reported at once, checked by the same :func:`parse_row`
+    the bulk import uses (so both accept and refuse exactly the same answers).
+    """
+    if not name.strip():
+        raise BadArgumentError("--name: the interviewee's name is empty", "--name：受访人姓名为空")
+    rows = as_rows(list(answers), visit_id, role, name, team)
+    problems: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for line, raw in rows:
+        r = parse_row(line, raw, checklists)
+        where = str(raw["item_id"]) or f"#{line}"
+        problems += [(where if col in ("item_id", "result", "note") else col,
+                      f"{col} {val!r}: {en}", f"{col}“{val}”：{zh}")
+                     for col, val, en, zh in r.problems]
+        if r.answer is not None:
+            if r.answer.item_id in seen:
+                problems.append((where, "answered twice", "重复作答"))
+            seen.add(r.answer.item_id)
+    if not rows:
+        problems.append(("answers", "no answers given", "没有作答"))
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise InputError(
+            "the answers have mistakes:\n" + "\n".join(f"  {w}: {en}" for w, en, _ in unique),
+            "作答有误：\n" + "\n".join(f"  {w}：{zh}" for w, _, zh in unique),
+            code="bad_answers")
+
+    class _Raise:
+        def add(self, problem: Problem) -> None:  # pragma: no cover - raise_first raises before
+            raise InputError(problem.en, problem.zh)
+
+        def close(self) -> None:
+            pass
+
+    s = record_batch(rows, uow_factory=uow_factory, clock=clock, checklists=checklists,
+                     calendar=calendar, sink=_Raise(), actor=actor, raise_first=True)
+    parsed = [parse_row(line, raw, checklists).answer for line, raw in rows]
+    failed = sum(1 for a in parsed if a is not None and a.result == "fail")
+    return InterviewOutcome(s.interview_ids[0], len(rows), failed, s.issue_ids,
+                            s.existing_issue_ids)
+
+
+@dataclass
+class InterviewOutcome:
+    interview_id: int
+    answers: int
+    failed: int
+    issues_registered: list[int] = field(default_factory=list)
+    issues_existing: list[int] = field(default_factory=list)

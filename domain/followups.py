@@ -19,28 +19,32 @@ next circular) → referral to enforcement (移送, with the case outcome 立案
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from domain.clock import CHINA_TZ, Clock, china_date
+from domain import issues, supervision
+from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
-from domain.fieldwork import (
-    EvidenceRef,
-    Issue,
-    _apply,
-    _issue,
-    check_version,
-    mark_overdue,
-    rect_days,
+from domain.followup_plan import (
+    REMINDER,
+    REVIEW,
+    FollowUpPlanRepository,
+    NewFollowUp,
+    epoch,
+    fire_instant,
+    plan_for,
+    workday_before,
 )
-from domain.lifecycle import Action, IssueStatus, step
-from domain.ports import UnitOfWork
+from domain.issues import Action, Issue, IssueStatus
+from domain.supervision import DEFAULT_FREQUENCIES, SupervisionUnitOfWork
+from domain.visits import EvidenceRef, FieldworkUnitOfWork
 from domain.vocabulary import LADDER, OUTCOMES
-from domain.workdays import HolidaySource, add_workdays, is_workday
+from domain.workdays import HolidaySource, add_workdays
 
-REVIEW, REMINDER = "review", "reminder"
+__all__ = ["REMINDER", "REVIEW", "NewFollowUp", "epoch", "fire_instant", "plan_for",
+           "workday_before"]  # the planning names, for the callers that know them from here
 WARNING_TALK, CIRCULAR, REFERRAL = 2, 3, 4
 TOP = len(LADDER) - 1
 
@@ -50,37 +54,6 @@ def next_level(level: int) -> int:
     if level < 0:
         raise ValueError(f"escalation level {level} is negative")
     return min(level + 1, TOP)
-
-
-def fire_instant(d: date) -> datetime:
-    """A follow-up due on ``d`` fires at the start of that day in China (00:00 UTC+8), as UTC."""
-    return datetime.combine(d, time(0, 0), CHINA_TZ).astimezone(UTC)
-
-
-def epoch(instant: datetime) -> int:
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return int(instant.timestamp())
-
-
-def workday_before(d: date, n: int, calendar: HolidaySource) -> date:
-    """The ``n``-th working day before ``d`` (``d`` itself not counted)."""
-    counted, day = 0, d
-    while counted < n:
-        day -= timedelta(days=1)
-        if is_workday(day, calendar)[0]:
-            counted += 1
-    return day
-
-
-@dataclass(frozen=True)
-class NewFollowUp:
-    issue_id: int
-    kind: str
-    revision: int
-    due_on: date
-    due_at: int  # seconds since the epoch
-    team_no: int | None
 
 
 @dataclass
@@ -143,10 +116,7 @@ class Lease:
     expires_at: int
 
 
-class FollowUpRepository(Protocol):
-    def revisions(self, issue_ids: Sequence[int]) -> dict[int, int]: ...
-    def add_many(self, rows: Sequence[NewFollowUp], at: datetime) -> int: ...
-    def cancel_pending(self, issue_ids: Sequence[int]) -> list[int]: ...
+class FollowUpRepository(FollowUpPlanRepository, Protocol):
     def due_ids(self, now: int, limit: int) -> list[int]: ...
     def claim(self, ids: Sequence[int], now: int) -> list[Claimed]: ...
     def finish(self, rows: Sequence[tuple[int, str]], at: datetime, worker: str) -> None: ...
@@ -170,46 +140,12 @@ class FollowUpRepository(Protocol):
     def release_lease(self, name: str, holder: str) -> None: ...
 
 
-# --- planning ---------------------------------------------------------------------------------
-
-def plan_for(issue_id: int, revision: int, due_on: date, *, team_no: int | None,
-             plan: dict[str, Any], calendar: HolidaySource, today: date) -> list[NewFollowUp]:
-    """The follow-ups of one due date: the review after the grace period, and the reminder before
-    the due date (left out when that day is already past)."""
-    grace = int(plan.get("lookback_grace_workdays", 5))
-    remind = int(plan.get("reminder_workdays", 3))
-    review_on = add_workdays(due_on, grace, calendar).date if grace else due_on
-    rows = [NewFollowUp(issue_id, REVIEW, revision, review_on, epoch(fire_instant(review_on)),
-                        team_no)]
-    if remind:
-        remind_on = workday_before(due_on, remind, calendar)
-        if remind_on > today:
-            rows.append(NewFollowUp(issue_id, REMINDER, revision, remind_on,
-                                    epoch(fire_instant(remind_on)), team_no))
-    return rows
+class FollowUpUnitOfWork(FieldworkUnitOfWork, SupervisionUnitOfWork, Protocol):
+    @property
+    def followups(self) -> FollowUpRepository: ...
 
 
-def schedule(uow: UnitOfWork, issues: Iterable[tuple[int, int, date, int | None]], *,
-             calendar: HolidaySource, at: datetime) -> int:
-    """Plan the follow-ups of new or changed due dates, given as (issue, campaign, due date,
-    team); pending rows of the issues' earlier due dates are cancelled. Call it in the
-    transaction that sets the due dates. Returns the number of rows planned."""
-    items = list(issues)
-    if not items:
-        return 0
-    ids = [i for i, _, _, _ in items]
-    uow.followups.cancel_pending(ids)
-    revisions = uow.followups.revisions(ids)
-    plans: dict[int, dict[str, Any]] = {}
-    today = china_date(at)
-    rows: list[NewFollowUp] = []
-    for issue_id, campaign_id, due_on, team in items:
-        plan = plans.get(campaign_id)
-        if plan is None:
-            plan = plans[campaign_id] = uow.fieldwork.campaign_plan(campaign_id)
-        rows.extend(plan_for(issue_id, revisions.get(issue_id, 0) + 1, due_on, team_no=team,
-                             plan=plan, calendar=calendar, today=today))
-    return uow.followups.add_many(rows, at)
+FollowUpUowFactory = Callable[[], FollowUpUnitOfWork]
 
 
 # --- firing -----------------------------------------------------------------------------------
@@ -220,6 +156,7 @@ class SweepResult:
     reminded: int = 0
     cancelled: int = 0  # the issue was closed before its follow-up came due
     marked_overdue: int = 0
+    supervision_opened: int = 0
     batches: int = 0
     fired_ids: list[int] = field(default_factory=list)
 
@@ -230,10 +167,10 @@ class SweepResult:
     def as_dict(self) -> dict[str, Any]:
         return {"fired": self.fired, "opened": self.opened, "reminded": self.reminded,
                 "cancelled": self.cancelled, "marked_overdue": self.marked_overdue,
-                "batches": self.batches}
+                "supervision_opened": self.supervision_opened, "batches": self.batches}
 
 
-def _fire_batch(uow: UnitOfWork, ids: Sequence[int], *, now: datetime, worker: str,
+def _fire_batch(uow: FollowUpUnitOfWork, ids: Sequence[int], *, now: datetime, worker: str,
                 result: SweepResult) -> None:
     """Claim ``ids`` (those still pending and due) and record each one's outcome and event."""
     claimed = uow.followups.claim(ids, epoch(now))
@@ -263,7 +200,7 @@ def _fire_batch(uow: UnitOfWork, ids: Sequence[int], *, now: datetime, worker: s
         uow.events.append_many(events)
 
 
-def fire(ids: Sequence[int] | None, *, uow_factory: Callable[[], UnitOfWork], clock: Clock,
+def fire(ids: Sequence[int] | None, *, uow_factory: FollowUpUowFactory, clock: Clock,
          worker: str, batch: int = 1000, on_batch: Callable[[int], None] | None = None
          ) -> SweepResult:
     """Fire due follow-ups — all of them (``ids=None``, the sweep) or the given ones (a scheduler
@@ -290,14 +227,23 @@ def fire(ids: Sequence[int] | None, *, uow_factory: Callable[[], UnitOfWork], cl
     return result
 
 
-def sweep(*, uow_factory: Callable[[], UnitOfWork], clock: Clock, worker: str,
-          batch: int = 1000, on_batch: Callable[[int], None] | None = None) -> SweepResult:
-    """The safety net: fire everything due, then mark the issues whose due date has passed as
-    overdue."""
+def sweep(*, uow_factory: FollowUpUowFactory, clock: Clock, worker: str,
+          batch: int = 1000, on_batch: Callable[[int], None] | None = None,
+          frequencies: Mapping[str, str] = DEFAULT_FREQUENCIES) -> SweepResult:
+    """The one sweep (the scheduler's safety net, ``lookback followup sweep`` and the Prefect flow
+    ``lookback-review``): fire everything due, mark the issues whose due date passed with nothing
+    reported as overdue, and open the routine-supervision visits of the periods that have begun.
+
+    Each step commits on its own, in batches, and skips what another transaction holds, so any
+    number of sweeps may run at once: each row is done by exactly one of them.
+    """
     result = fire(None, uow_factory=uow_factory, clock=clock, worker=worker, batch=batch,
                   on_batch=on_batch)
-    result.marked_overdue = len(mark_overdue(today=china_date(clock.now()), actor=worker,
-                                             uow_factory=uow_factory, clock=clock))
+    result.marked_overdue = len(issues.mark_overdue(today=china_date(clock.now()), actor=worker,
+                                                    uow_factory=uow_factory, clock=clock,
+                                                    batch=batch))
+    result.supervision_opened = supervision.open_due(uow_factory=uow_factory, clock=clock,
+                                                     frequencies=frequencies, actor=worker)
     return result
 
 
@@ -349,7 +295,7 @@ def _three_answers(outcome: str, hard: bool | None, fixed: bool | None,
 
 def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[EvidenceRef],
                  hard_measures: bool | None, fixed: bool | None, mechanism: bool | None,
-                 team: int | None, actor: str, uow_factory: Callable[[], UnitOfWork],
+                 team: int | None, actor: str, uow_factory: FollowUpUowFactory,
                  clock: Clock, calendar: HolidaySource,
                  expected_version: int | None = None) -> CheckResult:
     """Record the look-back check of an issue's open review.
@@ -368,8 +314,7 @@ def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[E
     now = clock.now()
     today = china_date(now)
     with uow_factory() as uow:
-        issue = _issue(uow, issue_id)
-        check_version(issue, expected_version)
+        issue = issues.load(uow, issue_id, expected_version=expected_version)
         review = uow.followups.open_review(issue_id)
         if review is None:
             pending = [fu for fu in uow.followups.of_issue(issue_id)
@@ -387,20 +332,23 @@ def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[E
                    "mechanism": m, "note": note.strip(),
                    "evidence": [r.sha256 for r in evidence]}
         referral_id = None
+        action = Action.VERIFY if outcome == "verified" else Action.NOT_RECTIFIED
+        issues.step(issue.id, issue.status, action)  # refuse before writing anything
+        level = issue.escalation if outcome == "verified" else next_level(issue.escalation)
+        # The check is recorded first: a new due date then replans around it, not over it.
+        uow.followups.record(review.id, outcome=outcome, hard=h, fixed=f, mechanism=m,
+                             note=note.strip(), at=now, actor=actor, escalation_after=level)
         if outcome == "verified":
-            issue = _apply(uow, issue, Action.VERIFY, at=now, actor=actor, payload=payload)
-            level, new_due = issue.escalation, None
+            issue = issues.apply(uow, issue, Action.VERIFY, at=now, actor=actor, payload=payload)
+            new_due = None
             uow.followups.cancel_pending([issue_id])
         else:
-            step(issue.id, issue.status, Action.NOT_RECTIFIED)
-            level = next_level(issue.escalation)
-            plan = uow.fieldwork.campaign_plan(issue.campaign_id)
-            due = add_workdays(today, rect_days(plan, issue.severity), calendar)
-            issue = _apply(uow, issue, Action.NOT_RECTIFIED, at=now, actor=actor, due=due,
-                           escalation=level, payload={**payload, "step": LADDER[level]})
+            due = add_workdays(today, uow.issues.rules(issue.campaign_id).days_for(issue.severity),
+                               calendar)
+            issue = issues.apply(uow, issue, Action.NOT_RECTIFIED, at=now, actor=actor, due=due,
+                                 escalation=level, calendar=calendar,
+                                 payload={**payload, "step": LADDER[level]})
             new_due = due.date
-            schedule(uow, [(issue.id, issue.campaign_id, due.date, review.team_no)],
-                     calendar=calendar, at=now)
             if level == REFERRAL and uow.followups.referral_of(issue_id) is None:
                 referral_id = uow.followups.add_referral(
                     source="followup", issue_id=issue_id, supervision_visit_id=None,
@@ -411,8 +359,6 @@ def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[E
                                            "source": "followup"})
         for ref in evidence:
             uow.fieldwork.add_evidence(issue_id, ref, "followup", now)
-        uow.followups.record(review.id, outcome=outcome, hard=h, fixed=f, mechanism=m,
-                             note=note.strip(), at=now, actor=actor, escalation_after=level)
         uow.events.append(at=now, actor=actor, kind="followup.recorded",
                           entity=f"followup:{review.id}",
                           payload={"issue": issue_id, "outcome": outcome,
@@ -425,7 +371,7 @@ CASE_STATUSES = ("filed", "declined")
 
 
 def record_case(issue_id: int, *, status: str, number: str, actor: str,
-                uow_factory: Callable[[], UnitOfWork], clock: Clock) -> dict[str, Any]:
+                uow_factory: FollowUpUowFactory, clock: Clock) -> dict[str, Any]:
     """The enforcement outcome of a referred issue: a case filed (立案, with its number) or
     declined."""
     if status not in CASE_STATUSES:
@@ -436,7 +382,8 @@ def record_case(issue_id: int, *, status: str, number: str, actor: str,
                                "立案时需要--case-number（案号）")
     now = clock.now()
     with uow_factory() as uow:
-        _issue(uow, issue_id)
+        if uow.issues.get(issue_id) is None:
+            raise issues.not_found(issue_id)
         ref = uow.followups.referral_of(issue_id)
         if ref is None:
             raise NotFoundError(f"issue {issue_id} has not been referred to enforcement",
@@ -462,7 +409,7 @@ def record_case(issue_id: int, *, status: str, number: str, actor: str,
 LEASE = "scheduler"
 
 
-def take_lease(holder: str, *, uow_factory: Callable[[], UnitOfWork], now: datetime,
+def take_lease(holder: str, *, uow_factory: FollowUpUowFactory, now: datetime,
                ttl: int) -> bool:
     """Take or renew the scheduler lease; False while another holder's lease is alive."""
     with uow_factory() as uow:
@@ -471,7 +418,7 @@ def take_lease(holder: str, *, uow_factory: Callable[[], UnitOfWork], now: datet
     return ok
 
 
-def release_lease(holder: str, *, uow_factory: Callable[[], UnitOfWork]) -> None:
+def release_lease(holder: str, *, uow_factory: FollowUpUowFactory) -> None:
     with uow_factory() as uow:
         uow.followups.release_lease(LEASE, holder)
         uow.commit()

@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from domain.clock import Clock
-from domain.ports import ImportRun, ProblemSink, UnitOfWork, UnitOfWorkFactory
+from domain.ports import ImportRun, ProblemSink
+from domain.ports import RegisterUnitOfWork as UnitOfWork
+from domain.ports import RegisterUowFactory as UnitOfWorkFactory
 from domain.regions import RegionIndex
 from domain.registers import (
     Cadre,

@@ -1,18 +1,36 @@
 """Campaign metrics: visits, interviews, issues, and the rates an office reports.
 
+The rates are defined here once; the CLI, the API, the circular and every other report use these
+functions:
+
 - Visit completion rate (检查完成率) = visits done ÷ visits planned.
 - Rectification rate (整改率) = issues verified ÷ issues registered.
-- On-time rate (按期整改率) = issues verified without ever having been overdue ÷ issues whose
-  deadline has passed or that are verified (the issues that should be rectified by now).
+- On-time rate (按期整改率) = issues whose rectification was reported by their due date
+  (extensions included) and then verified, with no look-back finding them unrectified
+  (:func:`domain.issues.on_time`, recorded on the issue when it is verified) ÷ issues whose due
+  date has passed or that are verified (those that should be rectified by now).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
-from domain.ports import UnitOfWorkFactory
-from domain.stats import rate
+from domain.campaigns import CampaignRepository, not_found
+from domain.ports import Transaction
+from domain.stats import on_time_rate, rate, rectification_rate
+from domain.visits import FieldworkRepository
+
+
+class MetricsUnitOfWork(Transaction, Protocol):
+    @property
+    def campaigns(self) -> CampaignRepository: ...
+    @property
+    def fieldwork(self) -> FieldworkRepository: ...
+
+
+UnitOfWorkFactory = Callable[[], MetricsUnitOfWork]
 
 
 def rates_from_raw(raw: dict[str, Any]) -> dict[str, Any]:
@@ -26,9 +44,9 @@ def rates_from_raw(raw: dict[str, Any]) -> dict[str, Any]:
         "summary": {"visits_planned": planned, "visits_done": visits.get("done", 0),
                     "interviews": sum(raw["interviews"].values()),
                     "issues_registered": registered, "issues_verified": verified,
-                    "rectification_rate": rate(verified, registered),
-                    "on_time_rate": rate(raw["verified_on_time"], raw["due_or_verified"])},
-        "provinces": [{**p, "rectification_rate": rate(p["verified"], p["issues"]),
+                    "rectification_rate": rectification_rate(verified, registered),
+                    "on_time_rate": on_time_rate(raw["verified_on_time"], raw["due_or_verified"])},
+        "provinces": [{**p, "rectification_rate": rectification_rate(p["verified"], p["issues"]),
                        "completion_rate": rate(p["visits_done"], p["visits"])}
                       for p in raw["provinces"]],
     }
@@ -36,8 +54,6 @@ def rates_from_raw(raw: dict[str, Any]) -> dict[str, Any]:
 
 def campaign_metrics(campaign_id: int, *, today: date, uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
     """Every figure of ``lookback campaign metrics``, as plain data."""
-    from domain.campaigns import not_found
-
     with uow_factory() as uow:
         c = uow.campaigns.get(campaign_id)
         if c is None:

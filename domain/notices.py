@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from domain import issues as issues_svc
+from domain.campaigns import CampaignUnitOfWork, source_figures_in
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
-from domain.followups import CIRCULAR, REFERRAL, REVIEW, WARNING_TALK, FollowUp
-from domain.lifecycle import Action, IssueStatus
-from domain.ports import UnitOfWork
+from domain.followups import CIRCULAR, REFERRAL, REVIEW, WARNING_TALK, FollowUp, FollowUpUnitOfWork
+from domain.issues import Action, IssueQuery, IssueStatus
+from domain.metrics import rates_from_raw
+from domain.ports import RegisterRepository
 from domain.vocabulary import LADDER
 
 KINDS = ("rectification_order", "warning_talk", "followup_opinion", "circular",
@@ -104,6 +107,16 @@ class NoticeRepository(Protocol):
     def mark_issued(self, notice_id: int, pdf: bytes, pdf_sha256: str, at: datetime) -> bool: ...
     def mark_void(self, notice_id: int, reason: str, at: datetime) -> None: ...
     def pdf(self, sha: str) -> bytes | None: ...
+
+
+class NoticeUnitOfWork(FollowUpUnitOfWork, CampaignUnitOfWork, Protocol):
+    @property
+    def notices(self) -> NoticeRepository: ...
+    @property
+    def registers(self) -> RegisterRepository: ...
+
+
+UnitOfWork = NoticeUnitOfWork
 
 
 def _issue_item(i: Any) -> dict[str, Any]:
@@ -246,19 +259,14 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
     ``followup:{follow-up id}`` (one per recorded check); circular ``circular:{date}``; draw
     publication ``draw:{total}:{frame hash}``.
     """
-    from domain.metrics import rates_from_raw
-
     c = uow.campaigns.get(campaign_id)
     assert c is not None
     if kind in ("rectification_order", "warning_talk"):
         checks: dict[int, list[FollowUp]] = {}
         if kind == "rectification_order":
-            issues = uow.fieldwork.list_issues(campaign_id=campaign_id, status="open",
-                                               overdue_on=None, province=None)
+            issues = uow.issues.list(IssueQuery(campaign_id=campaign_id, statuses=("open",)))
         else:
-            issues = escalated(uow.fieldwork.list_issues(
-                campaign_id=campaign_id, status=None, overdue_on=None, province=None),
-                WARNING_TALK)
+            issues = escalated(uow.issues.list(IssueQuery(campaign_id=campaign_id)), WARNING_TALK)
             checks = recorded_checks(uow, campaign_id) if issues else {}
         by_business: dict[str, list[Any]] = {}
         for i in issues:
@@ -290,8 +298,7 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
         checks = recorded_checks(uow, campaign_id)
         if not checks:
             return []
-        by_id = {i.id: i for i in uow.fieldwork.list_issues(
-            campaign_id=campaign_id, status=None, overdue_on=None, province=None)}
+        by_id = {i.id: i for i in uow.issues.list(IssueQuery(campaign_id=campaign_id))}
         out = []
         for fu in sorted((f for fs in checks.values() for f in fs), key=lambda f: f.id):
             issue = by_id[fu.issue_id]
@@ -306,8 +313,7 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
     if kind == "circular":
         raw = uow.fieldwork.metrics(campaign_id, today)
         m = rates_from_raw(raw)
-        issues = uow.fieldwork.list_issues(campaign_id=campaign_id, status=None, overdue_on=None,
-                                           province=None)
+        issues = uow.issues.list(IssueQuery(campaign_id=campaign_id))
         checks = recorded_checks(uow, campaign_id)
         named = sorted(escalated(issues, CIRCULAR), key=lambda i: (-i.escalation, i.uscc, i.id))
         body = {"summary": m["summary"], "issues_by_category": raw["issues_by"]["category"],
@@ -318,8 +324,6 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
                 "escalated": [_escalated_entry(i, checks.get(i.id, [])) for i in named],
                 "referrals": referrals(uow, issues)}
         if c.kind == "lookback":
-            from domain.campaigns import source_figures_in
-
             body["source_issues"] = source_figures_in(uow, campaign_id)
         return [Target(f"circular:{today.isoformat()}", LOWER_OFFICES, None, body)]
     if kind == "draw_publication":
@@ -420,8 +424,6 @@ def store_issued(rendered: Sequence[tuple[int, bytes]], *, uow_factory: Callable
                  clock: Clock, actor: str) -> int:
     """Step 2 for a chunk: keep each rendered PDF and mark its notice issued (idempotent: a notice
     issued already is left as it is). Rectification orders notify their open issues."""
-    from domain.fieldwork import _apply
-
     now = clock.now()
     stored = 0
     with uow_factory() as uow:
@@ -436,10 +438,10 @@ def store_issued(rendered: Sequence[tuple[int, bytes]], *, uow_factory: Callable
                               payload={"number": n.number, "pdf_sha256": sha, "size": len(pdf)})
             if n.kind == "rectification_order":
                 for item in n.content.get("issues", []):
-                    issue = uow.fieldwork.get_issue(int(item["id"]))
+                    issue = uow.issues.get(int(item["id"]), lock=True)
                     if issue is not None and issue.status is IssueStatus.OPEN:
-                        _apply(uow, issue, Action.NOTIFY, at=now, actor=actor,
-                               payload={"notice": n.number})
+                        issues_svc.apply(uow, issue, Action.NOTIFY, at=now, actor=actor,
+                                         payload={"notice": n.number})
             stored += 1
         uow.commit()
     return stored

@@ -1,16 +1,22 @@
-"""Ports: what the domain's use cases need from the outside world, as Protocols.
+"""Ports: what the domain's use cases need from the outside world, as Protocols — the ones
+every module may use (a transaction, the registers, problem sinks).
 
-Storage implements them with SQL; unit tests implement them with in-memory fakes.
+Each use-case module declares the slice of a unit of work it needs (``IssueUnitOfWork`` in
+:mod:`domain.issues`, ``FieldworkUnitOfWork``, …) from the repositories of the modules below it;
+:mod:`domain.unit_of_work` puts every repository together. Storage implements them with SQL;
+unit tests implement them with in-memory fakes. This module imports nothing of the domain but
+its value types, so it sits at the bottom and every module may import it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import Protocol, Self
 
+from domain.events import EventLog
 from domain.regions import Region
 from domain.registers import Business, Cadre, Entity, Inspector, Problem, RegisterKind
 
@@ -97,45 +103,8 @@ class ImportRunRepository(Protocol):
     def get(self, run_id: int) -> ImportRun | None: ...
 
 
-class CampaignRepository(Protocol):
-    """Campaigns, their frozen frames, draw records, teams and visits."""
-
-    def add(self, plan: Plan, *, seed: str, seed_auto: bool, source: str,
-            created_at: datetime) -> int: ...
-    def get(self, campaign_id: int) -> Campaign | None: ...
-    def all_counts(self) -> list[CampaignCounts]: ...
-    def counts(self, campaign_id: int) -> CampaignCounts | None: ...
-    def frame_businesses(self, *, provinces: list[str], categories: list[str],
-                         risk_levels: list[str], excluded_since: date | None, until: date,
-                         campaign_id: int) -> list[FrameBusiness]: ...
-    def frame_inspectors(self) -> list[FrameInspector]: ...
-    def get_frame(self, campaign_id: int) -> FrozenFrame | None: ...
-    def save_frame_if_absent(self, campaign_id: int, frame: FrozenFrame, *,
-                             frozen_at: datetime) -> FrozenFrame: ...
-    def get_record(self, campaign_id: int) -> dict[str, Any] | None: ...
-    def save_record_if_absent(self, campaign_id: int, record: dict[str, Any], *, total: int,
-                              at: datetime) -> dict[str, Any]: ...
-    def replace_record(self, campaign_id: int, record: dict[str, Any], *, total: int,
-                       at: datetime, expected_total: int) -> None: ...
-    def add_team_members(self, campaign_id: int, rows: list[tuple[str, int, int]]) -> int: ...
-    def add_visits(self, campaign_id: int, rows: list[tuple[str, int, str]]) -> int: ...
-    def mark_launched(self, campaign_id: int, at: datetime) -> bool: ...
-    def set_status(self, campaign_id: int, status: str) -> None: ...
-
-
-class UnitOfWork(Protocol):
+class Transaction(Protocol):
     """One transaction: rolls back on exit unless ``commit()`` was called."""
-
-    regions: RegionRepository
-    registers: RegisterRepository
-    import_runs: ImportRunRepository
-    campaigns: CampaignRepository
-    fieldwork: FieldworkRepository
-    events: EventLog
-    notices: NoticeRepository
-    followups: FollowUpRepository
-    supervision: SupervisionRepository
-    users: UserRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -144,7 +113,20 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class RegisterUnitOfWork(Transaction, Protocol):
+    """What the register importers and statistics need."""
+
+    @property
+    def regions(self) -> RegionRepository: ...
+    @property
+    def registers(self) -> RegisterRepository: ...
+    @property
+    def import_runs(self) -> ImportRunRepository: ...
+    @property
+    def events(self) -> EventLog: ...
+
+
+RegisterUowFactory = Callable[[], RegisterUnitOfWork]
 
 
 class ProblemSink(Protocol):
@@ -153,15 +135,5 @@ class ProblemSink(Protocol):
     def add(self, problem: Problem) -> None: ...
     def close(self) -> None: ...
 
-
-if TYPE_CHECKING:  # the campaign module imports this one
-    from domain.access import UserRepository
-    from domain.campaigns import Campaign, CampaignCounts, FrozenFrame
-    from domain.fieldwork import EventLog, FieldworkRepository
-    from domain.followups import FollowUpRepository
-    from domain.notices import NoticeRepository
-    from domain.plan import Plan
-    from domain.sampling import FrameBusiness, FrameInspector
-    from domain.supervision import SupervisionRepository
 
 RawRows = Iterator[tuple[int, dict[str, object]]]

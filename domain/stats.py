@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from domain.ports import RegisterCounts, UnitOfWorkFactory
+from domain.ports import RegisterCounts
+from domain.ports import RegisterUowFactory as UnitOfWorkFactory
 from domain.registers import CADRE_LEVEL_ZH, CATEGORY_ZH, CadreLevel, Category
 
 
@@ -14,6 +15,17 @@ def rate(numerator: int, denominator: int) -> float | None:
     if denominator == 0:
         return None
     return numerator / denominator
+
+
+def rectification_rate(verified: int, registered: int) -> float | None:
+    """整改率: issues verified ÷ issues registered (None when nothing was registered)."""
+    return rate(verified, registered)
+
+
+def on_time_rate(on_time: int, due_or_verified: int) -> float | None:
+    """按期整改率: issues verified on time (reported by the due date, no failed look-back) ÷
+    issues due by now or verified (None when there are none)."""
+    return rate(on_time, due_or_verified)
 
 
 @dataclass(frozen=True, slots=True)

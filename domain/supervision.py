@@ -38,9 +38,11 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from domain import issues
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, BadFileError, ConflictError, NotFoundError
-from domain.ports import UnitOfWork
+from domain.issues import IssueUnitOfWork, NewIssue
+from domain.ports import RegisterRepository
 from domain.registers import CADRE_LEVEL_ZH, CadreLevel
 from domain.vocabulary import DEFAULT_RECT_WORKDAYS, SEVERITIES
 from domain.workdays import YEAR_MAX, YEAR_MIN, HolidaySource, add_workdays
@@ -276,8 +278,6 @@ class SupervisionRepository(Protocol):
                   at: datetime) -> bool:
         """Mark an open visit done; False when it was not open any more."""
         ...
-    def add_findings(self, visit_id: int, findings: Sequence[NewFinding]) -> list[int]: ...
-    def findings(self, visit_id: int) -> list[NewFinding]: ...
     def add_referrals(self, visit_id: int, uscc: str, descriptions: Sequence[str], *,
                       on: date, actor: str) -> list[int]: ...
     def visits(self, *, ending_from: date | None, ending_to: date | None, status: str | None,
@@ -285,9 +285,19 @@ class SupervisionRepository(Protocol):
     def tally(self, ending_from: date, ending_to: date, today: date) -> list[Tally]: ...
 
 
+class SupervisionUnitOfWork(IssueUnitOfWork, Protocol):
+    @property
+    def supervision(self) -> SupervisionRepository: ...
+    @property
+    def registers(self) -> RegisterRepository: ...
+
+
+SupervisionUowFactory = Callable[[], SupervisionUnitOfWork]
+
+
 # --- opening the due visits -------------------------------------------------------------------
 
-def open_due(*, uow_factory: Callable[[], UnitOfWork], clock: Clock,
+def open_due(*, uow_factory: SupervisionUowFactory, clock: Clock,
              frequencies: Mapping[str, str] = DEFAULT_FREQUENCIES, actor: str,
              period: Period | str | None = None) -> int:
     """Open the supervision visits due now for every (official, assigned active business); returns
@@ -366,7 +376,7 @@ class RecordOutcome:
     referral_ids: list[int] = field(default_factory=list)
 
 
-def record(*, cadre_id: str, uscc: str, note: str, uow_factory: Callable[[], UnitOfWork],
+def record(*, cadre_id: str, uscc: str, note: str, uow_factory: SupervisionUowFactory,
            clock: Clock, calendar: HolidaySource, actor: str, on: date | None = None,
            period: Period | str | None = None, findings: Sequence[FindingSpec | str] = (),
            leads: Sequence[str] = (),
@@ -451,12 +461,19 @@ def record(*, cadre_id: str, uscc: str, note: str, uow_factory: Callable[[], Uni
         if not uow.supervision.mark_done(visit_id, done_on=day, note=note, actor=actor, at=now):
             raise ConflictError(f"supervision visit {visit_id} was recorded meanwhile",
                                 f"督导{visit_id}已被他人记录", code="already_recorded")
-        new = []
+        new, new_issues = [], []
         for s in specs:
-            due = add_workdays(day, SEVERITY_WORKDAYS[s.severity], calendar)
+            days = SEVERITY_WORKDAYS[s.severity]
+            due = add_workdays(day, days, calendar)
             new.append(NewFinding(s.category, s.severity, s.description, due.date,
                                   due.provisional))
-        finding_ids = uow.supervision.add_findings(visit_id, new)
+            new_issues.append(NewIssue(None, None, uscc, None, s.category, s.severity,
+                                       s.description, "", day, days, due,
+                                       supervision_visit_id=visit_id))
+        # A finding is an issue like any other: deadline, follow-ups, look-backs, escalation.
+        finding_ids = issues.register(uow, new_issues, at=now, actor=actor, calendar=calendar,
+                                      payloads=[{"from": "supervision", "cadre": cadre_id}
+                                                for _ in new_issues])
         referral_ids = uow.supervision.add_referrals(visit_id, uscc, lead_texts, on=today,
                                                      actor=actor)
         done = uow.supervision.by_id(visit_id)
@@ -542,7 +559,7 @@ def summarise(tallies: Sequence[Tally], by: str | None) -> tuple[RateRow, list[R
             [RateRow(k, labels[k], *groups[k]) for k in order])
 
 
-def rates(period: Period | str, *, uow_factory: Callable[[], UnitOfWork], today: date,
+def rates(period: Period | str, *, uow_factory: SupervisionUowFactory, today: date,
           by: str | None = None, overdue_limit: int | None = None) -> Rates:
     """The supervision completion rate (督导完成率) of ``period`` and its overdue visits.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from domain import notices as svc
 from domain.clock import Clock
-from domain.ports import UnitOfWork
+from domain.unit_of_work import UnitOfWork
 from flows.render_worker import render_chunk
 
 CHUNK = 25  # notices rendered, then stored in one transaction

@@ -13,7 +13,7 @@ from rich.table import Table
 from domain import fieldwork as fw
 from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
-from domain.lifecycle import IssueStatus
+from domain.issues import IssueQuery, IssueStatus
 from domain.vocabulary import STATUS_ZH
 from lookback import remote
 from lookback.bootstrap import App
@@ -204,7 +204,7 @@ def issue_add(
                                 team=team, actor=lb.actor, uow_factory=lb.uow_factory(),
                                 clock=lb.clock, calendar=lb.calendar, categories=CATEGORIES)
         with lb.read_uow_factory()() as uow:
-            found = uow.fieldwork.get_issue(issue_id)
+            found = uow.issues.get(issue_id)
         assert found is not None
         issue = found
     issue_id = issue.id
@@ -266,7 +266,7 @@ def issue_show(ctx: typer.Context, issue: Annotated[int, typer.Argument(help="Is
     lb, out = _state(ctx)
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
-        i = uow.fieldwork.get_issue(issue)
+        i = uow.issues.get(issue)
         if i is None:
             from domain.errors import NotFoundError
 
@@ -320,9 +320,9 @@ def issue_list(
         raise BadArgumentError("--status must be one of " + ", ".join(s.value for s in IssueStatus),
                                "--status应为" + "、".join(s.value for s in IssueStatus) + "之一")
     with lb.read_uow_factory()() as uow:
-        issues = uow.fieldwork.list_issues(campaign_id=campaign, status=status,
-                                           overdue_on=china_date(lb.clock.now()) if overdue else None,
-                                           province=province)
+        issues = uow.issues.list(IssueQuery(
+            campaign_id=campaign, statuses=(status,) if status else (), province=province,
+            overdue_on=china_date(lb.clock.now()) if overdue else None))
     if out.json_mode:
         out.emit({"ok": True, "count": len(issues), "data": [_issue_dict(i) for i in issues]})
         return

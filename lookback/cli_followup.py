@@ -73,10 +73,6 @@ def followup_sweep(
 
             result = svc.sweep(uow_factory=lb.uow_factory(), clock=lb.clock, worker=worker,
                                batch=batch, on_batch=step).as_dict()
-    from domain import supervision
-
-    result["supervision_opened"] = supervision.open_due(
-        uow_factory=lb.uow_factory(), clock=lb.clock, actor=worker)
     if out.json_mode:
         out.emit({"ok": True, **result})
         return
@@ -116,7 +112,7 @@ def followup_list(
         rows = uow.followups.list(status=status, kind=kind, team=team, campaign_id=campaign,
                                   due_before=svc.epoch(lb.clock.now()) if due else None,
                                   limit=limit)
-        issues = {fu.issue_id: uow.fieldwork.get_issue(fu.issue_id) for fu in rows}
+        issues = {fu.issue_id: uow.issues.get(fu.issue_id) for fu in rows}
     if out.json_mode:
         out.emit({"ok": True, "count": len(rows), "followups": [
             {**fu.as_dict(), "finding": None if issues[fu.issue_id] is None else {
@@ -222,7 +218,7 @@ def followup_show(ctx: typer.Context,
     lb, out = _state(ctx)
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
-        if uow.fieldwork.get_issue(issue) is None:
+        if uow.issues.get(issue) is None:
             from domain.errors import NotFoundError
             raise NotFoundError(f"issue {issue} does not exist", f"问题{issue}不存在")
         rows = uow.followups.of_issue(issue)

@@ -13,7 +13,7 @@ from typing import Any
 
 from domain import fieldwork as fw
 from domain.fieldwork_import import record_batch
-from domain.lifecycle import IssueStatus
+from domain.issues import IssueStatus
 from lookback.bootstrap import App
 
 FAIL_RATE = 0.015  # share of failed answers: about 100 issues over 126 businesses

@@ -13,7 +13,7 @@ from typing import Any
 from domain import fieldwork as fw
 from domain import followups as svc
 from domain.clock import CHINA_TZ
-from domain.lifecycle import IssueStatus
+from domain.issues import IssueQuery, IssueStatus
 from lookback.bootstrap import App
 
 NOTES = {
@@ -51,7 +51,7 @@ def review_round(lb: App, rng: random.Random) -> dict[str, Any]:
     with lb.read_uow_factory()() as uow:
         open_reviews = uow.followups.list(status="open", kind=svc.REVIEW, team=None,
                                           campaign_id=None, due_before=None, limit=10**6)
-        status = {fu.issue_id: uow.fieldwork.get_issue(fu.issue_id) for fu in open_reviews}
+        status = {fu.issue_id: uow.issues.get(fu.issue_id) for fu in open_reviews}
         reported_before = {fu.issue_id for fu in open_reviews
                            if _last_step(uow.events.for_entity(f"issue:{fu.issue_id}"))
                            == "issue.report_rectification"}
@@ -88,8 +88,7 @@ def _last_step(events: list[Any]) -> str:
 
 def escalation_counts(lb: App, campaign_id: int) -> dict[str, int]:
     with lb.read_uow_factory()() as uow:
-        issues = uow.fieldwork.list_issues(campaign_id=campaign_id, status=None,
-                                           overdue_on=None, province=None)
+        issues = uow.issues.list(IssueQuery(campaign_id=campaign_id))
     counts = {name: 0 for name in svc.LADDER[1:]}
     for i in issues:
         if i.escalation:

@@ -24,7 +24,7 @@ from domain import fieldwork as fw
 from domain import followups as fu
 from domain import supervision as sv
 from domain.errors import LookbackError
-from domain.lifecycle import IssueStatus
+from domain.issues import IssueStatus
 from domain.notices import NoticeCheck
 from lookback.bootstrap import App
 from lookback.client import FilePart, LookbackClient, RemoteError, read_upload

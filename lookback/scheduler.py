@@ -93,17 +93,14 @@ class Daemon:
             self._say(f"fired follow-up {followup_id} ({fu.kind} of issue {fu.issue_id})")
 
     def sweep(self) -> svc.SweepResult:
-        from domain import supervision
-
+        # The one sweep: fire what is due, mark overdue, and open the routine-supervision visits
+        # (包保督导) of any period that has begun, on the same clock.
         r = svc.sweep(uow_factory=self.app.uow_factory(), clock=self.clock, worker=self.holder)
         self.stats["fired"] += r.fired
         self.stats["sweeps"] += 1
-        # Routine supervision (包保督导) runs on the same clock: open the visits of any period
-        # that has begun (nothing once they are open).
-        opened = supervision.open_due(uow_factory=self.app.uow_factory(), clock=self.clock,
-                                      actor=self.holder)
-        if opened:
-            self._say(f"supervision: {opened} visits opened for the current periods")
+        if r.supervision_opened:
+            self._say(f"supervision: {r.supervision_opened} visits opened for the current "
+                      "periods")
         if r.fired or r.marked_overdue:
             self._say(f"sweep: {r.fired} fired ({r.opened} look-backs opened, {r.reminded} "
                       f"reminders, {r.cancelled} cancelled), {r.marked_overdue} marked overdue")

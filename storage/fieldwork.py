@@ -10,14 +10,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 from sqlmodel import Session
 
-from domain.errors import ConflictError
 from domain.events import GENESIS, Event, make_event
-from domain.fieldwork import EvidenceRef, Issue, NewIssue, Visit
-from domain.lifecycle import IssueStatus
+from domain.fieldwork import EvidenceRef, Visit
 from storage.repositories import SqlRepository, _Sql, fits_id
 from storage.tables import (
-    BusinessRow,
-    CampaignRow,
     EventRow,
     EvidenceRow,
     ExtensionRow,
@@ -33,24 +29,10 @@ _VISIT_SQL = (
     "v.visited_on FROM visit v JOIN campaign c ON c.id = v.campaign_id "
     "JOIN business b ON b.uscc = v.uscc ")
 
-_ISSUE_COLS = (IssueRow.id, IssueRow.campaign_id, IssueRow.visit_id, IssueRow.uscc,
-               IssueRow.item_id, IssueRow.category, IssueRow.severity, IssueRow.description,
-               IssueRow.legal_basis, IssueRow.status, IssueRow.found_on, IssueRow.rect_workdays,
-               IssueRow.due_on, IssueRow.due_provisional, IssueRow.escalation, IssueRow.version,
-               BusinessRow.name, BusinessRow.province_code, IssueRow.due_basis,
-               IssueRow.due_workdays)
-
-
 def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
-
-
-def _issue(row: Any) -> Issue:
-    return Issue(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                 IssueStatus(row[9]), _as_date(row[10]), row[11], _as_date(row[12]),  # type: ignore[arg-type]
-                 bool(row[13]), row[14], row[15], row[16], row[17], _as_date(row[18]), row[19])
 
 
 class SqlFieldworkRepository(SqlRepository):
@@ -116,10 +98,10 @@ class SqlFieldworkRepository(SqlRepository):
         return out
 
     def reserve_ids(self, table: str, n: int) -> list[int]:
-        """``n`` fresh ids for ``table`` (interview or issue), inside this transaction."""
+        """``n`` fresh ids for ``table`` (interview), inside this transaction."""
         if n == 0:
             return []
-        if table not in ("interview", "issue"):
+        if table != "interview":
             raise ValueError(table)
         if self._conn.dialect.name == "postgresql":
             rows = self._conn.execute(text(
@@ -140,73 +122,6 @@ class SqlFieldworkRepository(SqlRepository):
         self._sql.executemany(
             "INSERT INTO answer (interview_id, item_id, result, note) VALUES (?, ?, ?, ?)",
             list(rows))
-
-    def insert_issues(self, rows: Sequence[tuple[int, NewIssue]], at: datetime) -> None:
-        if rows:
-            self._conn.execute(insert(IssueRow), [self._issue_values(issue, at) | {"id": i}
-                                                  for i, issue in rows])
-
-    @staticmethod
-    def _issue_values(issue: NewIssue, at: datetime) -> dict[str, Any]:
-        return dict(
-            campaign_id=issue.campaign_id, visit_id=issue.visit_id, uscc=issue.uscc,
-            item_id=issue.item_id, category=issue.category, severity=issue.severity,
-            description=issue.description[:2000], legal_basis=issue.legal_basis[:500],
-            status=IssueStatus.OPEN.value, found_on=issue.found_on,
-            rect_workdays=issue.rect_workdays, due_on=issue.due.date,
-            due_provisional=issue.due.provisional, due_basis=issue.due.start,
-            due_workdays=issue.due.workdays, escalation=0, version=1, created_at=at,
-            updated_at=at)
-
-    def add_issue(self, issue: NewIssue, at: datetime) -> int:
-        new_id = self._conn.execute(insert(IssueRow).values(**self._issue_values(issue, at))
-                                    .returning(IssueRow.id)).scalar_one()
-        return int(new_id)
-
-    def _issues(self, *conditions: Any) -> list[Issue]:
-        stmt = (select(*_ISSUE_COLS).join(BusinessRow, BusinessRow.uscc == IssueRow.uscc)
-                .where(*conditions).order_by(IssueRow.id))
-        return [_issue(r) for r in self._conn.execute(stmt).all()]
-
-    def get_issue(self, issue_id: int) -> Issue | None:
-        if not fits_id(issue_id):
-            return None
-        found = self._issues(IssueRow.id == issue_id)
-        return found[0] if found else None
-
-    def list_issues(self, *, campaign_id: int | None, status: str | Sequence[str] | None,
-                    overdue_on: date | None, province: str | None) -> list[Issue]:
-        cond: list[Any] = []
-        if campaign_id is not None:
-            cond.append(IssueRow.campaign_id == campaign_id)
-        if isinstance(status, str):
-            cond.append(IssueRow.status == status)
-        elif status is not None:
-            cond.append(IssueRow.status.in_([str(s) for s in status]))  # type: ignore[attr-defined]
-        if overdue_on is not None:
-            cond.append(IssueRow.due_on < overdue_on)
-            cond.append(IssueRow.status != IssueStatus.VERIFIED.value)
-        if province is not None:
-            cond.append(BusinessRow.province_code == province)
-        return self._issues(*cond)
-
-    def set_issue_state(self, issue_id: int, *, status: IssueStatus, due_on: date,
-                        due_provisional: bool, escalation: int, at: datetime,
-                        expected_version: int, due_basis: date | None = None,
-                        due_workdays: int | None = None) -> None:
-        values: dict[str, Any] = dict(status=status.value, due_on=due_on,
-                                      due_provisional=due_provisional, escalation=escalation,
-                                      version=expected_version + 1, updated_at=at)
-        if due_basis is not None:
-            values.update(due_basis=due_basis, due_workdays=due_workdays)
-        result = self._conn.execute(
-            update(IssueRow)
-            .where(IssueRow.id == issue_id, IssueRow.version == expected_version)  # type: ignore[arg-type]
-            .values(**values))
-        if result.rowcount != 1:
-            raise ConflictError(f"issue {issue_id} was changed meanwhile; run the command again",
-                                f"问题{issue_id}已被他人修改；请重新运行命令",
-                                code="stale_version")
 
     def add_rectification(self, issue_id: int, measures: str, at: datetime, actor: str) -> int:
         return int(self._conn.execute(insert(RectificationRow).values(
@@ -241,15 +156,6 @@ class SqlFieldworkRepository(SqlRepository):
             .where(IssueEvidenceRow.issue_id == issue_id).order_by(EvidenceRow.added_at)).all()
         return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
 
-    def provisional_issues(self) -> list[Issue]:
-        return self._issues(IssueRow.due_provisional == True,  # noqa: E712
-                            IssueRow.status != IssueStatus.VERIFIED.value)
-
-    def campaign_plan(self, campaign_id: int) -> dict[str, Any]:
-        raw = self._conn.execute(select(CampaignRow.plan_json)
-                                 .where(CampaignRow.id == campaign_id)).scalar_one()
-        return json.loads(raw)  # type: ignore[no-any-return]
-
     def metrics(self, campaign_id: int, today: date) -> dict[str, Any]:
         c = self._conn
         p = {"c": campaign_id, "today": today}
@@ -266,17 +172,17 @@ class SqlFieldworkRepository(SqlRepository):
         for col in ("category", "severity", "status"):
             by[col] = dict(rows(f"SELECT {col}, COUNT(*) FROM issue WHERE campaign_id = :c "
                                 f"GROUP BY {col}"))
+        # on_time is the domain's verdict, recorded when the issue was verified.
         verified_on_time = c.execute(text(
-            "SELECT COUNT(*) FROM issue i WHERE i.campaign_id = :c AND i.status = 'verified' AND "
-            "NOT EXISTS (SELECT 1 FROM event e WHERE e.entity = 'issue:' || i.id AND "
-            "e.kind = 'issue.mark_overdue')"), p).scalar_one()
+            "SELECT COUNT(*) FROM issue WHERE campaign_id = :c AND status = 'verified' AND "
+            "on_time = :yes"), {**p, "yes": True}).scalar_one()
         due_or_verified = c.execute(text(
             "SELECT COUNT(*) FROM issue WHERE campaign_id = :c AND (due_on < :today OR "
             "status = 'verified')"), p).scalar_one()
         overdue = rows(
             "SELECT i.id, i.uscc, b.name, b.province_code, i.category, i.severity, i.status, "
             "i.due_on FROM issue i JOIN business b ON b.uscc = i.uscc WHERE i.campaign_id = :c "
-            "AND i.status <> 'verified' AND (i.due_on < :today OR i.status = 'overdue') "
+            "AND (i.status = 'overdue' OR (i.status IN ('open', 'notified') AND i.due_on < :today)) "
             "ORDER BY i.due_on, i.id")
         provinces = rows(
             "SELECT b.province_code, r.name, COUNT(DISTINCT v.id), "

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
 
-from domain.followups import Claimed, FollowUp, Lease, NewFollowUp
-from storage.fieldwork import _as_date
+from domain.followup_plan import NewFollowUp
+from domain.followups import Claimed, FollowUp, Lease
+from storage.issues import as_date as _as_date
 from storage.repositories import SqlRepository, _chunks
 from storage.tables import (
     BusinessRow,
@@ -24,12 +25,22 @@ _FU_COLS = (FollowUpRow.id, FollowUpRow.issue_id, FollowUpRow.kind, FollowUpRow.
             FollowUpRow.fired_at, FollowUpRow.outcome, FollowUpRow.hard_measures,
             FollowUpRow.fixed, FollowUpRow.mechanism, FollowUpRow.note, FollowUpRow.recorded_at,
             FollowUpRow.recorded_by, FollowUpRow.escalation_after, IssueRow.campaign_id,
-            IssueRow.uscc, BusinessRow.name)
+            IssueRow.uscc, BusinessRow.name.label("business_name"))  # type: ignore[attr-defined]
 
 
 def _followup(r: Any) -> FollowUp:
-    return FollowUp(r[0], r[1], r[2], r[3], _as_date(r[4]), r[5], r[6], r[7], r[8],  # type: ignore[arg-type]
-                    r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19])
+    """A follow-up from a row selected with ``_FU_COLS`` (read by column name)."""
+    m = r._mapping
+    due_on = _as_date(m["due_on"])
+    assert due_on is not None
+    return FollowUp(id=m["id"], issue_id=m["issue_id"], kind=m["kind"], revision=m["revision"],
+                    due_on=due_on, due_at=m["due_at"], status=m["status"],
+                    team_no=m["team_no"], fired_at=m["fired_at"], outcome=m["outcome"],
+                    hard_measures=m["hard_measures"], fixed=m["fixed"],
+                    mechanism=m["mechanism"], note=m["note"], recorded_at=m["recorded_at"],
+                    recorded_by=m["recorded_by"], escalation_after=m["escalation_after"],
+                    campaign_id=m["campaign_id"], uscc=m["uscc"],
+                    business_name=m["business_name"])
 
 
 class SqlFollowUpRepository(SqlRepository):
@@ -63,6 +74,13 @@ class SqlFollowUpRepository(SqlRepository):
                 .values(status="cancelled", outcome="superseded")
                 .returning(FollowUpRow.id)).scalars().all()
         return cancelled
+
+    def cancel_open(self, issue_id: int, *, at: datetime) -> list[int]:
+        return list(self._conn.execute(
+            update(FollowUpRow)
+            .where(FollowUpRow.issue_id == issue_id, FollowUpRow.status == "open")  # type: ignore[arg-type]
+            .values(status="cancelled", outcome="superseded", recorded_at=at)
+            .returning(FollowUpRow.id)).scalars().all())
 
     # --- firing -----------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from domain.ports import UnitOfWorkFactory
+from domain.ports import RegisterUowFactory as UnitOfWorkFactory
 from domain.regions import Region, RegionLevel
 
 SNAPSHOT = Path(__file__).parent / "data" / "regions_gbt2260.csv"

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, update
 
-from domain.supervision import NewFinding, Period, SupervisionVisit, Tally
+from domain.supervision import Period, SupervisionVisit, Tally
 from storage.repositories import SqlRepository
 from storage.tables import (
     BusinessRow,
@@ -16,12 +16,10 @@ from storage.tables import (
     CadreRow,
     ReferralRow,
     RegionRow,
-    SupervisionFindingRow,
     SupervisionVisitRow,
 )
 
 _V = SupervisionVisitRow.__table__  # type: ignore[attr-defined]
-_F = SupervisionFindingRow.__table__  # type: ignore[attr-defined]
 
 
 def _as_date(value: Any) -> date | None:
@@ -149,19 +147,6 @@ class SqlSupervisionRepository(SqlRepository):
             .values(status="done", done_on=done_on, note=note[:2000], recorded_by=actor[:200],
                     recorded_at=at))
         return bool(result.rowcount == 1)
-
-    def add_findings(self, visit_id: int, findings: Sequence[NewFinding]) -> list[int]:
-        return [int(self._conn.execute(insert(_F).values(
-            supervision_visit_id=visit_id, category=f.category, severity=f.severity,
-            description=f.description, due_on=f.due_on, due_provisional=f.due_provisional)
-            .returning(_F.c.id)).scalar_one()) for f in findings]
-
-    def findings(self, visit_id: int) -> list[NewFinding]:
-        f = _F.c
-        rows = self._conn.execute(select(f.category, f.severity, f.description, f.due_on,
-                                         f.due_provisional)
-                                  .where(f.supervision_visit_id == visit_id).order_by(f.id)).all()
-        return [NewFinding(a, b, d, _as_date(due), bool(p)) for a, b, d, due, p in rows]  # type: ignore[arg-type]
 
     def add_referrals(self, visit_id: int, uscc: str, descriptions: Sequence[str], *,
                       on: date, actor: str) -> list[int]:

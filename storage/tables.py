@@ -215,15 +215,20 @@ class AnswerRow(SQLModel, table=True):
 
 
 class IssueRow(SQLModel, table=True):
-    """A problem found (问题), with its rectification deadline and lifecycle state."""
+    """A problem found (问题) on a campaign visit or a routine-supervision visit, with its
+    rectification deadline and lifecycle state."""
 
     __tablename__ = "issue"
     __table_args__ = (UniqueConstraint("campaign_id", "uscc", "item_id",
                                        name="uq_issue_business_item"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
-    visit_id: int = Field(foreign_key="visit.id", index=True)
+    # A campaign visit's issue has campaign and visit; a supervision finding has its
+    # supervision visit instead.
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    supervision_visit_id: int | None = Field(default=None, foreign_key="supervision_visit.id",
+                                             index=True)
     uscc: str = Field(foreign_key="business.uscc", max_length=18, index=True)
     item_id: str | None = Field(default=None, max_length=40)
     category: str = Field(max_length=40, index=True)
@@ -240,6 +245,8 @@ class IssueRow(SQLModel, table=True):
     due_basis: date | None = None
     due_workdays: int | None = None
     escalation: int = 0
+    reported_on: date | None = None  # China date of the latest rectification report
+    on_time: bool | None = None  # set when verified (domain.issues.on_time)
     version: int = 1
     created_at: datetime
     updated_at: datetime
@@ -429,20 +436,6 @@ class SupervisionVisitRow(SQLModel, table=True):
     note: str = Field(default="", max_length=2000)
     recorded_by: str = Field(default="", max_length=200)
     recorded_at: datetime | None = None
-
-
-class SupervisionFindingRow(SQLModel, table=True):
-    """A problem found on a supervision visit, with the working-day deadline it was given."""
-
-    __tablename__ = "supervision_finding"
-
-    id: int | None = Field(default=None, primary_key=True)
-    supervision_visit_id: int = Field(foreign_key="supervision_visit.id", index=True)
-    category: str = Field(max_length=40)
-    severity: str = Field(max_length=10)
-    description: str = Field(max_length=2000)
-    due_on: date
-    due_provisional: bool = False
 
 
 class ApiUserRow(SQLModel, table=True):

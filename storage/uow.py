@@ -13,6 +13,7 @@ from storage.campaigns import SqlCampaignRepository
 from storage.db import READ_ONLY
 from storage.fieldwork import SqlEventLog, SqlFieldworkRepository
 from storage.followups import SqlFollowUpRepository
+from storage.issues import SqlIssueRepository
 from storage.notices import SqlNoticeRepository
 from storage.repositories import (
     SqlImportRunRepository,
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
         self.import_runs = SqlImportRunRepository(self.session)
         self.campaigns = SqlCampaignRepository(self.session)
         self.fieldwork = SqlFieldworkRepository(self.session)
+        self.issues = SqlIssueRepository(self.session)
         self.events = SqlEventLog(self.session)
         self.notices = SqlNoticeRepository(self.session)
         self.followups = SqlFollowUpRepository(self.session)

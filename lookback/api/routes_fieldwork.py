@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from domain import fieldwork as fw
 from domain.access import Action, Principal, Role
 from domain.errors import BadArgumentError, NotFoundError
+from domain.issues import IssueQuery
 from lookback.api.deps import AppDep, GuardDep, IfMatch, PageDep, UserDep, etag, parse_if_match
 from lookback.api.schemas import (
     EvidencePublic,
@@ -48,7 +49,7 @@ def load_visit(lb: App, visit_id: int) -> fw.Visit:
 def load_issue(lb: App, issue_id: int) -> tuple[fw.Issue, int | None]:
     """The issue and the team of its visit."""
     with lb.read_uow_factory()() as uow:
-        i = uow.fieldwork.get_issue(issue_id)
+        i = uow.issues.get(issue_id)
         v = uow.fieldwork.get_visit(i.visit_id) if i is not None else None
     if i is None:
         raise NotFoundError(f"issue {issue_id} does not exist", f"问题{issue_id}不存在")
@@ -147,9 +148,9 @@ def list_issues(lb: AppDep, user: UserDep, page: PageDep,
     from domain.clock import china_date
 
     with lb.read_uow_factory()() as uow:
-        issues = uow.fieldwork.list_issues(
-            campaign_id=campaign, status=status, province=province,
-            overdue_on=china_date(lb.clock.now()) if overdue else None)
+        issues = uow.issues.list(IssueQuery(
+            campaign_id=campaign, statuses=(status,) if status else (), province=province,
+            overdue_on=china_date(lb.clock.now()) if overdue else None))
         if user.role == Role.AUDITOR:
             teams = {vid: v.team_no for vid, v in uow.fieldwork.visits_by_ids(
                 sorted({i.visit_id for i in issues})).items()}

@@ -74,7 +74,7 @@ def list_followups(
                                   limit=_EVERY_ROW)
         rows = [fu for fu in rows if _visible(user, fu)]
         shown = page.slice(rows)
-        issues = {i: uow.fieldwork.get_issue(i) for i in {fu.issue_id for fu in shown}}
+        issues = {i: uow.issues.get(i) for i in {fu.issue_id for fu in shown}}
     return FollowUpList(count=len(rows),
                         items=[followup_public(fu, issues[fu.issue_id]) for fu in shown])
 

@@ -458,8 +458,7 @@ def test_issue_list_overdue_and_province(site: Site, tmp_path: Path) -> None:
 
 def test_campaign_metrics_agree_with_what_was_recorded(site: Site, tmp_path: Path) -> None:
     from domain.clock import FixedClock
-    from domain.fieldwork import transition
-    from domain.lifecycle import Action
+    from domain.issues import Action, transition
     from storage.db import make_engine
     from storage.uow import SqlUnitOfWork
 

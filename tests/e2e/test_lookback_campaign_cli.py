@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from domain import fieldwork as fw
 from domain.clock import FixedClock
-from domain.lifecycle import Action
+from domain.issues import Action
 from lookback.cli import app
 from storage.db import make_engine
 from storage.uow import SqlUnitOfWork
@@ -68,7 +68,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     for i in issues[0]:
         fw.rectify(i, measures="已整改", evidence=[], actor="test",
                    uow_factory=lambda: SqlUnitOfWork(engine), clock=clock)
-        fw.transition(i, Action.VERIFY, actor="test", uow_factory=lambda: SqlUnitOfWork(engine),
+        issues.transition(i, Action.VERIFY, actor="test", uow_factory=lambda: SqlUnitOfWork(engine),
                       clock=clock)
     engine.dispose()
     return db, [v["uscc"] for v in visits]

@@ -29,6 +29,7 @@ from domain.checklists import default_checklists
 from domain.clock import FixedClock
 from domain.fieldwork import Answer, record_interview, rectify
 from domain.followups import record_case, record_check, sweep
+from domain.issues import IssueQuery
 from storage.calendar import ChineseCalendarSource
 from storage.synthetic import generate
 from storage.uow import SqlUnitOfWork
@@ -70,7 +71,7 @@ class Site:
 
     def level(self, name: str) -> int:
         with self.uow_factory() as uow:
-            i = uow.fieldwork.get_issue(self.issues[name])
+            i = uow.issues.get(self.issues[name])
         assert i is not None
         return i.escalation
 
@@ -108,8 +109,7 @@ def site(uow_factory: Callable[[], SqlUnitOfWork], registers: Path, tmp_path: Pa
         record_interview(v.id, "owner", "业主", answers, team=None, actor="t", uow_factory=uow_factory,
                          clock=LAUNCH, checklists=checklists, calendar=calendar)
     with uow_factory() as uow:
-        issues = uow.fieldwork.list_issues(campaign_id=cid, status=None, overdue_on=None,
-                                           province=None)
+        issues = uow.issues.list(IssueQuery(campaign_id=cid))
     by_visit: dict[int, list[int]] = {}
     for i in issues:
         by_visit.setdefault(i.visit_id, []).append(i.id)
@@ -169,7 +169,7 @@ def test_warning_talks_follow_the_ladder(site: Site) -> None:
 def test_one_followup_opinion_per_recorded_check(site: Site) -> None:
     i = site.issues
     with site.uow_factory() as uow:
-        first_due = uow.fieldwork.get_issue(i["b"]).due_on.isoformat()  # type: ignore[union-attr]
+        first_due = uow.issues.get(i["b"]).due_on.isoformat()  # type: ignore[union-attr]
     site.look_back("2026-05-04", {"a0": "partial", "b": "not_rectified"})
     ops = site.record("followup_opinion", "2026-05-05")
     assert len(ops) == 2
@@ -181,7 +181,7 @@ def test_one_followup_opinion_per_recorded_check(site: Site) -> None:
     with site.uow_factory() as uow:
         recorded = uow.followups.list(status="recorded", kind="review", team=None,
                                       campaign_id=site.cid, due_before=None, limit=100)
-        b_now = uow.fieldwork.get_issue(i["b"])
+        b_now = uow.issues.get(i["b"])
     assert len(recorded) == 4
     keys = {n.content["followup"]["followup"] for n in ops + new}
     assert keys == {f.id for f in recorded}

@@ -22,10 +22,11 @@ from sqlalchemy.engine import Engine
 
 from domain import campaigns as svc
 from domain import fieldwork as fw
+from domain import issues
 from domain.clock import FixedClock
 from domain.errors import ConflictError
 from domain.events import Event, body, chain_hash, verify_chain
-from domain.lifecycle import Action, IssueStatus
+from domain.issues import Action, IssueStatus
 from domain.vocabulary import CATEGORIES
 from domain.workdays import add_workdays
 from storage.calendar import ChineseCalendarSource, add_year_file
@@ -90,7 +91,7 @@ def test_every_state_change_writes_exactly_one_event(campaign: Campaign) -> None
         evidence=[], team=None, calendar=c.calendar, categories=CATEGORIES, **common(c)))
     assert kinds(ev) == [("issue.registered", f"issue:{d}")] and ev[0].payload["from"] == "finding"
 
-    _, ev = new_events(c, lambda: fw.transition(a, Action.NOTIFY, **common(c)))
+    _, ev = new_events(c, lambda: issues.transition(a, Action.NOTIFY, **common(c)))
     assert kinds(ev) == [("issue.notify", f"issue:{a}")]
     _, ev = new_events(c, lambda: fw.rectify(a, measures="已整改", evidence=[], **common(c)))
     assert kinds(ev) == [("issue.report_rectification", f"issue:{a}")]
@@ -98,23 +99,23 @@ def test_every_state_change_writes_exactly_one_event(campaign: Campaign) -> None
                                             calendar=c.calendar, **common(c)))
     assert kinds(ev) == [("issue.extend", f"issue:{a}")]
 
-    _, ev = new_events(c, lambda: fw.transition(a, Action.VERIFY, **common(c)))
+    _, ev = new_events(c, lambda: issues.transition(a, Action.VERIFY, **common(c)))
     assert kinds(ev) == [("issue.verify", f"issue:{a}")]
 
     # mark_overdue: one event per issue it marks, and only those (not the verified one).
     later = FixedClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
-    marked, ev = new_events(c, lambda: fw.mark_overdue(today=date(2026, 6, 1), **common(c, later)))
+    marked, ev = new_events(c, lambda: issues.mark_overdue(today=date(2026, 6, 1), **common(c, later)))
     assert sorted(marked) == sorted([b, d])
     assert kinds(ev) == [("issue.mark_overdue", f"issue:{n}") for n in marked]
     assert all(c.issue(n).status == IssueStatus.OVERDUE for n in marked)
-    marked, ev = new_events(c, lambda: fw.mark_overdue(today=date(2026, 6, 1), **common(c, later)))
+    marked, ev = new_events(c, lambda: issues.mark_overdue(today=date(2026, 6, 1), **common(c, later)))
     assert marked == [] and ev == []
 
     # A refusal writes nothing.
     with pytest.raises(ConflictError):
         fw.complete_visit(v.id, team=None, **common(c))
     with pytest.raises(ConflictError):  # b is overdue: no rectification order any more
-        fw.transition(b, Action.NOTIFY, **common(c))
+        issues.transition(b, Action.NOTIFY, **common(c))
     assert len(all_events(c)) == len(launch) + 1 + 3 + 1 + 4 + 2
 
     _, ev = new_events(c, lambda: svc.close_campaign(c.campaign_id, uow_factory=c.uow_factory,
@@ -136,7 +137,7 @@ def test_a_failing_second_step_rolls_back_the_first_change_and_its_event(
     with pytest.raises(ConflictError), c.uow_factory() as uow:
         fw._apply(uow, c.issue(a), Action.NOTIFY, at=NOW.now(), actor=ACTOR, payload={})
         # The first change and its event are in this transaction ...
-        assert uow.fieldwork.get_issue(a).status == IssueStatus.NOTIFIED  # type: ignore[union-attr]
+        assert uow.issues.get(a).status == IssueStatus.NOTIFIED  # type: ignore[union-attr]
         assert uow.events.count() == counts["event"] + 1
         # ... and the second step is illegal (an open issue cannot be verified).
         fw._apply(uow, c.issue(b), Action.VERIFY, at=NOW.now(), actor=ACTOR, payload={})
@@ -146,7 +147,7 @@ def test_a_failing_second_step_rolls_back_the_first_change_and_its_event(
 
 
 class FailingUnitOfWork(SqlUnitOfWork):
-    """A unit of work whose ``target`` (events.append or fieldwork.set_issue_state) fails on
+    """A unit of work whose ``target`` (events.append or issues.save) fails on
     its ``nth`` call, like a full disk or a lost connection half way through."""
 
     def __init__(self, engine: Engine, target: str, nth: int) -> None:
@@ -170,7 +171,7 @@ class FailingUnitOfWork(SqlUnitOfWork):
         return self
 
 
-@pytest.mark.parametrize("target", ["events.append", "fieldwork.set_issue_state"])
+@pytest.mark.parametrize("target", ["events.append", "issues.save"])
 def test_a_write_failing_in_the_second_of_two_changes_stores_neither(campaign: Campaign,
                                                                      target: str) -> None:
     """mark_overdue marks two issues in one transaction; the second one's write fails."""
@@ -180,12 +181,12 @@ def test_a_write_failing_in_the_second_of_two_changes_stores_neither(campaign: C
     before, counts = [c.issue(n) for n in ids], c.counts()
     later = FixedClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
     with pytest.raises(RuntimeError, match="failed"):
-        fw.mark_overdue(today=date(2026, 6, 1), actor=ACTOR, clock=later,
+        issues.mark_overdue(today=date(2026, 6, 1), actor=ACTOR, clock=later,
                         uow_factory=lambda: FailingUnitOfWork(c.engine, target, 2))
     assert [c.issue(n) for n in ids] == before
     assert c.counts() == counts and c.chain().ok
     # Without the failure both are marked, each with its event.
-    assert sorted(fw.mark_overdue(today=date(2026, 6, 1), actor=ACTOR, clock=later,
+    assert sorted(issues.mark_overdue(today=date(2026, 6, 1), actor=ACTOR, clock=later,
                                   uow_factory=c.uow_factory)) == sorted(ids)
     assert c.event_count() == counts["event"] + 2
 
@@ -249,7 +250,7 @@ def test_tampering_in_the_database_is_detected(campaign: Campaign, db_url: str,
     c = campaign
     [a, b] = c.interview(c.visits[0], "director", {"STAFF-04": "fail", "RISK-01": "fail"},
                          clock=NOW).issues_registered
-    fw.transition(a, Action.NOTIFY, **common(c))
+    issues.transition(a, Action.NOTIFY, **common(c))
     fw.rectify(a, measures="已整改", evidence=[], **common(c))
     fw.extend(b, workdays=3, reason="待审批", approver="李科长", calendar=c.calendar, **common(c))
     last = c.event_count()
@@ -431,7 +432,7 @@ def test_recompute_keeps_a_due_date_set_by_a_follow_up(campaign: Campaign,
                clock=DEC_24)
     new_due = add_workdays(DEC_24.now().date(), 7, c.calendar)
     assert (new_due.date, new_due.provisional) == (date(2027, 1, 4), True)
-    fw.transition(n, Action.NOT_RECTIFIED, actor=ACTOR, uow_factory=c.uow_factory, clock=DEC_24,
+    issues.transition(n, Action.NOT_RECTIFIED, actor=ACTOR, uow_factory=c.uow_factory, clock=DEC_24,
                   payload={"outcome": "not_rectified"}, due=new_due, escalation=1)
     assert c.issue(n).due_on == date(2027, 1, 4)
 

@@ -20,10 +20,11 @@ from sqlalchemy import text
 
 from domain import fieldwork as fw
 from domain import followups as fu
+from domain import issues as iss
 from domain.clock import FixedClock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
 from domain.followups import REFERRAL, fire_instant, workday_before
-from domain.lifecycle import Action, IssueStatus
+from domain.issues import Action, IssueStatus
 from domain.vocabulary import LADDER
 from domain.workdays import add_workdays
 from tests.integration.test_lifecycle import (
@@ -227,7 +228,7 @@ def test_a_review_opens_and_a_reminder_is_sent_once_each(c: Campaign) -> None:
 def test_a_verified_issues_due_follow_up_is_cancelled_when_fired(c: Campaign) -> None:
     i = issues(c)[0]
     fw.rectify(i, measures="已整改", evidence=[], actor=ACTOR, uow_factory=c.uow_factory, clock=NOW)
-    fw.transition(i, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=NOW)
+    iss.transition(i, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=NOW)
     r = pending_review(c, i)
     result = fire_all(c, at(datetime.fromtimestamp(r.due_at, UTC)))
     assert r.id in result.fired_ids and result.cancelled >= 1
@@ -346,7 +347,7 @@ def test_record_case_declined_and_refusals(c: Campaign) -> None:
         fu.record_case(i, status="filed", number=" ", actor=ACTOR,
                        uow_factory=c.uow_factory, clock=NOW)
     with c.uow_factory() as uow:
-        issue = uow.fieldwork.get_issue(i)
+        issue = uow.issues.get(i)
         assert issue is not None
         uow.followups.add_referral(source="followup", issue_id=i, supervision_visit_id=None,
                                    uscc=issue.uscc, description="x", on=date(2026, 3, 10),

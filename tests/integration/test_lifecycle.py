@@ -34,13 +34,14 @@ from typer.testing import CliRunner
 
 from domain import campaigns as svc
 from domain import fieldwork as fw
+from domain import issues
 from domain.checklists import Checklists, default_checklists
 from domain.clock import FixedClock
 from domain.errors import ConflictError
 from domain.events import verify_chain
 from domain.fieldwork_import import as_rows, record_batch
 from domain.importing import import_register
-from domain.lifecycle import TRANSITIONS, Action, IssueStatus
+from domain.issues import TRANSITIONS, Action, IssueStatus
 from domain.registers import RegisterKind
 from domain.vocabulary import STATUS_ZH
 from domain.workdays import add_workdays, workdays_between
@@ -95,7 +96,7 @@ class Campaign:
 
     def issue(self, issue_id: int) -> fw.Issue:
         with self.read() as uow:
-            found = uow.fieldwork.get_issue(issue_id)
+            found = uow.issues.get(issue_id)
         assert found is not None, issue_id
         return found
 
@@ -251,7 +252,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule(i=pick)
     def notify(self, i: int) -> None:
-        self.attempt(i, Action.NOTIFY, lambda n: fw.transition(
+        self.attempt(i, Action.NOTIFY, lambda n: issues.transition(
             n, Action.NOTIFY, actor=ACTOR, uow_factory=self.c.uow_factory, clock=NOW))
 
     @rule(i=pick)
@@ -262,13 +263,13 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule(i=pick)
     def mark_overdue(self, i: int) -> None:
-        self.attempt(i, Action.MARK_OVERDUE, lambda n: fw.transition(
+        self.attempt(i, Action.MARK_OVERDUE, lambda n: issues.transition(
             n, Action.MARK_OVERDUE, actor=ACTOR, uow_factory=self.c.uow_factory, clock=NOW,
             payload={"today": NOW.now().date().isoformat()}))
 
     @rule(i=pick)
     def verify(self, i: int) -> None:
-        self.attempt(i, Action.VERIFY, lambda n: fw.transition(
+        self.attempt(i, Action.VERIFY, lambda n: issues.transition(
             n, Action.VERIFY, actor=ACTOR, uow_factory=self.c.uow_factory, clock=NOW,
             payload={"outcome": "verified"}))
 
@@ -278,7 +279,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         due = add_workdays(NOW.now().date(), RECT_DAYS["general"], self.c.calendar) \
             if new_due else None
         level = m.escalation + 1 if escalate else None
-        self.attempt(i, Action.NOT_RECTIFIED, lambda n: fw.transition(
+        self.attempt(i, Action.NOT_RECTIFIED, lambda n: issues.transition(
             n, Action.NOT_RECTIFIED, actor=ACTOR, uow_factory=self.c.uow_factory, clock=NOW,
             payload={"outcome": "not_rectified"}, due=due, escalation=level),
             due=due.date if due else None, escalation=level)
@@ -371,7 +372,7 @@ def act(c: Campaign, n: int, action: Action) -> fw.Issue:
     if action == Action.EXTEND:
         return fw.extend(n, workdays=3, reason="待审批", approver="李科长",
                          calendar=c.calendar, **common)
-    return fw.transition(n, action, **common)
+    return issues.transition(n, action, **common)
 
 
 @pytest.mark.parametrize("status", list(IssueStatus))

@@ -26,9 +26,10 @@ from sqlalchemy.engine import Engine
 
 from domain import campaigns as svc
 from domain import fieldwork as fw
+from domain import issues
 from domain.clock import FixedClock
 from domain.errors import BadArgumentError, ConflictError, InputError, NotFoundError
-from domain.lifecycle import Action
+from domain.issues import Action
 from domain.metrics import campaign_metrics
 from domain.notices import targets
 from domain.sampling import avoided_prefix, lowest
@@ -93,7 +94,7 @@ def source(engine: Engine, registers: Path, tmp_path: Path) -> tuple[Campaign, d
                 fw.rectify(issue_id, measures="已整改", evidence=[], actor=ACTOR,
                            uow_factory=c.uow_factory, clock=LATER)
             else:
-                fw.transition(issue_id, a, actor=ACTOR, uow_factory=c.uow_factory, clock=LATER,
+                issues.transition(issue_id, a, actor=ACTOR, uow_factory=c.uow_factory, clock=LATER,
                               escalation=escalation if a is Action.NOT_RECTIFIED else None)
 
     for i in ids["A"][1]:
@@ -212,7 +213,7 @@ def test_relaunch_draws_nothing_new_even_after_the_source_changes(
     for i in ids["E"][1]:
         fw.rectify(i, measures="已整改", evidence=[], actor=ACTOR, uow_factory=c.uow_factory,
                    clock=AFTER)
-        fw.transition(i, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=AFTER)
+        issues.transition(i, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=AFTER)
     again = svc.launch(cid, uow_factory=c.uow_factory, clock=AFTER)
     assert again == record
     assert visits_of(c.engine, cid) == before
@@ -231,7 +232,7 @@ def test_source_issue_metrics_hand_checked(source: tuple[Campaign, dict[str, Any
     b2 = ids["B"][1][1]
     fw.rectify(b2, measures="已整改", evidence=[], actor=ACTOR, uow_factory=c.uow_factory,
                clock=AFTER)
-    fw.transition(b2, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=AFTER)
+    issues.transition(b2, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=AFTER)
     with c.read() as uow:
         visit = next(v for v in uow.fieldwork.list_visits(cid, team=None, status=None)
                      if v.uscc == ids["C"][0])
@@ -294,7 +295,7 @@ def test_refusals(source: tuple[Campaign, dict[str, Any]]) -> None:
             if issue.status != "rectification_reported":
                 fw.rectify(i, measures="已整改", evidence=[], actor=ACTOR,
                            uow_factory=c.uow_factory, clock=AFTER)
-            fw.transition(i, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=AFTER)
+            issues.transition(i, Action.VERIFY, actor=ACTOR, uow_factory=c.uow_factory, clock=AFTER)
     with pytest.raises(ConflictError) as empty:
         svc.launch(lb, uow_factory=c.uow_factory, clock=AFTER)
     assert empty.value.code == "no_issues_in_scope"

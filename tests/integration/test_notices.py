@@ -22,7 +22,7 @@ from domain import campaigns as csvc
 from domain import notices as svc
 from domain.clock import FixedClock
 from domain.fieldwork import Answer, record_interview
-from domain.lifecycle import IssueStatus
+from domain.issues import IssueQuery, IssueStatus
 from storage.calendar import ChineseCalendarSource
 from storage.uow import SqlUnitOfWork
 from tests.integration.test_campaigns import create, load, plan
@@ -83,8 +83,7 @@ def test_rectification_orders_one_per_business_numbered_gaplessly(
         assert {n.status for n in notices} == {"issued"}
         assert all(n.number.startswith("某市食品安全委员会办公室责改〔2026〕") for n in notices)
         # Issuing the order notified the issues it lists.
-        issues = uow.fieldwork.list_issues(campaign_id=campaign, status=None, overdue_on=None,
-                                           province=None)
+        issues = uow.issues.list(IssueQuery(campaign_id=campaign))
         assert {i.status for i in issues} == {IssueStatus.NOTIFIED}
     # Rerun: nothing new, no new number.
     again = issue_all(uow_factory, campaign, "rectification_order")

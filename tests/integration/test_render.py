@@ -280,7 +280,7 @@ def test_content_is_checked_before_rendering() -> None:
 
 
 def test_every_domain_code_has_an_english_label() -> None:
-    from domain.lifecycle import IssueStatus
+    from domain.issues import IssueStatus
     from domain.registers import Category
     from domain.vocabulary import CATEGORIES, ROLES, SEVERITIES
 

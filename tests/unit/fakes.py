@@ -20,8 +20,8 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 from domain.events import GENESIS, Event, make_event
+from domain.campaigns import CampaignRepository
 from domain.ports import (
-    CampaignRepository,
     ImportRun,
     ImportRunRepository,
     RegionRepository,

@@ -130,8 +130,7 @@ def test_plan_for_puts_the_review_after_and_the_reminder_before_the_due_date(
         cal: HolidaySource, data: st.DataObject, grace: int, remind: int, ahead: int) -> None:
     due = data.draw(official_days if cal is OFFICIAL else fake_days)
     today = due - timedelta(days=ahead)
-    rows = plan_for(7, 2, due, team_no=3, plan={"lookback_grace_workdays": grace,
-                                                "reminder_workdays": remind},
+    rows = plan_for(7, 2, due, team_no=3, grace_workdays=grace, reminder_workdays=remind,
                     calendar=cal, today=today)
     reviews = [r for r in rows if r.kind == REVIEW]
     reminders = [r for r in rows if r.kind == REMINDER]
@@ -154,7 +153,7 @@ def test_plan_for_puts_the_review_after_and_the_reminder_before_the_due_date(
 
 def test_plan_for_uses_the_defaults_five_and_three() -> None:
     due = date(2026, 3, 20)  # a Friday
-    rows = plan_for(1, 1, due, team_no=None, plan={}, calendar=OFFICIAL, today=date(2026, 3, 2))
+    rows = plan_for(1, 1, due, team_no=None, calendar=OFFICIAL, today=date(2026, 3, 2))
     assert {(r.kind, r.due_on) for r in rows} == {(REVIEW, date(2026, 3, 27)),
                                                    (REMINDER, date(2026, 3, 17))}
 
