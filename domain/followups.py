@@ -40,11 +40,12 @@ from domain.followup_plan import (
 from domain.issues import Action, Issue, IssueStatus
 from domain.supervision import DEFAULT_FREQUENCIES, SupervisionUnitOfWork
 from domain.visits import EvidenceRef, FieldworkUnitOfWork
-from domain.vocabulary import LADDER, OUTCOMES
+from domain.vocabulary import LADDER, LADDER_ZH, OUTCOME_ZH, OUTCOMES
 from domain.workdays import HolidaySource, add_workdays
 
-__all__ = ["REMINDER", "REVIEW", "NewFollowUp", "epoch", "fire_instant", "plan_for",
-           "workday_before"]  # the planning names, for the callers that know them from here
+# The planning names and the ladder's vocabulary, for the callers that know them from here.
+__all__ = ["LADDER", "LADDER_ZH", "OUTCOMES", "OUTCOME_ZH", "REMINDER", "REVIEW", "NewFollowUp",
+           "epoch", "fire_instant", "plan_for", "workday_before"]
 WARNING_TALK, CIRCULAR, REFERRAL = 2, 3, 4
 TOP = len(LADDER) - 1
 
