@@ -288,7 +288,9 @@ def _demo_supervision(lb: Any, out: Any, seed: int) -> dict[str, Any]:
     recorded = 0
     for v in visits:
         if rng.random() < 0.8:
-            sup.record(cadre_id=v.cadre_id, uscc=v.uscc, on=today,
+            # Each visit within its own period (the sweeps opened every period begun so far).
+            sup.record(cadre_id=v.cadre_id, uscc=v.uscc, on=min(today, v.period_end),
+                       period=v.period,
                        note="包保督导：检查日管控、周排查、月调度落实情况",
                        actor=f"demo:cadre:{v.cadre_id}", uow_factory=lb.uow_factory(),
                        clock=lb.clock, calendar=lb.calendar)

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from domain import fieldwork as fw
 from domain import followups as fu
 from domain import issues as iss
-from domain.clock import FixedClock, china_date
+from domain.clock import CHINA_TZ, FixedClock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
 from domain.followups import REFERRAL, fire_instant, workday_before
 from domain.issues import Action, IssueStatus
@@ -190,7 +190,7 @@ def test_nothing_fires_before_its_due_instant(c: Campaign) -> None:
     r = pending_review(c, i)
     due = datetime.fromtimestamp(r.due_at, UTC)
     assert due == fire_instant(r.due_on)
-    assert due.astimezone(fu.CHINA_TZ).time().isoformat() == "00:00:00"
+    assert due.astimezone(CHINA_TZ).time().isoformat() == "00:00:00"
     early = fire_all(c, at(due - timedelta(seconds=1)))
     assert r.id not in early.fired_ids
     assert row(c, r.id).status == "pending"
@@ -363,28 +363,57 @@ def test_record_case_declined_and_refusals(c: Campaign) -> None:
         assert uow.followups.referral_of(j) is None
 
 
-def test_verified_closes_the_issue_and_cancels_pending_follow_ups(c: Campaign) -> None:
+def test_an_extension_during_an_open_look_back_closes_it_and_plans_the_next(
+        c: Campaign) -> None:
     i = issues(c)[2]
     review, clock = open_review(c, i)
-    # An extension granted while the look-back is open plans revision 2 ...
+    before = table_counts(c)
     fw.extend(i, workdays=5, reason="等待检测报告", approver="李科长", actor=ACTOR,
               uow_factory=c.uow_factory, clock=clock, calendar=c.calendar)
+    # The open look-back of the old due date is closed as cancelled, with its event ...
+    assert row(c, review.id).status == "cancelled"
+    after = table_counts(c)
+    assert after["event"] - before["event"] == 2
+    extend_event, cancelled = events(c)[-2:]
+    assert extend_event.kind == "issue.extend"
+    assert (cancelled.kind, cancelled.entity) == ("followup.cancelled", f"followup:{review.id}")
+    assert cancelled.payload["issue"] == i and cancelled.payload["reason"] == "due date moved"
+    # ... and the look-back of the new due date is planned (revision 2).
+    rev2 = [x for x in rows(c, i) if x.revision == 2 and x.kind == fu.REVIEW]
+    assert len(rev2) == 1 and rev2[0].status == "pending"
+    assert rev2[0].due_on > c.issue(i).due_on
+    with pytest.raises(ConflictError) as e:
+        check(c, i, "verified", clock)
+    assert e.value.code == "no_open_review"
+    chain_ok(c)
+
+
+def test_verified_closes_the_issue_and_cancels_pending_follow_ups(c: Campaign) -> None:
+    i = issues(c)[2]
     fw.rectify(i, measures="已整改并建立台账", evidence=[], actor=ACTOR, uow_factory=c.uow_factory,
-               clock=clock)
-    rev2 = [x for x in rows(c, i) if x.revision == 2 and x.status == "pending"]
-    assert rev2
+               clock=NOW)
+    review, clock = open_review(c, i)
+    # A follow-up still pending when the check verifies the issue (planted: a reminder of a
+    # later revision) is cancelled by the verification.
+    with c.uow_factory() as uow:
+        uow.followups.add_many([fu.NewFollowUp(i, fu.REMINDER, 9, date(2027, 1, 4),
+                                               fu.epoch(fire_instant(date(2027, 1, 4))), 1)],
+                               clock.now())
+        uow.commit()
+    planted = [x for x in rows(c, i) if x.revision == 9]
     before = table_counts(c)
     r = check(c, i, "verified", clock)
     assert r.outcome == "verified" and r.new_due_on is None
     assert c.issue(i).status == IssueStatus.VERIFIED
-    # ... which the verification cancels.
-    for x in rev2:
-        assert row(c, x.id).status == "cancelled"
+    assert row(c, planted[0].id).status == "cancelled"
     assert row(c, review.id).status == "recorded"
     after = table_counts(c)
     assert after["event"] - before["event"] == 2  # issue.verify + followup.recorded
     assert after["followup"] == before["followup"] and after["referral"] == before["referral"]
     assert [e.kind for e in events(c)[-2:]] == ["issue.verify", "followup.recorded"]
+    # Reported before the due date and verified by the look-back: on time, never overdue.
+    assert c.issue(i).on_time is True
+    assert not [e for e in events(c) if e.entity == f"issue:{i}" and e.kind == "issue.mark_overdue"]
     # Nothing is left to fire for it, and a second check finds no open look-back.
     later = fire_all(c, at(clock.now() + timedelta(days=400)))
     assert not {x.id for x in rows(c, i)} & set(later.fired_ids)

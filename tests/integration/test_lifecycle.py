@@ -281,7 +281,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         level = m.escalation + 1 if escalate else None
         self.attempt(i, Action.NOT_RECTIFIED, lambda n: issues.transition(
             n, Action.NOT_RECTIFIED, actor=ACTOR, uow_factory=self.c.uow_factory, clock=NOW,
-            payload={"outcome": "not_rectified"}, due=due, escalation=level),
+            payload={"outcome": "not_rectified"}, due=due, escalation=level,
+            calendar=self.c.calendar),
             due=due.date if due else None, escalation=level)
 
     @rule(i=pick, days=st.integers(1, 20))
@@ -361,7 +362,7 @@ PATHS = {IssueStatus.OPEN: [], IssueStatus.NOTIFIED: [Action.NOTIFY],
          IssueStatus.RECTIFICATION_REPORTED: [Action.REPORT],
          IssueStatus.OVERDUE: [Action.MARK_OVERDUE],
          IssueStatus.VERIFIED: [Action.REPORT, Action.VERIFY]}
-DIRECTOR_ITEMS = ["STAFF-04", "RISK-01", "RISK-02", "RISK-03", "ROUT-02", "REC-02"]
+DIRECTOR_ITEMS = ["STAFF-04", "RISK-01", "RISK-02", "RISK-03", "ROUT-02", "REC-02", "TRAIN-02"]
 
 
 def act(c: Campaign, n: int, action: Action) -> fw.Issue:
@@ -372,6 +373,10 @@ def act(c: Campaign, n: int, action: Action) -> fw.Issue:
     if action == Action.EXTEND:
         return fw.extend(n, workdays=3, reason="待审批", approver="李科长",
                          calendar=c.calendar, **common)
+    if action == Action.RECOMPUTE:  # the due date counted again (a year's calendar arrived)
+        issue = c.issue(n)
+        return issues.transition(n, action, due=add_workdays(issue.due_on, 1, c.calendar),
+                                 calendar=c.calendar, **common)
     return issues.transition(n, action, **common)
 
 

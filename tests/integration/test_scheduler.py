@@ -25,7 +25,7 @@ from typing import IO, Any
 import pytest
 
 from domain import followups as fu
-from domain.clock import FixedClock
+from domain.clock import CHINA_TZ, FixedClock
 from storage.db import make_engine
 from storage.uow import SqlUnitOfWork
 from tests.integration._support import PG_URL
@@ -274,7 +274,7 @@ def test_nothing_runs_before_its_due_instant(site: Site) -> None:
     fid, due_at = site.q("SELECT id, due_at FROM followup WHERE status = 'pending' "
                          "ORDER BY due_at, id LIMIT 1")[0]
     due = datetime.fromtimestamp(due_at, UTC)
-    assert due.astimezone(fu.CHINA_TZ).strftime("%H:%M:%S") == "00:00:00"
+    assert due.astimezone(CHINA_TZ).strftime("%H:%M:%S") == "00:00:00"
     started = time.monotonic()
     a = site.start("--now", (due - timedelta(seconds=6)).isoformat())
     wait_for("the scheduler to lead", lambda: site.lease_holder() == holder_of(a), 15,

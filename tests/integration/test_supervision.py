@@ -123,7 +123,18 @@ def test_record_with_findings_and_leads(db: Engine) -> None:
     assert [(f.severity, f.due_on, f.due_provisional) for f in r.findings] == [
         ("general", date(2026, 11, 17), False), ("minor", date(2026, 11, 10), False),
         ("serious", date(2026, 11, 24), False)]
-    assert count(db, "supervision_finding") == 3
+    # Each finding is an issue from routine supervision, with its follow-ups planned.
+    with db.connect() as conn:
+        found = conn.execute(text(
+            "SELECT id, campaign_id, visit_id, supervision_visit_id, severity, due_on, status "
+            "FROM issue ORDER BY id")).all()
+        planned = conn.execute(text(
+            "SELECT COUNT(DISTINCT issue_id) FROM followup WHERE kind = 'review'")).scalar_one()
+    assert [(f[1], f[2], f[3], f[4], str(f[5]), f[6]) for f in found] == [
+        (None, None, r.visit.id, "general", "2026-11-17", "open"),
+        (None, None, r.visit.id, "minor", "2026-11-10", "open"),
+        (None, None, r.visit.id, "serious", "2026-11-24", "open")]
+    assert r.finding_ids == [f[0] for f in found] and planned == 3
     with db.connect() as conn:
         ref = conn.execute(text("SELECT source, issue_id, supervision_visit_id, uscc, description, "
                                 "referred_on, referred_by, case_status FROM referral")).one()

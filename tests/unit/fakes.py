@@ -19,8 +19,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
-from domain.events import GENESIS, Event, make_event
 from domain.campaigns import CampaignRepository
+from domain.events import GENESIS, Event, make_event
 from domain.ports import (
     ImportRun,
     ImportRunRepository,
