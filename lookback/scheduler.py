@@ -98,12 +98,13 @@ class Daemon:
         r = svc.sweep(uow_factory=self.app.uow_factory(), clock=self.clock, worker=self.holder)
         self.stats["fired"] += r.fired
         self.stats["sweeps"] += 1
-        # Routine supervision (包保督导) runs on the same clock: open the visits of any period
-        # that has begun (nothing once they are open).
+        # Routine supervision (包保督导) runs on the same clock: open the visits of every period
+        # begun since the last opening (nothing once they are open).
         opened = supervision.open_due(uow_factory=self.app.uow_factory(), clock=self.clock,
                                       actor=self.holder)
         if opened:
-            self._say(f"supervision: {opened} visits opened for the current periods")
+            self._say(f"supervision: {opened} visits opened for the periods begun since the "
+                      "last opening")
         if r.fired or r.marked_overdue:
             self._say(f"sweep: {r.fired} fired ({r.opened} look-backs opened, {r.reminded} "
                       f"reminders, {r.cancelled} cancelled), {r.marked_overdue} marked overdue")
