@@ -14,12 +14,25 @@ The supervision completion rate (督导完成率) of a period P, as :func:`rates
   (``P.start <= period_end <= P.end``). So 2026Q4 counts the monthly visits of October, November
   and December, the quarterly visits of 2026Q4, the half-yearly visits of 2026H2 and the yearly
   visits of 2026; 2026-11 counts only the monthly visits of November. A visit is opened (becomes
-  required) by :func:`open_due`, which the scheduler runs every period, or by :func:`record`;
+  required) by :func:`open_due`, which every sweep runs, or by :func:`record`;
 * **done** are the required visits recorded as done (a visit can only be recorded with a date
   inside its own period);
 * the rate is done / required (``None`` when nothing is required);
 * the **overdue** list is the required visits whose period ended before ``today`` (the China date)
   and that are not done.
+
+Opening (:func:`open_due`, run by every sweep: the scheduler's, ``lookback followup sweep``,
+``lookback supervision open``): for each frequency, every period from the one after the latest
+period it has opened before up to the one containing today, so a sweep that did not run for a while
+(a scheduler down over a month's turn, a clock that jumps from December to February) still opens
+the periods in between (January) and the rates count them as required. "Opened before" is read from
+the ``supervision.opened`` events, not from the visits, so a visit recorded early in a new period
+(opened on the fly by :func:`record`) does not hide a gap before it, and only periods opened once
+they had begun count, so neither does a period opened in advance. When a frequency was never
+opened, only the period containing today is opened: past periods are opened only on request
+(``period=``). A visit is unique per official, business and period, so opening is idempotent;
+catching up opens the past periods for today's assignments (the register keeps no history of
+them).
 
 Events: :func:`open_due` appends one ``supervision.opened`` event per period it opened visits in
 (a batch: the period, the levels, how many visits, their id range), none when nothing was opened,
@@ -32,7 +45,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
@@ -61,6 +74,9 @@ DEFAULT_FREQUENCIES: Mapping[str, str] = MappingProxyType({
 SEVERITY_WORKDAYS = DEFAULT_RECT_WORKDAYS
 MAX_NOTE = 2000
 MAX_CATEGORY = 40
+
+#: The entity of a ``supervision.opened`` event, followed by the period's code.
+OPENED_ENTITY = "supervision_period:"
 
 _MONTHS_PER = {"yearly": 12, "half-yearly": 6, "quarterly": 3, "monthly": 1}
 _PERIOD_FORMS = "2026 (year), 2026H2 (half-year), 2026Q4 (quarter) or 2026-11 (month)"
@@ -266,6 +282,11 @@ class SupervisionRepository(Protocol):
         active business, skipping those already opened; the ids of the new rows."""
         ...
 
+    def openings(self, frequency: str) -> list[tuple[Period, datetime]]:
+        """Each period of ``frequency`` that :func:`open_due` opened visits in, with when (its
+        ``supervision.opened`` events), in no particular order."""
+        ...
+
     def is_assigned(self, cadre_id: str, uscc: str) -> bool: ...
     def covering(self, cadre_id: str, uscc: str, on: date) -> SupervisionVisit | None:
         """The visit of this official and business whose period contains ``on``."""
@@ -297,17 +318,41 @@ SupervisionUowFactory = Callable[[], SupervisionUnitOfWork]
 
 # --- opening the due visits -------------------------------------------------------------------
 
+def latest_begun(openings: Iterable[tuple[Period, datetime]]) -> Period | None:
+    """The latest period opened on or after its first day (China date), so once it had begun: a
+    period opened in advance (``period=``) does not count, lest it hide a gap before it."""
+    begun = [p for p, at in openings if p.start <= china_date(at)]
+    return max(begun, key=lambda p: p.start, default=None)
+
+
+def periods_to_open(frequency: str, today: date, latest: Period | None) -> list[Period]:
+    """The periods of ``frequency`` a sweep opens on ``today`` when ``latest`` is the latest one
+    opened before: each from the one after ``latest`` up to the one containing today, oldest first;
+    only the one containing today when nothing was opened before, or when ``latest`` is not before
+    it (opened in advance, or a clock set back)."""
+    current = period_of(today, frequency)
+    if latest is None or latest.start >= current.start:
+        return [current]
+    out = [period_of(latest.start, frequency).next()]
+    while out[-1].start < current.start:
+        out.append(out[-1].next())
+    return out
+
+
 def open_due(*, uow_factory: SupervisionUowFactory, clock: Clock,
              frequencies: Mapping[str, str] = DEFAULT_FREQUENCIES, actor: str,
              period: Period | str | None = None) -> int:
     """Open the supervision visits due now for every (official, assigned active business); returns
-    how many were opened. What the scheduler calls every period; safe to run any number of times
-    (a visit is unique per official, business and period).
+    how many were opened. What every sweep calls; safe to run any number of times (a visit is
+    unique per official, business and period).
 
-    Without ``period`` the due periods are those containing today (the China date) for each
-    level's frequency; with it, every period of each level's frequency that overlaps it (so
-    ``2026Q4`` opens the monthly visits of October to December, the quarterly visits of 2026Q4,
-    the half-yearly of 2026H2 and the yearly of 2026). One event per period that opened visits.
+    Without ``period``, for each frequency in use: every period that has begun since the latest
+    one opened before once it had begun (:func:`latest_begun`, :func:`periods_to_open`: from the
+    one after it up to the one containing today, the China date), so missed periods are caught up;
+    when that frequency was never opened, only the period containing today. With ``period``, every period of each level's frequency that
+    overlaps it (so ``2026Q4`` opens the monthly visits of October to December, the quarterly
+    visits of 2026Q4, the half-yearly of 2026H2 and the yearly of 2026). One set-based insert per
+    period, and one event per period that opened visits (none when nothing was opened).
     """
     freqs = check_frequencies(frequencies)
     now = clock.now()
@@ -322,15 +367,16 @@ def open_due(*, uow_factory: SupervisionUowFactory, clock: Clock,
             levels = by_freq.get(freq)
             if not levels:
                 continue
-            periods = ([period_of(today, freq)] if window is None
-                       else periods_overlapping(window, freq))
+            periods = (periods_to_open(freq, today,
+                                       latest_begun(uow.supervision.openings(freq)))
+                       if window is None else periods_overlapping(window, freq))
             for p in periods:
                 ids = uow.supervision.open_period(p, levels, now)
                 if not ids:
                     continue
                 opened += len(ids)
                 uow.events.append(at=now, actor=actor, kind="supervision.opened",
-                                  entity=f"supervision_period:{p.code}",
+                                  entity=f"{OPENED_ENTITY}{p.code}",
                                   payload={"period": p.code, "frequency": freq, "levels": levels,
                                            "period_start": p.start.isoformat(),
                                            "period_end": p.end.isoformat(), "opened": len(ids),

@@ -78,7 +78,8 @@ def followup_sweep(
         return
     if result["supervision_opened"]:
         out.say(f"{result['supervision_opened']} routine supervision visits opened for the "
-                "current periods.", f"开启本期包保督导任务{result['supervision_opened']}项。")
+                "periods begun since the last opening.",
+                f"开启自上次以来已开始期间的包保督导任务{result['supervision_opened']}项。")
     out.say(f"{result['fired']} follow-ups fired: {result['opened']} look-backs opened for their "
             f"teams, {result['reminded']} reminders, {result['cancelled']} cancelled (issue "
             f"closed); {result['marked_overdue']} issues marked overdue.",

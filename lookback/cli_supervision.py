@@ -66,12 +66,13 @@ def open_cmd(
     ctx: typer.Context,
     period: Annotated[str | None, typer.Option("--period", help="Open every period of each "
                                                "level's frequency overlapping this one (2026, "
-                                               "2026H2, 2026Q4, 2026-11); default: the periods "
+                                               "2026H2, 2026Q4, 2026-11); default: every period "
+                                               "begun since the last opening, up to the one "
                                                "containing today.")] = None,
     frequencies: Annotated[Path | None, typer.Option("--frequencies", help=_FREQ_HELP)] = None,
 ) -> None:
-    """Open the supervision visits due for every official and assigned business (what the
-    scheduler does each period; safe to run twice)."""
+    """Open the supervision visits due for every official and assigned business (what every
+    sweep does; safe to run twice)."""
     lb, out = _state(ctx)
     freqs = read_frequencies(frequencies)
     window = sv.parse_period(period) if period is not None else None

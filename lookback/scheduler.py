@@ -99,8 +99,8 @@ class Daemon:
         self.stats["fired"] += r.fired
         self.stats["sweeps"] += 1
         if r.supervision_opened:
-            self._say(f"supervision: {r.supervision_opened} visits opened for the current "
-                      "periods")
+            self._say(f"supervision: {r.supervision_opened} visits opened for the periods begun "
+                      "since the last opening")
         if r.fired or r.marked_overdue:
             self._say(f"sweep: {r.fired} fired ({r.opened} look-backs opened, {r.reminded} "
                       f"reminders, {r.cancelled} cancelled), {r.marked_overdue} marked overdue")

@@ -8,18 +8,31 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, update
 
-from domain.supervision import Period, SupervisionVisit, Tally
+from domain.errors import BadArgumentError
+from domain.supervision import (
+    OPENED_ENTITY,
+    Period,
+    SupervisionVisit,
+    Tally,
+    parse_period,
+)
 from storage.repositories import SqlRepository
 from storage.tables import (
     BusinessRow,
     CadreAssignmentRow,
     CadreRow,
+    EventRow,
     ReferralRow,
     RegionRow,
     SupervisionVisitRow,
 )
 
 _V = SupervisionVisitRow.__table__  # type: ignore[attr-defined]
+_E = EventRow.__table__  # type: ignore[attr-defined]
+
+# The shape of a period code of each frequency, as a LIKE pattern after the event's entity prefix.
+_CODE_SHAPE = {"yearly": "____", "half-yearly": "____H_", "quarterly": "____Q_",
+               "monthly": "____-__"}
 
 
 def _as_date(value: Any) -> date | None:
@@ -59,6 +72,25 @@ class SqlSupervisionRepository(SqlRepository):
                 .on_conflict_do_nothing(index_elements=["cadre_id", "uscc", "period"])
                 .returning(c.id))
         return [int(i) for i in self._conn.execute(stmt).scalars().all()]
+
+    def openings(self, frequency: str) -> list[tuple[Period, datetime]]:
+        """The ``supervision.opened`` events whose entity is a period code of ``frequency`` (by
+        the kind index; a handful per period)."""
+        prefix = OPENED_ENTITY.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+        rows = self._conn.execute(
+            select(_E.c.entity, _E.c.at)
+            .where(_E.c.kind == "supervision.opened",
+                   _E.c.entity.like(prefix + _CODE_SHAPE[frequency], escape="\\"))
+        ).all()
+        out = []
+        for entity, at in rows:
+            try:
+                period = parse_period(str(entity)[len(OPENED_ENTITY):])
+            except BadArgumentError:  # the shape only counts characters
+                continue
+            if period.frequency == frequency:
+                out.append((period, datetime.fromisoformat(str(at))))
+        return out
 
     def open_one(self, cadre_id: str, uscc: str, level: str, period: Period,
                  at: datetime) -> int:

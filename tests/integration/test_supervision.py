@@ -102,6 +102,87 @@ def test_open_due_is_idempotent_and_writes_one_event_per_period(db: Engine) -> N
         ("C1", B3, "county", "2026Q4", "2026-10-01", "2026-12-31", "open")]
 
 
+DECEMBER = FixedClock(datetime(2026, 12, 15, 1, 0, tzinfo=UTC))  # Tuesday 15 December 2026
+FEBRUARY = FixedClock(datetime(2027, 2, 10, 1, 0, tzinfo=UTC))  # Wednesday 10 February 2027
+
+
+def _periods(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT period, COUNT(*) FROM supervision_visit "  # type: ignore[arg-type]
+                                      "GROUP BY period")).all())
+
+
+def test_a_sweep_after_a_gap_opens_every_period_begun_since_the_last(db: Engine) -> None:
+    assert sv.open_due(uow_factory=_uow(db), clock=DECEMBER, actor="scheduler") == 6
+    assert _periods(db) == {"2026": 1, "2026Q4": 2, "2026-12": 3}
+    # The clock jumps to February: January's monthly visits are opened as well as February's
+    # (T1: B2, B3; V1: B3), with the quarter, the year (P1) and nothing for the city (nobody).
+    assert sv.open_due(uow_factory=_uow(db), clock=FEBRUARY, actor="scheduler") == 9
+    assert _periods(db) == {"2026": 1, "2026Q4": 2, "2026-12": 3, "2027": 1, "2027Q1": 2,
+                            "2027-01": 3, "2027-02": 3}
+    with db.connect() as conn:
+        opened = [e for (e,) in conn.execute(text(
+            "SELECT entity FROM event WHERE kind = 'supervision.opened' ORDER BY seq")).all()]
+    assert opened == ["supervision_period:2026", "supervision_period:2026Q4",
+                      "supervision_period:2026-12", "supervision_period:2027",
+                      "supervision_period:2027Q1", "supervision_period:2027-01",
+                      "supervision_period:2027-02"]
+    # Running again opens nothing and writes no event.
+    assert sv.open_due(uow_factory=_uow(db), clock=FEBRUARY, actor="scheduler") == 0
+    assert _events(db, "supervision.opened") == 7
+    today = date(2027, 2, 10)
+    # 2027Q1 requires January's and February's monthly visits and the quarter's: 3 + 3 + 2;
+    # January's ended before today, so they are overdue.
+    q1 = sv.rates("2027Q1", uow_factory=_uow(db), today=today)
+    assert (q1.total.required, q1.total.done, q1.total.overdue) == (8, 0, 3)
+    assert sorted((v.cadre_id, v.uscc, v.period) for v in q1.overdue) == [
+        ("T1", B2, "2027-01"), ("T1", B3, "2027-01"), ("V1", B3, "2027-01")]
+    jan = sv.rates("2027-01", uow_factory=_uow(db), today=today)
+    assert (jan.total.required, jan.total.overdue) == (3, 3)
+    # January's visit can still be recorded late, against the visit the sweep opened.
+    r = sv.record(cadre_id="T1", uscc=B2, note="补记一月督导", on=date(2027, 1, 28),
+                  uow_factory=_uow(db), clock=FEBRUARY,
+                  calendar=ChineseCalendarSource(Path("/nonexistent-lookback-data")),
+                  actor="test")
+    assert not r.opened and r.visit.period == "2027-01"
+    jan = sv.rates("2027-01", uow_factory=_uow(db), today=today)
+    assert (jan.total.required, jan.total.done, jan.total.overdue) == (3, 1, 2)
+    # The quarter before the gap is as it was.
+    q4 = sv.rates("2026Q4", uow_factory=_uow(db), today=today)
+    assert q4.total.required == 1 + 2 + 3  # only December's monthly visits were ever opened
+
+
+def test_a_visit_recorded_early_in_a_new_period_does_not_hide_the_gap(db: Engine) -> None:
+    sv.open_due(uow_factory=_uow(db), clock=DECEMBER, actor="scheduler")
+    # Before any sweep in February, T1 records a February visit (opened on the fly)
+    r = sv.record(cadre_id="T1", uscc=B2, note="二月督导", on=date(2027, 2, 3),
+                  uow_factory=_uow(db), clock=FEBRUARY,
+                  calendar=ChineseCalendarSource(Path("/nonexistent-lookback-data")),
+                  actor="test")
+    assert r.opened and r.visit.period == "2027-02"
+    # The sweep still opens January for everyone, and February for the others.
+    assert sv.open_due(uow_factory=_uow(db), clock=FEBRUARY, actor="scheduler") == 8
+    assert _periods(db)["2027-01"] == 3 and _periods(db)["2027-02"] == 3
+
+
+def test_without_an_earlier_opening_only_the_current_periods_are_opened(db: Engine) -> None:
+    assert sv.open_due(uow_factory=_uow(db), clock=FEBRUARY, actor="scheduler") == 6
+    assert _periods(db) == {"2027": 1, "2027Q1": 2, "2027-02": 3}
+    assert "2027-01" not in _periods(db)
+
+
+def test_periods_opened_in_advance_do_not_hide_a_gap(db: Engine) -> None:
+    sv.open_due(uow_factory=_uow(db), clock=FEBRUARY, actor="scheduler")
+    # In February the second quarter is opened in advance (C1 × 2, April to June × 3) ...
+    assert sv.open_due(uow_factory=_uow(db), clock=FEBRUARY, actor="planner",
+                       period="2027Q2") == 2 + 9
+    # ... and no sweep runs in March: May's sweep still opens March.
+    may = FixedClock(datetime(2027, 5, 6, 1, 0, tzinfo=UTC))
+    assert sv.open_due(uow_factory=_uow(db), clock=may, actor="scheduler") == 3
+    assert _periods(db)["2027-03"] == 3
+    assert sv.open_due(uow_factory=_uow(db), clock=may, actor="scheduler") == 0
+
+
 def test_configured_frequencies(db: Engine) -> None:
     freqs = sv.check_frequencies({"province": "monthly", "county": "yearly"})
     sv.open_due(uow_factory=_uow(db), clock=CLOCK, actor="scheduler", frequencies=freqs)

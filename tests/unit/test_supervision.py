@@ -1,17 +1,22 @@
-"""Supervision (包保督导) in the domain: period arithmetic, frequencies, finding specs, and the
-completion rate summed from tallies, against hand-computed cases."""
+"""Supervision (包保督导) in the domain: period arithmetic, frequencies, finding specs, which
+periods a sweep opens (catching up missed ones), and the completion rate summed from tallies,
+against hand-computed cases."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from domain import supervision as sv
+from domain.clock import FixedClock
 from domain.errors import BadArgumentError, BadFileError
+from domain.ports import UnitOfWork
 
 DATES = st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31))
 FREQ = st.sampled_from(sv.FREQUENCIES)
@@ -167,3 +172,126 @@ def test_nothing_required_has_no_rate() -> None:
 def test_rates_by_something_else_is_refused() -> None:
     with pytest.raises(BadArgumentError):
         sv.summarise(TALLIES, "city")
+
+
+# --- which periods a sweep opens --------------------------------------------------------------
+
+def _codes(periods: list[sv.Period]) -> list[str]:
+    return [p.code for p in periods]
+
+
+def test_periods_to_open_catches_up_from_the_one_after_the_latest() -> None:
+    feb = date(2027, 2, 10)
+    dec = sv.parse_period("2026-12")
+    assert _codes(sv.periods_to_open("monthly", feb, dec)) == ["2027-01", "2027-02"]
+    assert _codes(sv.periods_to_open("quarterly", feb, sv.parse_period("2026Q3"))) == [
+        "2026Q4", "2027Q1"]
+    assert _codes(sv.periods_to_open("yearly", feb, sv.parse_period("2026"))) == ["2027"]
+    # nothing opened before, the current one opened already, or one opened later: only today's
+    assert _codes(sv.periods_to_open("monthly", feb, None)) == ["2027-02"]
+    assert _codes(sv.periods_to_open("monthly", feb, sv.parse_period("2027-02"))) == ["2027-02"]
+    assert _codes(sv.periods_to_open("monthly", feb, sv.parse_period("2027-06"))) == ["2027-02"]
+
+
+@given(DATES, DATES, FREQ)
+def test_periods_to_open_tile_the_gap_up_to_today(d: date, today: date, freq: str) -> None:
+    latest = sv.period_of(d, freq)
+    got = sv.periods_to_open(freq, today, latest)
+    assert got[-1] == sv.period_of(today, freq)
+    for a, b in itertools.pairwise(got):
+        assert b == a.next()
+    if latest.start < got[-1].start:
+        assert got[0] == latest.next()
+    else:
+        assert len(got) == 1
+
+
+def _at(y: int, m: int, d: int) -> datetime:
+    return datetime(y, m, d, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+
+
+def test_latest_begun_ignores_periods_opened_in_advance() -> None:
+    p = sv.parse_period
+    assert sv.latest_begun([]) is None
+    assert sv.latest_begun([(p("2026-12"), _at(2026, 12, 15)), (p("2026-11"), _at(2026, 11, 2)),
+                            (p("2027-06"), _at(2027, 2, 10))]) == p("2026-12")
+    # opened late (on request, or catching up) counts; 1 January 00:30 in Beijing is 2027 already
+    assert sv.latest_begun([(p("2027-01"), datetime(2026, 12, 31, 16, 30, tzinfo=UTC))]) == p(
+        "2027-01")
+    assert sv.latest_begun([(p("2027-01"), datetime(2026, 12, 31, 15, 30, tzinfo=UTC))]) is None
+
+
+class _Store:
+    """What open_due reads and writes: assignments (official, level, business), visits, and the
+    supervision.opened events."""
+
+    def __init__(self, assignments: list[tuple[str, str, str]]) -> None:
+        self.assignments = assignments
+        self.visits: dict[tuple[str, str, str], int] = {}
+        self.events: list[tuple[datetime, str, dict[str, Any]]] = []
+
+    def uow(self) -> UnitOfWork:
+        return cast(UnitOfWork, _Uow(self))
+
+
+class _Uow:
+    """A unit of work on a ``_Store`` (the fake is its own supervision repository and event log);
+    its writes reach the store on commit only."""
+
+    def __init__(self, store: _Store) -> None:
+        self.store = store
+        self.supervision = self
+        self.events = self
+
+    def __enter__(self) -> _Uow:
+        self.visits = dict(self.store.visits)
+        self.log = list(self.store.events)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pass
+
+    def commit(self) -> None:
+        self.store.visits, self.store.events = self.visits, self.log
+
+    def open_period(self, period: sv.Period, levels: list[str], at: datetime) -> list[int]:
+        ids = []
+        for cadre, level, uscc in self.store.assignments:
+            if level in levels and (cadre, uscc, period.code) not in self.visits:
+                self.visits[(cadre, uscc, period.code)] = len(self.visits) + 1
+                ids.append(len(self.visits))
+        return ids
+
+    def openings(self, frequency: str) -> list[tuple[sv.Period, datetime]]:
+        periods = [(sv.parse_period(payload["period"]), at) for at, _, payload in self.log]
+        return [(p, at) for p, at in periods if p.frequency == frequency]
+
+    def append(self, *, at: datetime, actor: str, kind: str, entity: str,
+               payload: dict[str, Any]) -> None:
+        assert kind == "supervision.opened" and entity == f"supervision_period:{payload['period']}"
+        self.log.append((at, entity, payload))
+
+
+def test_open_due_after_a_gap_opens_the_missed_periods_once() -> None:
+    store = _Store([("T1", "township", "B1"), ("V1", "village", "B2"), ("C1", "county", "B1")])
+    december = FixedClock(_at(2026, 12, 15))
+    february = FixedClock(_at(2027, 2, 10))
+    assert sv.open_due(uow_factory=store.uow, clock=december, actor="sweep") == 3
+    assert sv.open_due(uow_factory=store.uow, clock=february, actor="sweep") == 5
+    assert sorted(store.visits) == [
+        ("C1", "B1", "2026Q4"), ("C1", "B1", "2027Q1"),
+        ("T1", "B1", "2026-12"), ("T1", "B1", "2027-01"), ("T1", "B1", "2027-02"),
+        ("V1", "B2", "2026-12"), ("V1", "B2", "2027-01"), ("V1", "B2", "2027-02")]
+    assert [payload["period"] for _, _, payload in store.events] == [
+        "2026Q4", "2026-12", "2027Q1", "2027-01", "2027-02"]
+    assert store.events[-2][2]["levels"] == ["township", "village"]
+    assert sv.open_due(uow_factory=store.uow, clock=february, actor="sweep") == 0
+    assert len(store.events) == 5
+
+
+def test_open_due_with_nothing_opened_before_opens_only_todays_periods() -> None:
+    store = _Store([("T1", "township", "B1")])
+    assert sv.open_due(uow_factory=store.uow, clock=FixedClock(_at(2027, 2, 10)),
+                       actor="sweep") == 1
+    assert list(store.visits) == [("T1", "B1", "2027-02")]
