@@ -121,7 +121,7 @@ def parse_row(line: int, raw: Mapping[str, object], checklists: Checklists) -> _
     if item is None:
         problems.append(("item_id", item_id, "no such checklist item", "没有该检查项"))
     elif role in ROLES and role not in item.roles:
-        problems.append(("item_id", item_id, f"not asked of the {role} (asked of: "
+        problems.append(("item_id", item_id, f"this item is not asked of the {role} (asked of: "
                          f"{', '.join(item.roles)})", f"该项不适用于{role}"))
     result_raw = str(raw.get("result") or "").strip()
     result = normalise_result(result_raw)
@@ -311,9 +311,13 @@ def record_interview(visit_id: int, role: str, name: str, answers: Sequence[Answ
     for line, raw in rows:
         r = parse_row(line, raw, checklists)
         where = str(raw["item_id"]) or f"#{line}"
-        problems += [(where if col in ("item_id", "result", "note") else col,
-                      f"{col} {val!r}: {en}", f"{col}“{val}”：{zh}")
-                     for col, val, en, zh in r.problems]
+        for col, val, en, zh in r.problems:
+            if col == "item_id":
+                problems.append((val or where, en, zh))
+            elif col in ("result", "note"):
+                problems.append((where, f"{col} {val!r}: {en}", f"{col}“{val}”：{zh}"))
+            else:
+                problems.append((col, f"{val!r}: {en}", f"“{val}”：{zh}"))
         if r.answer is not None:
             if r.answer.item_id in seen:
                 problems.append((where, "answered twice", "重复作答"))

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from domain import fieldwork as fw
+from domain import issues as iss
 from domain.clock import FixedClock
 from domain.issues import Action
 from lookback.cli import app
@@ -68,7 +69,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     for i in issues[0]:
         fw.rectify(i, measures="已整改", evidence=[], actor="test",
                    uow_factory=lambda: SqlUnitOfWork(engine), clock=clock)
-        issues.transition(i, Action.VERIFY, actor="test", uow_factory=lambda: SqlUnitOfWork(engine),
+        iss.transition(i, Action.VERIFY, actor="test", uow_factory=lambda: SqlUnitOfWork(engine),
                       clock=clock)
     engine.dispose()
     return db, [v["uscc"] for v in visits]

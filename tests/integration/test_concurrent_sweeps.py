@@ -48,14 +48,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from domain.lifecycle import Action
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from domain import fieldwork as fw
 from domain import followups as fu
+from domain import issues as iss
 from domain.clock import FixedClock, china_date
 from domain.importing import import_register
+from domain.issues import Action
 from domain.registers import RegisterKind
 from storage.readers import RegisterFile
 from storage.reports import ListProblemSink
@@ -141,21 +142,21 @@ def build(registers: Path, folder: Path) -> Scenario:
     for n, i in enumerate(issues):
         kind = n % 10
         if kind in (1, 2):
-            fw.transition(i, Action.NOTIFY, clock=NOW, **kw)
+            iss.transition(i, Action.NOTIFY, clock=NOW, **kw)
             notified.append(i)
         elif kind == 3:
             fw.rectify(i, measures="已整改并上传照片", evidence=[], clock=NOW, **kw)
             reported.append(i)
         elif kind == 4:
-            fw.transition(i, Action.NOTIFY, clock=NOW, **kw)
+            iss.transition(i, Action.NOTIFY, clock=NOW, **kw)
             fw.rectify(i, measures="已整改", evidence=[], clock=NOW, **kw)
             reported.append(i)
         elif kind == 5 and n < 100:
             fw.rectify(i, measures="已整改", evidence=[], clock=NOW, **kw)
-            fw.transition(i, Action.VERIFY, clock=NOW, **kw)
+            iss.transition(i, Action.VERIFY, clock=NOW, **kw)
             verified.append(i)
         elif kind == 6 and n < 100:
-            fw.transition(i, Action.MARK_OVERDUE, clock=later, **kw)
+            iss.transition(i, Action.MARK_OVERDUE, clock=later, **kw)
             overdue.append(i)
         elif kind == 7 and n < 100:
             fw.extend(i, workdays=40, reason="设备待更换", approver="李科长", clock=NOW,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from domain import supervision as sv
 from domain.clock import FixedClock
 from domain.errors import BadArgumentError, BadFileError
-from domain.ports import UnitOfWork
+from domain.supervision import SupervisionUnitOfWork as UnitOfWork
 
 DATES = st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31))
 FREQ = st.sampled_from(sv.FREQUENCIES)
