@@ -362,17 +362,68 @@ def close_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: C
         uow.commit()
 
 
+class LaunchSteps(Protocol):
+    """How each step of a launch runs: in this process, or as a Prefect task (``flows.launch``).
+    Every step is idempotent, so a launch is safe to run twice or after a crash."""
+
+    def freeze(self) -> dict[str, Any]: ...
+    def draw(self) -> list[tuple[str, int, str]]: ...
+    def teams(self) -> int: ...
+    def visits(self, rows: list[tuple[str, int, str]]) -> int: ...
+    def finish(self) -> None: ...
+
+
+def run_launch_steps(steps: LaunchSteps, *, chunk_rows: int = 500) -> dict[str, Any]:
+    """The one launch sequence: freeze the frame, draw, form the teams, plan the visits in chunks
+    of ``chunk_rows``, finish. The Prefect flow and :func:`launch` both run it."""
+    frame = steps.freeze()
+    rows = steps.draw()
+    steps.teams()
+    created = 0
+    for i in range(0, len(rows), chunk_rows):
+        created += steps.visits(rows[i : i + chunk_rows])
+    steps.finish()
+    return {"frame": frame, "sampled": len(rows), "visits_created": created}
+
+
+@dataclass(frozen=True)
+class InProcessSteps:
+    """The launch steps as plain calls of the services, in this process."""
+
+    campaign_id: int
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+
+    def freeze(self) -> dict[str, Any]:
+        f = freeze_frame(self.campaign_id, uow_factory=self.uow_factory, clock=self.clock)
+        return {"sha256": f.sha256, "businesses": f.businesses, "inspectors": f.inspectors}
+
+    def draw(self) -> list[tuple[str, int, str]]:
+        return visit_rows(run_draw(self.campaign_id, uow_factory=self.uow_factory,
+                                   clock=self.clock))
+
+    def teams(self) -> int:
+        with self.uow_factory() as uow:
+            record = uow.campaigns.get_record(self.campaign_id)
+        assert record is not None
+        return plan_teams(self.campaign_id, record, uow_factory=self.uow_factory)
+
+    def visits(self, rows: list[tuple[str, int, str]]) -> int:
+        return plan_visits(self.campaign_id, rows, uow_factory=self.uow_factory)
+
+    def finish(self) -> None:
+        finish_launch(self.campaign_id, uow_factory=self.uow_factory, clock=self.clock)
+
+
 def launch(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock,
            chunk_rows: int = 500) -> dict[str, Any]:
-    """The whole launch without an orchestrator (the Prefect flow runs the same steps)."""
+    """The whole launch in this process (the Prefect flow runs the same sequence as tasks);
+    returns the draw record."""
     get_campaign(campaign_id, uow_factory=uow_factory)
-    freeze_frame(campaign_id, uow_factory=uow_factory, clock=clock)
-    record = run_draw(campaign_id, uow_factory=uow_factory, clock=clock)
-    plan_teams(campaign_id, record, uow_factory=uow_factory)
-    rows = visit_rows(record)
-    for i in range(0, len(rows), chunk_rows):
-        plan_visits(campaign_id, rows[i : i + chunk_rows], uow_factory=uow_factory)
-    finish_launch(campaign_id, uow_factory=uow_factory, clock=clock)
+    run_launch_steps(InProcessSteps(campaign_id, uow_factory, clock), chunk_rows=chunk_rows)
+    with uow_factory() as uow:
+        record = uow.campaigns.get_record(campaign_id)
+    assert record is not None
     return record
 
 

@@ -16,14 +16,13 @@ those — no second number, no gap, no orphan file (the PDF bytes live in the da
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from domain import issues as issues_svc
-from domain.campaigns import CampaignUnitOfWork, source_figures_in
+from domain.campaigns import CampaignUnitOfWork, canonical_json, source_figures_in
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, NotFoundError
 from domain.followups import CIRCULAR, REFERRAL, REVIEW, WARNING_TALK, FollowUp, FollowUpUnitOfWork
@@ -53,11 +52,14 @@ def format_number(office_short: str, kind: str, year: int, seq: int) -> str:
 
 
 def canonical(content: dict[str, Any]) -> str:
-    return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """The canonical JSON of a notice's content (what is attached to its PDF)."""
+    return canonical_json(content)
 
 
 def content_sha256(content: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(content).encode()).hexdigest()
+    """The one definition of a notice's content hash: the stored ``content_sha256`` and the
+    verification code printed on the PDF both come from it."""
+    return hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
 
 
 @dataclass

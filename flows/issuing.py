@@ -1,11 +1,17 @@
-"""Issuing notices without Prefect: the same steps as the ``issue-notices`` flow (record, load
-the pending contents, render, store) run one after the other in this process, for the HTTP API.
-The flow loads its contents with :func:`pending_contents` too."""
+"""Issuing notices: the one sequence (number and record, load the pending contents, render in
+chunks, store each chunk), run by the ``issue-notices`` flow (each step a Prefect task, renders
+fanned out over processes) and by the HTTP API (each step a plain call, here and now).
+
+Safe to rerun (see ``domain.notices``): a crash leaves pending notices that the next run renders.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from domain import notices as svc
 from domain.clock import Clock
@@ -14,10 +20,13 @@ from flows.render_worker import render_chunk
 
 CHUNK = 25  # notices rendered, then stored in one transaction
 
+Rendered = list[tuple[int, bytes]]
+Contents = list[tuple[int, dict[str, Any]]]
+
 
 def pending_contents(ids: Sequence[int], *, uow_factory: Callable[[], UnitOfWork]
-                     ) -> list[tuple[int, dict[str, Any]]]:
-    """The content of each of these notices that is still pending (issued ones are left)."""
+                     ) -> Contents:
+    """The content of each notice of ``ids`` still pending (not yet rendered and stored)."""
     out = []
     with uow_factory() as uow:
         for i in ids:
@@ -27,23 +36,76 @@ def pending_contents(ids: Sequence[int], *, uow_factory: Callable[[], UnitOfWork
     return out
 
 
-def issue_inline(campaign_id: int, kind: str, lang: str, *,
-                 uow_factory: Callable[[], UnitOfWork], clock: Clock, actor: str,
-                 chunk: int = CHUNK) -> dict[str, Any]:
-    """Number, render and store the notices of one kind for a campaign, here and now; returns
-    how many were pending, how many were issued now and their numbers. Safe to rerun (see
-    ``domain.notices``): a crash leaves pending notices that the next run renders."""
+class IssuingSteps(Protocol):
+    def record(self) -> list[int]: ...
+    def load(self, ids: list[int]) -> Contents: ...
+    def store(self, rendered: Rendered) -> int: ...
+    def numbers(self, ids: list[int]) -> list[str]: ...
+
+
+def rendered_chunks(chunks: list[Contents], workers: int) -> Iterator[Rendered]:
+    """Each chunk rendered to PDFs: here, or in ``workers`` processes (as they finish)."""
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield render_chunk(chunk)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx) as pool:
+        pending: set[Future[Rendered]] = {pool.submit(render_chunk, c) for c in chunks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+
+
+def run_issuing(steps: IssuingSteps, *, workers: int = 1, chunk: int = CHUNK) -> dict[str, Any]:
+    """The one issuing sequence; returns how many notices were recorded or left pending, how
+    many were issued now and the numbers of those issued."""
     from report_templates.render import check_fonts
 
     check_fonts()  # refuse before numbering anything, not after
-    ids = svc.record_notices(campaign_id, kind, lang, uow_factory=uow_factory, clock=clock,
-                             actor=actor)
-    items = pending_contents(ids, uow_factory=uow_factory)
-    issued = 0
-    for start in range(0, len(items), chunk):
-        issued += svc.store_issued(render_chunk(items[start:start + chunk]),
-                                   uow_factory=uow_factory, clock=clock, actor=actor)
+    ids = steps.record()
+    items = steps.load(ids)
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    issued = sum(steps.store(r) for r in rendered_chunks(chunks, workers))
+    return {"recorded_or_pending": len(ids), "recorded": len(ids), "issued": issued,
+            "numbers": steps.numbers([i for i, _ in items])}
+
+
+@dataclass(frozen=True)
+class InProcessSteps:
+    campaign_id: int
+    kind: str
+    lang: str
+    uow_factory: Callable[[], UnitOfWork]
+    clock: Clock
+    actor: str
+
+    def record(self) -> list[int]:
+        return svc.record_notices(self.campaign_id, self.kind, self.lang,
+                                  uow_factory=self.uow_factory, clock=self.clock,
+                                  actor=self.actor)
+
+    def load(self, ids: list[int]) -> Contents:
+        return pending_contents(ids, uow_factory=self.uow_factory)
+
+    def store(self, rendered: Rendered) -> int:
+        return svc.store_issued(rendered, uow_factory=self.uow_factory, clock=self.clock,
+                                actor=self.actor)
+
+    def numbers(self, ids: list[int]) -> list[str]:
+        return issued_numbers(ids, uow_factory=self.uow_factory)
+
+
+def issued_numbers(ids: Sequence[int], *, uow_factory: Callable[[], UnitOfWork]) -> list[str]:
     with uow_factory() as uow:
-        numbers = [n.number for n in (uow.notices.get(i) for i, _ in items)
-                   if n is not None and n.status == "issued"]
-    return {"recorded": len(ids), "issued": issued, "numbers": numbers}
+        return [n.number for n in (uow.notices.get(i) for i in ids)
+                if n is not None and n.status == "issued"]
+
+
+def issue_inline(campaign_id: int, kind: str, lang: str, *,
+                 uow_factory: Callable[[], UnitOfWork], clock: Clock, actor: str,
+                 chunk: int = CHUNK) -> dict[str, Any]:
+    """Number, render and store the notices of one kind for a campaign, here and now."""
+    return run_issuing(InProcessSteps(campaign_id, kind, lang, uow_factory, clock, actor),
+                       chunk=chunk)

@@ -6,6 +6,7 @@ so the flow is safe to run twice, after a crash at any point, or twice at the sa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, task
@@ -69,18 +70,39 @@ def finish_task(campaign_id: int, database_url: str, now_iso: str | None) -> Non
     svc.finish_launch(campaign_id, uow_factory=uow_for(database_url), clock=clock_for(now_iso))
 
 
+@dataclass(frozen=True)
+class _TaskSteps:
+    """Each launch step as its Prefect task (plain values in, so a worker can run it)."""
+
+    campaign_id: int
+    database_url: str
+    now_iso: str | None
+
+    def freeze(self) -> dict[str, Any]:
+        out: dict[str, Any] = freeze_frame_task(self.campaign_id, self.database_url, self.now_iso)
+        return out
+
+    def draw(self) -> list[tuple[str, int, str]]:
+        rows: list[tuple[str, int, str]] = draw_task(self.campaign_id, self.database_url,
+                                                     self.now_iso)
+        return rows
+
+    def teams(self) -> int:
+        return int(teams_task(self.campaign_id, self.database_url))
+
+    def visits(self, rows: list[tuple[str, int, str]]) -> int:
+        # quote(): Prefect would otherwise walk every row of the chunk to track dependencies.
+        return int(visits_task(self.campaign_id, self.database_url, quote(rows)))
+
+    def finish(self) -> None:
+        finish_task(self.campaign_id, self.database_url, self.now_iso)
+
+
 @flow(name="launch-campaign", log_prints=False)
 def launch_campaign(campaign_id: int, database_url: str, now_iso: str | None = None) -> dict[str, Any]:
-    """Launch a campaign: the same steps as ``domain.campaigns.launch``, as Prefect tasks."""
-    frame = freeze_frame_task(campaign_id, database_url, now_iso)
-    rows = draw_task(campaign_id, database_url, now_iso)
-    teams_task(campaign_id, database_url)
-    created = 0
-    for i in range(0, len(rows), VISIT_CHUNK):
-        # quote(): Prefect would otherwise walk every row of the chunk to track dependencies.
-        created += visits_task(campaign_id, database_url, quote(rows[i : i + VISIT_CHUNK]))
-    finish_task(campaign_id, database_url, now_iso)
-    return {"frame": frame, "sampled": len(rows), "visits_created": created}
+    """Launch a campaign: ``domain.campaigns.run_launch_steps``, each step a Prefect task."""
+    return svc.run_launch_steps(_TaskSteps(campaign_id, database_url, now_iso),
+                                chunk_rows=VISIT_CHUNK)
 
 
 def run_launch(campaign_id: int, database_url: str, now_iso: str | None = None) -> dict[str, Any]:

@@ -4,9 +4,8 @@ chunks, store each chunk's PDFs. Safe to rerun, also after a kill -9 mid-batch (
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, task
@@ -14,12 +13,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from domain import notices as svc
-from flows.issuing import pending_contents
+from flows.issuing import CHUNK, issued_numbers, pending_contents, run_issuing
 from flows.launch import RETRY
-from flows.render_worker import render_chunk
 from flows.wiring import clock_for, uow_for
-
-CHUNK = 25
 
 
 @task(name="record-notices", **RETRY)
@@ -46,30 +42,41 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+@dataclass(frozen=True)
+class _TaskSteps:
+    """Each issuing step as its Prefect task."""
+
+    campaign_id: int
+    kind: str
+    lang: str
+    database_url: str
+    now_iso: str | None
+    actor: str
+
+    def record(self) -> list[int]:
+        ids: list[int] = record_task(self.campaign_id, self.kind, self.lang, self.database_url,
+                                     self.now_iso, self.actor)
+        return ids
+
+    def load(self, ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
+        items: list[tuple[int, dict[str, Any]]] = load_task(self.database_url, quote(ids))
+        return items
+
+    def store(self, rendered: list[tuple[int, bytes]]) -> int:
+        return int(store_task(self.database_url, quote(rendered), self.now_iso, self.actor))
+
+    def numbers(self, ids: list[int]) -> list[str]:
+        return issued_numbers(ids, uow_factory=uow_for(self.database_url))
+
+
 @flow(name="issue-notices", log_prints=False)
 def issue_notices(campaign_id: int, kind: str, lang: str, database_url: str,
                   now_iso: str | None = None, actor: str = "system",
                   workers: int = 0) -> dict[str, Any]:
-    """Number, render and store the notices of one kind for a campaign."""
-    ids = record_task(campaign_id, kind, lang, database_url, now_iso, actor)
-    items = load_task(database_url, quote(ids))
-    chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-    stored = 0
-    if chunks:
-        n = workers or default_workers()
-        if n == 1 or len(chunks) == 1:
-            for chunk in chunks:
-                stored += store_task(database_url, quote(render_chunk(chunk)), now_iso, actor)
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(n, len(chunks)), mp_context=ctx) as pool:
-                pending: set[Future[list[tuple[int, bytes]]]] = {
-                    pool.submit(render_chunk, c) for c in chunks}
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        stored += store_task(database_url, quote(fut.result()), now_iso, actor)
-    return {"recorded_or_pending": len(ids), "issued": stored}
+    """Number, render and store the notices of one kind for a campaign
+    (``flows.issuing.run_issuing``, each step a task, renders over ``workers`` processes)."""
+    return run_issuing(_TaskSteps(campaign_id, kind, lang, database_url, now_iso, actor),
+                       workers=workers or default_workers(), chunk=CHUNK)
 
 
 def run_issue(campaign_id: int, kind: str, lang: str, database_url: str,

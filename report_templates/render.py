@@ -97,7 +97,6 @@ date (成文日期) is ``二〇二六年十一月二十九日`` (zh) / ``29 Nove
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import re
@@ -115,6 +114,7 @@ from weasyprint.text.fonts import FontConfiguration
 
 from domain.campaigns import canonical_json
 from domain.errors import BadArgumentError, LookbackError
+from domain.notices import content_sha256
 from domain.registers import CATEGORY_ZH as BUSINESS_CATEGORY_ZH
 from domain.vocabulary import CATEGORY_ZH as ISSUE_CATEGORY_ZH
 from domain.vocabulary import ROLE_ZH, SEVERITY_ZH, STATUS_ZH
@@ -278,11 +278,6 @@ def check_fonts(*, refresh: bool = False) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Hashes
-
-
-def content_sha256(content: dict[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of the notice content."""
-    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
 def verification_code(sha: str) -> str:

@@ -388,3 +388,12 @@ def test_noto_cjk_found_and_cached(fake_fc_list) -> None:
     assert "Noto Serif CJK SC" in check_fonts(refresh=True)
     fake_fc_list["stdout"] = ""
     assert "Noto Serif CJK SC" in check_fonts()  # cached: fc-list is not asked again
+
+
+def test_the_printed_code_and_the_stored_hash_have_one_definition() -> None:
+    """The verification code on a PDF and the notice's stored content hash cannot drift apart:
+    the renderer uses the domain's one function."""
+    import domain.notices
+    import report_templates.render
+
+    assert report_templates.render.content_sha256 is domain.notices.content_sha256
