@@ -44,13 +44,29 @@ def current_revision(engine: Engine) -> str | None:
         return None
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Upgrade to head; returns (revision before, revision after)."""
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Upgrade to ``revision`` (the head); returns (revision before, revision after).
+
+    On SQLite foreign keys are off while the migrations run (a table rebuild drops and renames
+    a table other tables point at; SQLite cannot defer that) and checked whole before commit.
+    """
     from alembic import command
 
     before = current_revision(engine)
     cfg = _config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    return before, head_revision()
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where the pragma takes effect
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the migration left broken references: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+    return before, current_revision(engine) or revision

@@ -81,11 +81,7 @@ class _Chain:
 
 
 def upgrade() -> None:
-    conn = op.get_bind()
-    if conn.dialect.name == "sqlite":
-        # The table rebuild drops and renames ``issue`` while other tables point at it: check
-        # the foreign keys at commit, when it is whole again.
-        conn.execute(sa.text("PRAGMA defer_foreign_keys = ON"))
+    conn = op.get_bind()  # on SQLite, storage.migrate runs this with foreign keys off
     with op.batch_alter_table('issue', schema=None) as batch_op:
         batch_op.alter_column('campaign_id', existing_type=sa.Integer(), nullable=True)
         batch_op.alter_column('visit_id', existing_type=sa.Integer(), nullable=True)
