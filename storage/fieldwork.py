@@ -25,8 +25,9 @@ from storage.tables import (
 )
 
 _VISIT_SQL = (
-    "SELECT v.id, v.campaign_id, c.status, v.uscc, b.name, b.region_code, v.team_no, v.status, "
-    "v.visited_on FROM visit v JOIN campaign c ON c.id = v.campaign_id "
+    "SELECT v.id, v.campaign_id, c.status AS campaign_status, v.uscc, b.name AS business_name, "
+    "b.region_code, v.team_no, v.status, v.visited_on FROM visit v "
+    "JOIN campaign c ON c.id = v.campaign_id "
     "JOIN business b ON b.uscc = v.uscc ")
 
 def _as_date(value: Any) -> date | None:
@@ -38,7 +39,7 @@ def _as_date(value: Any) -> date | None:
 class SqlFieldworkRepository(SqlRepository):
     def _visits(self, where: str, params: dict[str, Any]) -> list[Visit]:
         rows = self._conn.execute(text(_VISIT_SQL + where), params).all()
-        return [Visit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _as_date(r[8]))
+        return [Visit(**{**r._mapping, "visited_on": _as_date(r._mapping["visited_on"])})
                 for r in rows]
 
     def get_visit(self, visit_id: int) -> Visit | None:
@@ -180,14 +181,15 @@ class SqlFieldworkRepository(SqlRepository):
             "SELECT COUNT(*) FROM issue WHERE campaign_id = :c AND (due_on < :today OR "
             "status = 'verified')"), p).scalar_one()
         overdue = rows(
-            "SELECT i.id, i.uscc, b.name, b.province_code, i.category, i.severity, i.status, "
-            "i.due_on FROM issue i JOIN business b ON b.uscc = i.uscc WHERE i.campaign_id = :c "
+            "SELECT i.id, i.uscc, b.name, b.province_code AS province, i.category, i.severity, "
+            "i.status, i.due_on FROM issue i JOIN business b ON b.uscc = i.uscc WHERE i.campaign_id = :c "
             "AND (i.status = 'overdue' OR (i.status IN ('open', 'notified') AND i.due_on < :today)) "
             "ORDER BY i.due_on, i.id")
         provinces = rows(
-            "SELECT b.province_code, r.name, COUNT(DISTINCT v.id), "
-            "COUNT(DISTINCT CASE WHEN v.status = 'done' THEN v.id END), COUNT(DISTINCT i.id), "
-            "COUNT(DISTINCT CASE WHEN i.status = 'verified' THEN i.id END) "
+            "SELECT b.province_code AS code, r.name, COUNT(DISTINCT v.id) AS visits, "
+            "COUNT(DISTINCT CASE WHEN v.status = 'done' THEN v.id END) AS visits_done, "
+            "COUNT(DISTINCT i.id) AS issues, "
+            "COUNT(DISTINCT CASE WHEN i.status = 'verified' THEN i.id END) AS verified "
             "FROM visit v JOIN business b ON b.uscc = v.uscc "
             "LEFT JOIN region r ON r.code = b.province_code "
             "LEFT JOIN issue i ON i.visit_id = v.id WHERE v.campaign_id = :c "
@@ -197,11 +199,10 @@ class SqlFieldworkRepository(SqlRepository):
                 "issues_by": {k: {a: int(b) for a, b in v.items()} for k, v in by.items()},
                 "verified_on_time": int(verified_on_time),
                 "due_or_verified": int(due_or_verified),
-                "overdue": [dict(id=r[0], uscc=r[1], name=r[2], province=r[3], category=r[4],
-                                 severity=r[5], status=r[6], due_on=str(r[7])) for r in overdue],
-                "provinces": [dict(code=r[0], name=r[1] or r[0], visits=int(r[2]),
-                                   visits_done=int(r[3]), issues=int(r[4]),
-                                   verified=int(r[5])) for r in provinces]}
+                "overdue": [{**r._mapping, "due_on": str(r._mapping["due_on"])} for r in overdue],
+                "provinces": [{**{k: int(v) for k, v in r._mapping.items()
+                                  if k not in ("code", "name")},
+                               "code": r.code, "name": r.name or r.code} for r in provinces]}
 
 
 class SqlEventLog:

@@ -111,13 +111,14 @@ class SqlFollowUpRepository(SqlRepository):
         for chunk in _chunks(sorted(claimed)):
             for r in self._conn.execute(
                     select(FollowUpRow.id, FollowUpRow.issue_id, FollowUpRow.kind,
-                           FollowUpRow.revision, FollowUpRow.team_no, IssueRow.status,
-                           IssueRow.uscc, IssueRow.due_on)
+                           FollowUpRow.revision, FollowUpRow.team_no,
+                           IssueRow.status.label("issue_status"),  # type: ignore[attr-defined]
+                           IssueRow.uscc, IssueRow.due_on.label("issue_due_on"))
                     .join(IssueRow, IssueRow.id == FollowUpRow.issue_id)
                     .where(FollowUpRow.id.in_(chunk))  # type: ignore[union-attr]
                     .order_by(FollowUpRow.id)):
-                out.append(Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-                                   _as_date(r[7])))  # type: ignore[arg-type]
+                out.append(Claimed(**{**r._mapping,
+                                      "issue_due_on": _as_date(r._mapping["issue_due_on"])}))
         return out
 
     def finish(self, rows: Sequence[tuple[int, str]], at: datetime, worker: str) -> None:

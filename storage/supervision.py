@@ -103,17 +103,22 @@ class SqlSupervisionRepository(SqlRepository):
 
     def _select(self) -> Any:
         c = _V.c
-        return (select(c.id, c.cadre_id, CadreRow.name, c.uscc, BusinessRow.name,
+        return (select(c.id, c.cadre_id, CadreRow.name.label("cadre_name"), c.uscc,  # type: ignore[attr-defined]
+                       BusinessRow.name.label("business_name"),  # type: ignore[attr-defined]
                        BusinessRow.province_code, c.level, c.period, c.period_start, c.period_end,
                        c.status, c.opened_at, c.done_on, c.note, c.recorded_by)
                 .join(CadreRow, CadreRow.cadre_id == c.cadre_id)  # type: ignore[arg-type]
                 .join(BusinessRow, BusinessRow.uscc == c.uscc))  # type: ignore[arg-type]
 
     def _visits(self, stmt: Any) -> list[SupervisionVisit]:
-        return [SupervisionVisit(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-                                 _as_date(r[8]), _as_date(r[9]), r[10], r[11],  # type: ignore[arg-type]
-                                 _as_date(r[12]), r[13] or "", r[14] or "")
-                for r in self._conn.execute(stmt).all()]
+        out = []
+        for r in self._conn.execute(stmt).all():
+            m = dict(r._mapping)
+            for k in ("period_start", "period_end", "done_on"):
+                m[k] = _as_date(m[k])
+            m.update(id=int(m["id"]), note=m["note"] or "", recorded_by=m["recorded_by"] or "")
+            out.append(SupervisionVisit(**m))
+        return out
 
     def _one(self, *where: Any) -> SupervisionVisit | None:
         found = self._visits(self._select().where(*where).limit(1))
