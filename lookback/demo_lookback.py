@@ -52,17 +52,14 @@ def review_round(lb: App, rng: random.Random) -> dict[str, Any]:
         open_reviews = uow.followups.list(status="open", kind=svc.REVIEW, team=None,
                                           campaign_id=None, due_before=None, limit=10**6)
         status = {fu.issue_id: uow.issues.get(fu.issue_id) for fu in open_reviews}
-        reported_before = {fu.issue_id for fu in open_reviews
-                           if _last_step(uow.events.for_entity(f"issue:{fu.issue_id}"))
-                           == "issue.report_rectification"}
     common = {"uow_factory": lb.uow_factory(), "clock": lb.clock}
     outcomes = {"verified": 0, "partial": 0, "not_rectified": 0}
     for fu in open_reviews:
         issue = status[fu.issue_id]
         assert issue is not None
-        # The sweep has marked it overdue; a business that reported its rectification before
-        # has measures to show, others report now, just before the check, or not at all.
-        reported = issue.id in reported_before or issue.status == IssueStatus.RECTIFICATION_REPORTED
+        # A business that reported its rectification by the due date is waiting for this check
+        # (not overdue); the others (overdue by now) report late, just before it, or not at all.
+        reported = issue.status == IssueStatus.RECTIFICATION_REPORTED
         if not reported and rng.random() < 0.5:
             fw.rectify(issue.id, measures="回头看前补报整改：已完成设备维修和人员培训", evidence=[],
                        actor="demo:business", **common)
@@ -78,12 +75,6 @@ def review_round(lb: App, rng: random.Random) -> dict[str, Any]:
                          calendar=lb.calendar, **common)
         outcomes[outcome] += 1
     return {"fired": fired, "checked": len(open_reviews), **outcomes}
-
-
-def _last_step(events: list[Any]) -> str:
-    """The issue's last step before the sweep marked it overdue."""
-    kinds = [e.kind for e in events if e.kind != "issue.mark_overdue"]
-    return kinds[-1] if kinds else ""
 
 
 def escalation_counts(lb: App, campaign_id: int) -> dict[str, int]:
