@@ -4,6 +4,7 @@ person or a script sees, exit codes, JSON output, languages, and no tracebacks f
 from __future__ import annotations
 
 import csv
+import sqlite3
 import json
 import time
 from pathlib import Path
@@ -311,6 +312,18 @@ def test_demo_builds_in_a_new_folder_and_refuses_a_used_one(lb: Lookback) -> Non
     assert (folder / "draw" / "record.json").is_file() and (folder / "draw" / "frame.csv").is_file()
     campaign = lb.json("campaign", "show", "1", db=folder / "lookback.db")
     assert campaign["status"] == "launched" and campaign["sampled"] == 126
+    # Businesses that reported by their deadline and were verified count as on time, and none
+    # of them was ever marked overdue.
+    metrics = lb.json("campaign", "metrics", "1", db=folder / "lookback.db")
+    assert metrics["on_time_rate"] is not None and metrics["on_time_rate"] > 0
+    db = sqlite3.connect(folder / "lookback.db")
+    try:
+        on_time = [r[0] for r in db.execute("SELECT id FROM issue WHERE on_time = 1")]
+        marked = {int(r[0].split(":")[1]) for r in db.execute(
+            "SELECT entity FROM event WHERE kind = 'issue.mark_overdue'")}
+    finally:
+        db.close()
+    assert on_time and not set(on_time) & marked
 
     before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
     db_bytes = (folder / "lookback.db").stat().st_mtime_ns
