@@ -4,8 +4,8 @@ person or a script sees, exit codes, JSON output, languages, and no tracebacks f
 from __future__ import annotations
 
 import csv
-import sqlite3
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
