@@ -96,7 +96,10 @@ class Target:
 class NoticeRepository(Protocol):
     def lock(self) -> None: ...
     def next_seq(self, office: str, kind: str, year: int) -> int: ...
-    def existing_targets(self, campaign_id: int, kind: str, lang: str) -> set[str]: ...
+    def existing_targets(self, campaign_id: int | None, kind: str, lang: str) -> set[str]:
+        """The targets on record (not void) of a campaign — or, for ``None``, of the notices
+        that belong to no campaign (routine supervision)."""
+        ...
     def add(self, *, campaign_id: int | None, kind: str, lang: str, office: str, year: int,
             seq: int, number: str, target: str, addressee: str, uscc: str | None,
             content: dict[str, Any], content_sha256: str, at: datetime) -> int: ...
@@ -105,6 +108,7 @@ class NoticeRepository(Protocol):
     def by_pdf_sha256(self, sha: str) -> Notice | None: ...
     def by_content_sha256(self, sha: str) -> Notice | None: ...
     def pending(self, campaign_id: int | None, kind: str | None) -> list[int]: ...
+    def pending_without_campaign(self, kind: str) -> list[int]: ...
     def list_notices(self, campaign_id: int | None, kind: str | None) -> list[Notice]: ...
     def mark_issued(self, notice_id: int, pdf: bytes, pdf_sha256: str, at: datetime) -> bool: ...
     def mark_void(self, notice_id: int, reason: str, at: datetime) -> None: ...
@@ -367,15 +371,57 @@ def _named_issues(keys: set[str], lang: str) -> dict[str, set[int]]:
     return out
 
 
-def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Callable[[], UnitOfWork],
-                   clock: Clock, actor: str) -> list[int]:
-    """Step 1: number and record the notices still to issue; returns every pending notice id of
-    this campaign and kind (those recorded now and any left by an interrupted run)."""
+def _check_kind_lang(kind: str, lang: str) -> None:
     if kind not in ISSUABLE:
         raise BadArgumentError(f"--kind must be one of {', '.join(ISSUABLE)}",
                                f"--kind应为{'、'.join(ISSUABLE)}之一")
     if lang not in ("zh", "en"):
         raise BadArgumentError("--lang must be zh or en", "--lang应为zh或en")
+
+
+def _record(uow: UnitOfWork, found: Sequence[Target], *, campaign_id: int | None,
+            campaign: dict[str, Any], office: str, office_short: str, kind: str, lang: str,
+            now: datetime, actor: str) -> None:
+    """Number and record a notice for each target not on record yet (in the caller's
+    transaction, after ``uow.notices.lock()``)."""
+    done = uow.notices.existing_targets(campaign_id, kind, lang)
+    today = china_date(now)  # the document's date and its number's year are China's
+    talked = _named_issues(done, lang) if kind == "warning_talk" else {}
+    for t in found:
+        key = f"{lang}:{t.key}"
+        if key in done:
+            continue
+        if kind == "warning_talk":
+            # A talk is owed for an issue that newly reached the step, not because another
+            # issue of the business was closed meanwhile (the set shrank: a new key).
+            seen = talked.setdefault(t.uscc or "", set())
+            if set(t.issue_ids) <= seen:
+                continue
+            seen.update(t.issue_ids)
+        seq = uow.notices.next_seq(office, kind, today.year)
+        number = format_number(office_short, kind, today.year, seq)
+        content = {"kind": kind, "lang": lang, "number": number, "office": office,
+                   "office_short": office_short, "issued_on": today.isoformat(),
+                   "campaign": campaign,
+                   "addressee": {"name": t.addressee, **({"uscc": t.uscc} if t.uscc else {})},
+                   **t.body}
+        sha = content_sha256(content)
+        nid = uow.notices.add(campaign_id=campaign_id, kind=kind, lang=lang, office=office,
+                              year=today.year, seq=seq, number=number, target=key,
+                              addressee=t.addressee, uscc=t.uscc, content=content,
+                              content_sha256=sha, at=now)
+        uow.events.append(at=now, actor=actor, kind="notice.recorded", entity=f"notice:{nid}",
+                          payload={"number": number, "kind": kind, "lang": lang,
+                                   "addressee": t.addressee, "content_sha256": sha,
+                                   "issues": list(t.issue_ids)})
+        done.add(key)
+
+
+def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Callable[[], UnitOfWork],
+                   clock: Clock, actor: str) -> list[int]:
+    """Step 1: number and record the notices still to issue; returns every pending notice id of
+    this campaign and kind (those recorded now and any left by an interrupted run)."""
+    _check_kind_lang(kind, lang)
     now = clock.now()
     with uow_factory() as uow:
         c = uow.campaigns.get(campaign_id)
@@ -385,41 +431,57 @@ def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Calla
             raise ConflictError(f"campaign {campaign_id} has not been launched",
                                 f"督查{campaign_id}尚未启动")
         uow.notices.lock()
-        done = uow.notices.existing_targets(campaign_id, kind, lang)
-        office_short = c.office_short or c.office
-        today = china_date(now)  # the document's date and its number's year are China's
-        talked = _named_issues(done, lang) if kind == "warning_talk" else {}
-        for t in targets(uow, campaign_id, kind, today):
-            key = f"{lang}:{t.key}"
-            if key in done:
-                continue
-            if kind == "warning_talk":
-                # A talk is owed for an issue that newly reached the step, not because another
-                # issue of the business was closed meanwhile (the set shrank: a new key).
-                seen = talked.setdefault(t.uscc or "", set())
-                if set(t.issue_ids) <= seen:
-                    continue
-                seen.update(t.issue_ids)
-            seq = uow.notices.next_seq(c.office, kind, today.year)
-            number = format_number(office_short, kind, today.year, seq)
-            content = {"kind": kind, "lang": lang, "number": number, "office": c.office,
-                       "office_short": office_short, "issued_on": today.isoformat(),
-                       "campaign": {"id": c.id, "title": c.title},
-                       "addressee": {"name": t.addressee, **({"uscc": t.uscc} if t.uscc else {})},
-                       **t.body}
-            sha = content_sha256(content)
-            nid = uow.notices.add(campaign_id=campaign_id, kind=kind, lang=lang, office=c.office,
-                                  year=today.year, seq=seq, number=number, target=key,
-                                  addressee=t.addressee, uscc=t.uscc, content=content,
-                                  content_sha256=sha, at=now)
-            uow.events.append(at=now, actor=actor, kind="notice.recorded", entity=f"notice:{nid}",
-                              payload={"number": number, "kind": kind, "lang": lang,
-                                       "addressee": t.addressee, "content_sha256": sha,
-                                       "issues": list(t.issue_ids)})
-            done.add(key)
+        _record(uow, targets(uow, campaign_id, kind, china_date(now)), campaign_id=campaign_id,
+                campaign={"id": c.id, "title": c.title}, office=c.office,
+                office_short=c.office_short or c.office, kind=kind, lang=lang, now=now,
+                actor=actor)
         uow.commit()
     with uow_factory() as read:
         return read.notices.pending(campaign_id, kind)
+
+
+SUPERVISION_TITLE = {"zh": "包保督导", "en": "routine supervision by assigned officials"}
+
+
+def supervision_targets(uow: UnitOfWork, *, office: str) -> list[Target]:
+    """One rectification order per business for its open issues found in routine supervision
+    (包保督导), key ``supervision:{uscc}:{issue ids}``."""
+    by_business: dict[str, list[Any]] = {}
+    for i in uow.issues.list(IssueQuery(source="supervision", statuses=("open",))):
+        by_business.setdefault(i.uscc, []).append(i)
+    out = []
+    for uscc, items in sorted(by_business.items()):
+        b = uow.registers.get_business(uscc)
+        ids = tuple(sorted(i.id for i in items))
+        body: dict[str, Any] = {"issues": [_issue_item(i) for i in sorted(items, key=lambda i: i.id)],
+                                "contact": office, "source": "supervision"}
+        if b is not None:
+            body["addressee_address"] = b.address
+        out.append(Target(f"supervision:{uscc}:{','.join(map(str, ids))}",
+                          b.name if b else items[0].business_name, uscc, body, ids))
+    return out
+
+
+def record_supervision_orders(lang: str, *, office: str, office_short: str | None = None,
+                              uow_factory: Callable[[], UnitOfWork], clock: Clock,
+                              actor: str) -> list[int]:
+    """Step 1 for the findings of routine supervision: number and record a rectification order
+    (责令整改通知书) per business for its open supervision issues, in ``office``'s series; returns
+    every pending one (those recorded now and any left by an interrupted run)."""
+    _check_kind_lang("rectification_order", lang)
+    if not office.strip():
+        raise BadArgumentError("--office is empty: name the office that issues the orders",
+                               "--office为空：请写明发文机关")
+    now = clock.now()
+    with uow_factory() as uow:
+        uow.notices.lock()
+        _record(uow, supervision_targets(uow, office=office.strip()), campaign_id=None,
+                campaign={"id": None, "title": SUPERVISION_TITLE[lang]}, office=office.strip(),
+                office_short=(office_short or office).strip(), kind="rectification_order",
+                lang=lang, now=now, actor=actor)
+        uow.commit()
+    with uow_factory() as read:
+        return read.notices.pending_without_campaign("rectification_order")
 
 
 def store_issued(rendered: Sequence[tuple[int, bytes]], *, uow_factory: Callable[[], UnitOfWork],

@@ -54,9 +54,10 @@ from typing import Any, Protocol
 from domain import issues
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, BadFileError, ConflictError, NotFoundError
-from domain.issues import IssueUnitOfWork, NewIssue
+from domain.issues import Issue, IssueQuery, IssueStatus, IssueUnitOfWork, NewIssue
 from domain.ports import RegisterRepository
 from domain.registers import CADRE_LEVEL_ZH, CadreLevel
+from domain.stats import on_time_rate, rectification_rate
 from domain.vocabulary import DEFAULT_RECT_WORKDAYS, SEVERITIES
 from domain.workdays import YEAR_MAX, YEAR_MIN, HolidaySource, add_workdays
 
@@ -572,6 +573,8 @@ class Rates:
     total: RateRow
     groups: list[RateRow]
     overdue: list[SupervisionVisit]
+    #: The issues found in this period's supervision visits, as the campaign metrics count them.
+    findings: dict[str, Any] = field(default_factory=dict)
 
 
 BY = ("province", "level")
@@ -622,5 +625,20 @@ def rates(period: Period | str, *, uow_factory: SupervisionUowFactory, today: da
                                                 status="open", cadre_id=None,
                                                 limit=overdue_limit)
                 if v.period_end < today] if p.start < today else []
+        found = [i for i in uow.issues.list(IssueQuery(source=issues.SUPERVISION))
+                 if p.start <= i.found_on <= p.end]
     total, groups = summarise(tallies, by)
-    return Rates(p, today, by, total, groups, late)
+    return Rates(p, today, by, total, groups, late, finding_figures(found, today))
+
+
+def finding_figures(found: Sequence[Issue], today: date) -> dict[str, Any]:
+    """Registered, verified, verified on time and overdue among ``found``, with the
+    rectification and on-time rates (the same definitions as a campaign's)."""
+    verified = sum(1 for i in found if i.status is IssueStatus.VERIFIED)
+    on_time = sum(1 for i in found if i.status is IssueStatus.VERIFIED and i.on_time)
+    due = sum(1 for i in found if i.status is IssueStatus.VERIFIED or i.due_on < today)
+    overdue = sum(1 for i in found if i.status is IssueStatus.OVERDUE
+                  or (i.status in issues.OVERDUE_FROM and i.due_on < today))
+    return {"registered": len(found), "verified": verified, "verified_on_time": on_time,
+            "overdue": overdue, "rectification_rate": rectification_rate(verified, len(found)),
+            "on_time_rate": on_time_rate(on_time, due)}

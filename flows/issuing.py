@@ -74,14 +74,24 @@ def run_issuing(steps: IssuingSteps, *, workers: int = 1, chunk: int = CHUNK) ->
 
 @dataclass(frozen=True)
 class InProcessSteps:
-    campaign_id: int
+    """The steps as plain calls; no campaign means routine supervision's rectification orders,
+    numbered in ``office``'s series."""
+
+    campaign_id: int | None
     kind: str
     lang: str
     uow_factory: Callable[[], UnitOfWork]
     clock: Clock
     actor: str
+    office: str | None = None
+    office_short: str | None = None
 
     def record(self) -> list[int]:
+        if self.campaign_id is None:
+            return svc.record_supervision_orders(self.lang, office=self.office or "",
+                                                 office_short=self.office_short,
+                                                 uow_factory=self.uow_factory, clock=self.clock,
+                                                 actor=self.actor)
         return svc.record_notices(self.campaign_id, self.kind, self.lang,
                                   uow_factory=self.uow_factory, clock=self.clock,
                                   actor=self.actor)

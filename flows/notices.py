@@ -13,14 +13,27 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from domain import notices as svc
+from domain.errors import BadArgumentError
 from flows.issuing import CHUNK, issued_numbers, pending_contents, run_issuing
 from flows.launch import RETRY
 from flows.wiring import clock_for, uow_for
 
 
 @task(name="record-notices", **RETRY)
-def record_task(campaign_id: int, kind: str, lang: str, database_url: str, now_iso: str | None,
-                actor: str) -> list[int]:
+def record_task(campaign_id: int | None, kind: str, lang: str, database_url: str,
+                now_iso: str | None, actor: str, office: str | None = None,
+                office_short: str | None = None) -> list[int]:
+    """Number and record: a campaign's notices, or (no campaign) the rectification orders of
+    routine supervision's findings in ``office``'s series."""
+    if campaign_id is None:
+        if kind != "rectification_order":
+            raise BadArgumentError(
+                "routine supervision issues rectification orders only (--kind rectification_order)",
+                "包保督导只签发责令整改通知书（--kind rectification_order）")
+        return svc.record_supervision_orders(lang, office=office or "",
+                                             office_short=office_short,
+                                             uow_factory=uow_for(database_url),
+                                             clock=clock_for(now_iso), actor=actor)
     return svc.record_notices(campaign_id, kind, lang, uow_factory=uow_for(database_url),
                               clock=clock_for(now_iso), actor=actor)
 
@@ -46,16 +59,18 @@ def default_workers() -> int:
 class _TaskSteps:
     """Each issuing step as its Prefect task."""
 
-    campaign_id: int
+    campaign_id: int | None
     kind: str
     lang: str
     database_url: str
     now_iso: str | None
     actor: str
+    office: str | None = None
+    office_short: str | None = None
 
     def record(self) -> list[int]:
         ids: list[int] = record_task(self.campaign_id, self.kind, self.lang, self.database_url,
-                                     self.now_iso, self.actor)
+                                     self.now_iso, self.actor, self.office, self.office_short)
         return ids
 
     def load(self, ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
@@ -70,21 +85,25 @@ class _TaskSteps:
 
 
 @flow(name="issue-notices", log_prints=False)
-def issue_notices(campaign_id: int, kind: str, lang: str, database_url: str,
+def issue_notices(campaign_id: int | None, kind: str, lang: str, database_url: str,
                   now_iso: str | None = None, actor: str = "system",
-                  workers: int = 0) -> dict[str, Any]:
-    """Number, render and store the notices of one kind for a campaign
+                  workers: int = 0, office: str | None = None,
+                  office_short: str | None = None) -> dict[str, Any]:
+    """Number, render and store the notices of one kind for a campaign — or, with no campaign,
+    the rectification orders of routine supervision in ``office``'s series
     (``flows.issuing.run_issuing``, each step a task, renders over ``workers`` processes)."""
-    return run_issuing(_TaskSteps(campaign_id, kind, lang, database_url, now_iso, actor),
+    return run_issuing(_TaskSteps(campaign_id, kind, lang, database_url, now_iso, actor, office,
+                                  office_short),
                        workers=workers or default_workers(), chunk=CHUNK)
 
 
-def run_issue(campaign_id: int, kind: str, lang: str, database_url: str,
-              now_iso: str | None = None, actor: str = "system", workers: int = 0) -> dict[str, Any]:
+def run_issue(campaign_id: int | None, kind: str, lang: str, database_url: str,
+              now_iso: str | None = None, actor: str = "system", workers: int = 0,
+              office: str | None = None, office_short: str | None = None) -> dict[str, Any]:
     """Run the flow as the CLI does, without flow-run heartbeats (see ``flows.launch.run_launch``)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         result: dict[str, Any] = issue_notices(campaign_id, kind, lang, database_url, now_iso,
-                                               actor, workers)
+                                               actor, workers, office, office_short)
     return result

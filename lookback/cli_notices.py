@@ -30,12 +30,18 @@ def _safe_name(number: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", number) + ".pdf"
 
 
-def export_pdfs(lb: App, campaign: int, kind: str, folder: Path) -> list[Path]:
-    """Write the issued notices of a campaign and kind to ``folder`` as NUMBER.pdf."""
+def _of(notices: list[svc.Notice], campaign: int | None) -> list[svc.Notice]:
+    """The notices of ``campaign`` — or, for None, those of no campaign (routine supervision)."""
+    return [n for n in notices if campaign is not None or n.campaign_id is None]
+
+
+def export_pdfs(lb: App, campaign: int | None, kind: str, folder: Path) -> list[Path]:
+    """Write the issued notices of a campaign (None: routine supervision) and kind to ``folder``
+    as NUMBER.pdf."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     with lb.read_uow_factory()() as uow:
-        for n in uow.notices.list_notices(campaign, kind):
+        for n in _of(uow.notices.list_notices(campaign, kind), campaign):
             if n.status != "issued" or n.pdf_sha256 is None:
                 continue
             data = uow.notices.pdf(n.pdf_sha256)
@@ -48,12 +54,13 @@ def export_pdfs(lb: App, campaign: int, kind: str, folder: Path) -> list[Path]:
     return written
 
 
-def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: str,
-                        workers: int) -> dict[str, Any]:
+def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, lang: str,
+                        workers: int, office: str | None = None,
+                        office_short: str | None = None) -> dict[str, Any]:
     """Run the issuing flow; a Rich progress bar follows the database while it runs."""
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
-        if uow.campaigns.get(campaign) is None:
+        if campaign is not None and uow.campaigns.get(campaign) is None:
             raise NotFoundError(f"campaign {campaign} does not exist", f"督查{campaign}不存在")
     from report_templates.render import check_fonts
 
@@ -63,7 +70,7 @@ def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: st
 
     def counts() -> tuple[int, int]:
         with lb.read_uow_factory()() as uow:
-            ns = uow.notices.list_notices(campaign, kind)
+            ns = _of(uow.notices.list_notices(campaign, kind), campaign)
         return (sum(1 for n in ns if n.status == "pending"),
                 sum(1 for n in ns if n.status == "issued"))
 
@@ -75,7 +82,8 @@ def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: st
     def run() -> None:
         try:
             now = lb.settings.now.isoformat() if lb.settings.now else None
-            result.update(run_issue(campaign, kind, lang, lb.database_url, now, lb.actor, workers))
+            result.update(run_issue(campaign, kind, lang, lb.database_url, now, lb.actor, workers,
+                                    office, office_short))
         except BaseException as e:  # re-raised in the calling thread
             error.append(e)
         finally:
@@ -99,11 +107,19 @@ def issue_with_progress(lb: App, out: Output, campaign: int, kind: str, lang: st
 @_command
 def issue_cmd(
     ctx: typer.Context,
-    campaign: Annotated[int, typer.Option("--campaign")],
     kind: Annotated[str, typer.Option("--kind", help="rectification_order (per business, its "
                                       "open issues), warning_talk (issues escalated to 约谈 by "
                                       "failed look-backs), followup_opinion (one per recorded "
                                       "look-back check), circular or draw_publication.")],
+    campaign: Annotated[int | None, typer.Option("--campaign")] = None,
+    supervision: Annotated[bool, typer.Option(
+        "--supervision", help="The rectification orders of routine supervision's findings "
+        "(包保督导), instead of a campaign's notices; needs --office.")] = False,
+    office: Annotated[str | None, typer.Option(
+        "--office", help="With --supervision: the issuing office (发文机关).")] = None,
+    office_short: Annotated[str | None, typer.Option(
+        "--office-short", help="With --supervision: its short name in document numbers "
+        "(default: --office).")] = None,
     lang: Annotated[str | None, typer.Option("--notice-lang", "--doc-lang",
                                              help="Language of the documents: zh (default) or "
                                              "en (the global --lang sets it too).")] = None,
@@ -119,12 +135,23 @@ def issue_cmd(
                                f"--kind应为{'、'.join(svc.ISSUABLE)}之一")
     if doc_lang not in ("zh", "en"):
         raise BadArgumentError("--notice-lang must be zh or en", "--notice-lang应为zh或en")
+    if (campaign is None) == (not supervision):
+        raise BadArgumentError("give either --campaign C or --supervision",
+                               "请给出--campaign（督查编号）或--supervision（包保督导）之一")
+    if supervision and kind != "rectification_order":
+        raise BadArgumentError("--supervision issues rectification orders only "
+                               "(--kind rectification_order)",
+                               "--supervision只签发责令整改通知书（--kind rectification_order）")
+    if supervision and not (office or "").strip():
+        raise BadArgumentError("--supervision needs --office: the office that issues the orders",
+                               "--supervision需要--office：发文机关")
     t0 = time.perf_counter()
-    result = issue_with_progress(lb, out, campaign, kind, doc_lang, workers)
+    result = issue_with_progress(lb, out, campaign, kind, doc_lang, workers, office, office_short)
     elapsed = time.perf_counter() - t0
     written = export_pdfs(lb, campaign, kind, out_dir) if out_dir else []
     with lb.read_uow_factory()() as uow:
-        notices = [n for n in uow.notices.list_notices(campaign, kind) if n.lang == doc_lang]
+        notices = [n for n in _of(uow.notices.list_notices(campaign, kind), campaign)
+                   if n.lang == doc_lang]
     if out.json_mode:
         out.emit({"ok": True, "campaign_id": campaign, "kind": kind, "lang": doc_lang,
                   "issued_now": result.get("issued", 0), "total": len(notices),
@@ -132,9 +159,11 @@ def issue_cmd(
                   "numbers": [n.number for n in notices if n.status == "issued"],
                   "files": [str(p) for p in written]})
         return
+    of_en = f"campaign {campaign}" if campaign is not None else "routine supervision"
+    of_zh = f"督查{campaign}" if campaign is not None else "包保督导"
     out.say(f"{result.get('issued', 0)} {kind} notice(s) issued now; {len(notices)} in all for "
-            f"campaign {campaign} ({elapsed:.1f} s)." + (f" PDFs in {out_dir}/" if out_dir else ""),
-            f"本次签发{svc.KIND_ZH[kind]}{result.get('issued', 0)}份；督查{campaign}共{len(notices)}份"
+            f"{of_en} ({elapsed:.1f} s)." + (f" PDFs in {out_dir}/" if out_dir else ""),
+            f"本次签发{svc.KIND_ZH[kind]}{result.get('issued', 0)}份；{of_zh}共{len(notices)}份"
             f"（{elapsed:.1f}秒）。" + (f"PDF已写入{out_dir}/" if out_dir else ""))
 
 

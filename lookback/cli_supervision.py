@@ -189,7 +189,7 @@ def _rates_dict(r: sv.Rates) -> dict[str, Any]:
                           "rate = done / required; overdue = required, not done, period ended "
                           "before today",
             "total": r.total.as_dict(), "groups": [g.as_dict() for g in r.groups],
-            "overdue": [_visit_dict(v) for v in r.overdue]}
+            "overdue": [_visit_dict(v) for v in r.overdue], "findings": r.findings}
 
 
 _SHOWN = 50
@@ -226,6 +226,14 @@ def _print_rates(out: Output, r: sv.Rates) -> None:
                     f"……另有{len(r.overdue) - _SHOWN}项逾期；--json可列出全部。")
     else:
         out.say("No overdue supervision visits.", "没有逾期未督导的任务。")
+    f = r.findings
+    if f.get("registered"):
+        out.say(f"Issues found in this period's supervision: {f['registered']}, verified "
+                f"{f['verified']} (rectification rate {pct(f['rectification_rate'])}, on-time "
+                f"rate {pct(f['on_time_rate'])}), overdue {f['overdue']}.",
+                f"本期督导发现问题{f['registered']}个，已整改销号{f['verified']}个（整改率"
+                f"{pct(f['rectification_rate'])}，按期整改率{pct(f['on_time_rate'])}），"
+                f"逾期未整改{f['overdue']}个。")
 
 
 @supervision_app.command("rates")

@@ -47,7 +47,8 @@ An issue (in ``issues`` and ``issue``)::
 
 Per kind::
 
-    rectification_order  issues [issue, ...] (at least one)
+    rectification_order  issues [issue, ...] (at least one), source "supervision"? (the findings
+                                  of routine supervision, 包保督导, rather than a campaign's)
     warning_talk         issues [issue + {"escalation": step?, "escalation_level": int?,
                                   "checks": [check, ...]?}, ...] (the issues that climbed to the
                                   约谈 step: the reasons for the talk),

@@ -36,9 +36,11 @@ class SqlNoticeRepository(SqlRepository):
             "ON CONFLICT (office, kind, year) DO UPDATE SET last_seq = notice_counter.last_seq + 1 "
             "RETURNING last_seq"), {"o": office, "k": kind, "y": year}).scalar_one())
 
-    def existing_targets(self, campaign_id: int, kind: str, lang: str) -> set[str]:
+    def existing_targets(self, campaign_id: int | None, kind: str, lang: str) -> set[str]:
+        of = (NoticeRow.campaign_id.is_(None) if campaign_id is None  # type: ignore[union-attr]
+              else NoticeRow.campaign_id == campaign_id)
         rows = self._conn.execute(select(NoticeRow.target).where(
-            NoticeRow.campaign_id == campaign_id, NoticeRow.kind == kind, NoticeRow.lang == lang,
+            of, NoticeRow.kind == kind, NoticeRow.lang == lang,
             NoticeRow.status != "void")).scalars()
         return set(rows)
 
@@ -80,6 +82,12 @@ class SqlNoticeRepository(SqlRepository):
             cond.append(NoticeRow.kind == kind)
         return [int(i) for i in self._conn.execute(
             select(NoticeRow.id).where(*cond).order_by(NoticeRow.id)).scalars()]
+
+    def pending_without_campaign(self, kind: str) -> list[int]:
+        return [int(i) for i in self._conn.execute(
+            select(NoticeRow.id).where(NoticeRow.status == "pending", NoticeRow.kind == kind,
+                                       NoticeRow.campaign_id.is_(None))  # type: ignore[union-attr]
+            .order_by(NoticeRow.id)).scalars()]
 
     def list_notices(self, campaign_id: int | None, kind: str | None) -> list[Notice]:
         stmt = select(NoticeRow).order_by(NoticeRow.id).execution_options(populate_existing=True)

@@ -94,4 +94,5 @@ def rates(lb: AppDep, user: UserDep, page: PageDep,
         today=r.today, by=r.by, definition=DEFINITION,
         total=RateRowPublic(**r.total.as_dict()),
         groups=[RateRowPublic(**g.as_dict()) for g in r.groups],
-        overdue_count=len(late), overdue=[supervision_visit_public(v) for v in page.slice(late)])
+        overdue_count=len(late), overdue=[supervision_visit_public(v) for v in page.slice(late)],
+        findings=r.findings)

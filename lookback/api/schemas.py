@@ -383,6 +383,9 @@ class SupervisionRates(BaseModel):
     groups: list[RateRowPublic]
     overdue_count: int
     overdue: list[SupervisionVisitPublic]
+    #: Aggregate figures of the issues found in the period's supervision visits (registered,
+    #: verified, verified_on_time, overdue, rectification_rate, on_time_rate).
+    findings: dict[str, float | int | None] = {}
 
 
 def supervision_visit_public(v: Any) -> SupervisionVisitPublic:

@@ -303,3 +303,74 @@ def test_register_stats_count_referrals_from_both_sources(db: Engine) -> None:
     stats = register_stats(uow_factory=_uow(db))
     assert (stats.leads_referred, stats.cases_filed) == (2, 1)
     assert stats.businesses == 4 and stats.cadres == 5
+
+
+def test_a_supervision_finding_gets_an_order_a_look_back_and_escalation(
+        db: Engine, tmp_path: Path) -> None:
+    """A finding of routine supervision is an issue like any other: a rectification order in the
+    office's series (once), a look-back when it falls due, and the ladder when it fails."""
+    from domain import followups as fu
+    from domain.issues import IssueStatus
+    from flows.issuing import InProcessSteps, run_issuing
+    from storage.fieldwork import SqlEventLog
+
+    calendar = ChineseCalendarSource(Path("/nonexistent-lookback-data"))
+    r = _record(db, "T1", B2, date(2026, 11, 3), findings=["hygiene_storage:general:过期牛奶"])
+    [issue_id] = r.finding_ids
+
+    steps = InProcessSteps(None, "rectification_order", "zh", _uow(db), CLOCK, "office",
+                           office="某县食品安全委员会办公室", office_short="某县食安办")
+    first = run_issuing(steps)
+    assert first["issued"] == 1 and first["numbers"] == ["某县食安办责改〔2026〕1号"]
+    assert run_issuing(steps)["issued"] == 0  # a rerun issues nothing twice
+    with SqlUnitOfWork(db) as uow:
+        [notice] = [n for n in uow.notices.list_notices(None, "rectification_order")]
+        assert notice.campaign_id is None and notice.uscc == B2
+        assert notice.content["source"] == "supervision"
+        assert uow.issues.get(issue_id).status == IssueStatus.NOTIFIED  # type: ignore[union-attr]
+        pdf = uow.notices.pdf(notice.pdf_sha256 or "")
+    assert pdf is not None and pdf.startswith(b"%PDF")
+    # Refused without an office, naming the option.
+    bad = InProcessSteps(None, "rectification_order", "zh", _uow(db), CLOCK, "office")
+    with pytest.raises(Exception, match="--office"):
+        run_issuing(bad)
+
+    # Nothing reported by the due date: the sweep fires its look-back and marks it overdue.
+    with SqlUnitOfWork(db) as uow:
+        review = next(f for f in uow.followups.of_issue(issue_id) if f.kind == fu.REVIEW)
+    later = FixedClock(datetime.fromtimestamp(review.due_at, UTC))
+    swept = fu.sweep(uow_factory=_uow(db), clock=later, worker="test")
+    assert swept.opened == 1 and swept.marked_overdue == 1
+    check = fu.record_check(issue_id, outcome="not_rectified", note="仍有过期食品", evidence=[],
+                            hard_measures=None, fixed=None, mechanism=None, team=None,
+                            actor="office", uow_factory=_uow(db), clock=later,
+                            calendar=calendar)
+    assert check.escalation == 1 and check.new_due_on is not None
+    with SqlUnitOfWork(db) as uow:
+        issue = uow.issues.get(issue_id)
+        assert issue is not None and issue.status == IssueStatus.NOTIFIED
+        assert issue.source == "supervision" and issue.escalation == 1
+        assert {f.revision for f in uow.followups.of_issue(issue_id)} == {1, 2}
+        assert isinstance(uow.events, SqlEventLog)
+        from domain.events import verify_chain
+        assert verify_chain(uow.events.all()).ok
+
+
+def test_rates_count_the_issues_found_in_supervision(db: Engine) -> None:
+    r = _record(db, "T1", B2, date(2026, 11, 3),
+                findings=["hygiene_storage:general:过期牛奶", "staffing:minor:无花名册"])
+    minor = r.finding_ids[1]
+    from domain.fieldwork import rectify
+    from domain.issues import Action, transition
+
+    rectify(minor, measures="已补花名册", evidence=[], actor="biz", uow_factory=_uow(db),
+            clock=FixedClock(datetime(2026, 11, 5, 1, 0, tzinfo=UTC)))  # before its 11-10 due
+    transition(minor, Action.VERIFY, actor="office", uow_factory=_uow(db), clock=CLOCK)
+    # On 12 November the general finding (due 17 November) is not due yet.
+    f = sv.rates("2026-11", uow_factory=_uow(db), today=date(2026, 11, 12)).findings
+    assert (f["registered"], f["verified"], f["verified_on_time"]) == (2, 1, 1)
+    assert f["rectification_rate"] == 0.5 and f["on_time_rate"] == 1.0
+    assert f["overdue"] == 0
+    # On 20 November it is past due with nothing reported: overdue, and not on time.
+    later = sv.rates("2026-11", uow_factory=_uow(db), today=TODAY).findings
+    assert later["overdue"] == 1 and later["on_time_rate"] == 0.5
