@@ -117,3 +117,29 @@ def test_frequencies_file(site: tuple[list[str], str, str], tmp_path: Path) -> N
     good.write_text('province = "monthly"\n', encoding="utf-8")
     out = json.loads(run(base, "--json", "supervision", "open", "--frequencies", str(good)))
     assert out["frequencies"]["province"] == "monthly" and out["opened"] >= 0
+
+
+def test_rectification_orders_for_supervision_findings(site: tuple[list[str], str, str],
+                                                      tmp_path: Path) -> None:
+    base, cadre, uscc = site
+    # October's visit (opened on the fly), with one finding: an issue of routine supervision.
+    rec = json.loads(run(base, "--json", "supervision", "record", "--cadre", cadre, "--business",
+                         uscc, "--date", "2026-10-15", "--note", "查看台账", "--issue",
+                         "records:minor:台账缺页"))
+    assert rec["period"] == "2026-10" and len(rec["findings"]) == 1
+    refused = run(base, "notices", "issue", "--supervision", "--kind", "rectification_order",
+                  code=2)
+    assert "--office" in refused
+    both = run(base, "notices", "issue", "--supervision", "--campaign", "1", "--office", "X",
+               "--kind", "rectification_order", code=2)
+    assert "either --campaign" in both
+    out = json.loads(run(base, "--json", "notices", "issue", "--supervision", "--office",
+                         "某县食品安全委员会办公室", "--office-short", "某县食安办", "--kind",
+                         "rectification_order", "--out", str(tmp_path / "pdf")))
+    assert out["ok"] and out["issued_now"] >= 1
+    assert all(n.startswith("某县食安办责改〔2026〕") for n in out["numbers"])
+    assert len(list((tmp_path / "pdf").glob("*.pdf"))) == out["issued_now"]
+    again = json.loads(run(base, "--json", "notices", "issue", "--supervision", "--office",
+                           "某县食品安全委员会办公室", "--office-short", "某县食安办", "--kind",
+                           "rectification_order"))
+    assert again["issued_now"] == 0 and again["numbers"] == out["numbers"]
