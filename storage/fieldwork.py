@@ -244,17 +244,21 @@ class SqlEventLog:
         if self._head is None:
             self._head = self._read_head()
         seq, prev = self._head
-        events = []
+        events, rows = [], []
+        at_text: dict[int, str] = {}  # id(at) -> at.isoformat(): a batch shares one instant
         for at, actor, kind, entity, payload in items:
             seq += 1
             e = make_event(seq, prev, at, actor, kind, entity, payload)
             events.append(e)
             prev = e.hash
+            when = at_text.get(id(at))
+            if when is None:
+                when = at_text[id(at)] = at.isoformat()
+            rows.append((seq, when, e.actor, e.kind, e.entity, e.payload_json, e.prev_hash,
+                         e.hash))
         self._sql.executemany(
             "INSERT INTO event (seq, at, actor, kind, entity, payload, prev_hash, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(e.seq, e.at.isoformat(), e.actor, e.kind, e.entity, e.payload_json, e.prev_hash,
-              e.hash) for e in events])
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         self._head = (seq, prev)
         return events
 
