@@ -330,6 +330,12 @@ def test_a_supervision_finding_gets_an_order_a_look_back_and_escalation(
         assert uow.issues.get(issue_id).status == IssueStatus.NOTIFIED  # type: ignore[union-attr]
         pdf = uow.notices.pdf(notice.pdf_sha256 or "")
     assert pdf is not None and pdf.startswith(b"%PDF")
+    import io
+
+    from pypdf import PdfReader
+
+    text_of_pdf = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "包保督导" in text_of_pdf and "过期牛奶" in text_of_pdf
     # Refused without an office, naming the option.
     bad = InProcessSteps(None, "rectification_order", "zh", _uow(db), CLOCK, "office")
     with pytest.raises(Exception, match="--office"):
