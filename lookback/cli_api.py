@@ -10,6 +10,7 @@ from rich.table import Table
 from domain import access
 from lookback.cli_base import command as _command
 from lookback.cli_base import state as _state
+from lookback.output import page
 
 users_app = typer.Typer(no_args_is_help=True)
 
@@ -89,9 +90,10 @@ def users_list(ctx: typer.Context) -> None:
     with lb.read_uow_factory()() as uow:
         users = uow.users.all()
     if out.json_mode:
-        out.emit({"ok": True, "count": len(users), "users": [
+        out.emit({"ok": True, **page([
             {**u.principal.as_dict(), "created_at": u.created_at.isoformat(),
-             "revoked_at": u.revoked_at.isoformat() if u.revoked_at else None} for u in users]})
+             "revoked_at": u.revoked_at.isoformat() if u.revoked_at else None} for u in users],
+            len(users))})
         return
     t = Table(title=out.t(f"API users ({len(users)})", f"接口用户（{len(users)}）"))
     for h in (out.t("name", "用户"), out.t("role", "角色"), out.t("team", "组"),

@@ -17,7 +17,7 @@ from domain import campaigns as svc
 from domain.errors import BadArgumentError, BadFileError
 from domain.sizing import attribute_sample_size
 from lookback.bootstrap import App
-from lookback.output import Output
+from lookback.output import Output, counts, more, named, page
 
 campaign_app = typer.Typer(no_args_is_help=True)
 draw_app = typer.Typer(no_args_is_help=True)
@@ -202,10 +202,10 @@ def list_cmd(ctx: typer.Context) -> None:
     with lb.read_uow_factory()() as uow:
         rows = uow.campaigns.all_counts()
     if out.json_mode:
-        out.emit({"ok": True, "count": len(rows), "data": [
+        out.emit({"ok": True, **page([
             {**_campaign_dict(r.campaign), "frame_businesses": r.frame_businesses,
              "sampled": r.sampled, "teams": r.teams, "visits_planned": r.visits_planned,
-             "visits_done": r.visits_done} for r in rows]})
+             "visits_done": r.visits_done} for r in rows], len(rows))})
         return
     t = out.t
     table = Table(title=t("Campaigns", "督查列表"))
@@ -476,26 +476,29 @@ def print_source_issues(out: Output, s: dict[str, Any], pct: Any) -> None:
             f"{pct(s['rectification_rate'])}")
 
 
+OVERDUE_SHOWN = 30
+
+
 def print_metrics(out: Output, m: dict[str, Any], pct: Any) -> None:
     t = out.t
     v, iss = m["visits"], m["issues"]
     out.say(f"Campaign {m['campaign']['id']}: {m['campaign']['title']} (as of {m['today']})",
             f"督查{m['campaign']['id']}：{m['campaign']['title']}（截至{m['today']}）")
+    roles = counts(out, "role", m["interviews"]["by_role"])
     out.say(f"Visits: {v['done']} of {v['planned']} done ({pct(v['completion_rate'])}) · "
-            f"interviews: {m['interviews']['total']} "
-            f"({', '.join(f'{k} {n}' for k, n in sorted(m['interviews']['by_role'].items()))})",
+            f"interviews: {m['interviews']['total']} ({roles})",
             f"检查：完成{v['done']}/{v['planned']}（{pct(v['completion_rate'])}）· 谈话"
-            f"{m['interviews']['total']}次（"
-            f"{'，'.join(f'{k} {n}' for k, n in sorted(m['interviews']['by_role'].items()))}）")
+            f"{m['interviews']['total']}次（{roles}）")
     out.say(f"Issues: {iss['registered']} registered, {iss['verified']} verified · rectification "
             f"rate {pct(m['rectification_rate'])} · on-time rate {pct(m['on_time_rate'])}",
             f"问题：登记{iss['registered']}个，已核验销号{iss['verified']}个 · 整改率"
             f"{pct(m['rectification_rate'])} · 按期整改率{pct(m['on_time_rate'])}")
-    for title_en, title_zh, key in (("by category", "按类别", "by_category"),
-                                    ("by severity", "按严重程度", "by_severity"),
-                                    ("by status", "按状态", "by_status")):
-        out.say(f"  {title_en}: " + ", ".join(f"{k} {n}" for k, n in sorted(iss[key].items())),
-                f"  {title_zh}：" + "，".join(f"{k} {n}" for k, n in sorted(iss[key].items())))
+    for title_en, title_zh, key, vocabulary in (
+            ("by category", "按类别", "by_category", "category"),
+            ("by severity", "按严重程度", "by_severity", "severity"),
+            ("by status", "按状态", "by_status", "status")):
+        line = counts(out, vocabulary, iss[key])
+        out.say(f"  {title_en}: {line}", f"  {title_zh}：{line}")
     table = Table(title=t("By province", "各省情况"))
     for col in (t("province", "省份"), t("visits", "检查"), t("done", "完成"), t("issues", "问题"),
                 t("verified", "销号"), t("rectification rate", "整改率")):
@@ -508,6 +511,9 @@ def print_metrics(out: Output, m: dict[str, Any], pct: Any) -> None:
         od = Table(title=t(f"Overdue ({len(m['overdue'])})", f"逾期未整改（{len(m['overdue'])}）"))
         for col in ("id", t("business", "主体"), t("category", "类别"), t("due", "期限")):
             od.add_column(col)
-        for o in m["overdue"][:30]:
-            od.add_row(str(o["id"]), o["name"], o["category"], o["due_on"])
+        for o in m["overdue"][:OVERDUE_SHOWN]:
+            od.add_row(str(o["id"]), o["name"], named(out, "category", o["category"]),
+                       o["due_on"])
         out.out.print(od)
+        more(out, min(len(m["overdue"]), OVERDUE_SHOWN), len(m["overdue"]),
+             hint_en="--json lists them all", hint_zh="--json可列出全部")

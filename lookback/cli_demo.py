@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import csv
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from domain.clock import china_date
 from domain.errors import BadArgumentError
 from domain.importing import DEFAULT_BATCH_ROWS
 from domain.registers import RegisterKind
 from lookback.bootstrap import bootstrap
 from lookback.demo_lookback import jump_to
+from lookback.output import counts
 
 DEFAULT_DIR = Path("lookback-demo")
 MIN_BUSINESSES = 2000
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan-2023-two-responsibilities.toml"
+
+
+def dated_plan(plan_text: str, today: date) -> str:
+    """The example plan moved to the demo's own clock: the campaign starts today and runs a month,
+    and its title names this year (no 2023 campaign whose fieldwork happens years later)."""
+    import re
+
+    text = re.sub(r"(?m)^starts_on = \S+", f"starts_on = {today.isoformat()}", plan_text)
+    text = re.sub(r"(?m)^ends_on = \S+",
+                  f"ends_on = {(today + timedelta(days=32)).isoformat()}", text)
+    return re.sub(r'(?m)^title = "\d{4}年', f'title = "{today.year}年', text)
 
 
 def _fresh_dir(requested: Path | None) -> Path:
@@ -166,7 +180,8 @@ def _demo_campaign(lb: Any, out: Any, folder: Path) -> dict[str, Any]:
         read_text,
     )
 
-    plan_text = read_text(EXAMPLE_PLAN, "plan file", "计划文件")
+    plan_text = dated_plan(read_text(EXAMPLE_PLAN, "plan file", "计划文件"),
+                           china_date(lb.clock.now()))
     cid = svc.create_campaign(plan_text, source=str(EXAMPLE_PLAN), uow_factory=lb.uow_factory(),
                               clock=lb.clock, new_seed=new_seed)
     out.say(f"5/12 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
@@ -267,8 +282,8 @@ def _demo_lookback(lb: Any, out: Any, campaign_id: int, seed: int) -> dict[str, 
         rounds.append({"at": when.isoformat(), **{k: v for k, v in r.items() if k != "fired"},
                        "fired": f})
     ladder = escalation_counts(lb, campaign_id)
-    out.say("Escalation ladder now: " + ", ".join(f"{k} {v}" for k, v in ladder.items()),
-            "升级情况：" + "，".join(f"{k} {v}" for k, v in ladder.items()))
+    out.say("Escalation ladder now: " + counts(out, "step", ladder),
+            "升级情况：" + counts(out, "step", ladder))
     return {"rounds": rounds, "escalation": ladder}
 
 
@@ -319,16 +334,18 @@ def _demo_summary(lb: Any, out: Any, campaign_id: int, report: dict[str, Any],
     esc = report["lookback"]["escalation"]
     pdfs = sum(len(v) for v in report["notices"].values())
     rows = [
-        ("draws", "抽取", f"{report['campaign']['sampled']} businesses, record verified"
+        ("draws", "抽取", out.t(f"{report['campaign']['sampled']} businesses, record verified",
+                              f"{report['campaign']['sampled']}个主体，记录核验通过")
          if report["campaign"]["verified"] else str(report["campaign"]["sampled"])),
         ("interviews", "谈话", str(m["interviews"]["total"])),
         ("issues", "问题", str(m["issues"]["registered"])),
         ("rectification rate", "整改率", pct(m["rectification_rate"])),
         ("on-time rate", "按期整改率", pct(m["on_time_rate"])),
         ("overdue", "逾期", str(len(m["overdue"]))),
-        ("escalations", "升级", ", ".join(f"{k} {v}" for k, v in esc.items())),
+        ("escalations", "升级", counts(out, "step", esc)),
         ("supervision completion rate", "督导完成率", pct(report["supervision"]["rates"]["rate"])),
-        ("PDF notices", "PDF文书", f"{pdfs} in {folder / 'notices'}"),
+        ("PDF notices", "PDF文书", out.t(f"{pdfs} in {folder / 'notices'}",
+                                        f"{pdfs}份，位于{folder / 'notices'}")),
     ]
     summary = {en: value for en, _, value in rows}
     if not out.json_mode:

@@ -14,10 +14,10 @@ from domain import fieldwork as fw
 from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
 from domain.issues import IssueQuery, IssueStatus
-from domain.vocabulary import STATUS_ZH
+from domain.vocabulary import STATUS_ZH, step_label
 from lookback import remote
 from lookback.bootstrap import App
-from lookback.output import Output
+from lookback.output import Output, more, named, page
 
 interview_app = typer.Typer(no_args_is_help=True)
 visit_app = typer.Typer(no_args_is_help=True)
@@ -144,10 +144,11 @@ def visit_list(
     with lb.read_uow_factory()() as uow:
         visits = uow.fieldwork.list_visits(campaign, team=team, status=status)
     if out.json_mode:
-        out.emit({"ok": True, "count": len(visits), "data": [
+        out.emit({"ok": True, **page([
             {"id": v.id, "uscc": v.uscc, "name": v.business_name, "region": v.region_code,
              "team": v.team_no, "status": v.status,
-             "visited_on": v.visited_on.isoformat() if v.visited_on else None} for v in visits]})
+             "visited_on": v.visited_on.isoformat() if v.visited_on else None} for v in visits],
+            len(visits))})
         return
     t = out.t
     table = Table(title=t(f"Visits of campaign {campaign}", f"督查{campaign}的检查任务"))
@@ -171,7 +172,9 @@ def _issue_dict(i: fw.Issue) -> dict[str, Any]:
             "legal_basis": i.legal_basis, "status": i.status.value,
             "found_on": i.found_on.isoformat(), "due_on": i.due_on.isoformat(),
             "due_provisional": i.due_provisional, "escalation": i.escalation,
-            "version": i.version}
+            "source": i.source, "supervision_visit_id": i.supervision_visit_id,
+            "reported_on": i.reported_on.isoformat() if i.reported_on else None,
+            "on_time": i.on_time, "version": i.version}
 
 
 def _due(out: Output, i: fw.Issue) -> str:
@@ -282,13 +285,15 @@ def issue_show(ctx: typer.Context, issue: Annotated[int, typer.Argument(help="Is
         return
     t = out.t
     out.say(f"Issue {i.id} · {i.business_name} ({i.uscc}) · {i.category} / {i.severity}",
-            f"问题{i.id} · {i.business_name}（{i.uscc}）· {i.category} / {i.severity}")
+            f"问题{i.id} · {i.business_name}（{i.uscc}）· {named(out, 'category', i.category)} / "
+            f"{named(out, 'severity', i.severity)}")
     out.say(f"  {i.description}", f"  {i.description}")
     if i.legal_basis:
         out.say(f"  Legal basis: {i.legal_basis}", f"  依据：{i.legal_basis}")
     out.say(f"  Status: {i.status.value} · found {i.found_on} · due {_due(out, i)} · escalation "
             f"{i.escalation}",
-            f"  状态：{STATUS_ZH[i.status]} · 发现于{i.found_on} · 期限{_due(out, i)} · 升级{i.escalation}级")
+            f"  状态：{STATUS_ZH[i.status]} · 发现于{i.found_on} · 期限{_due(out, i)} · 升级"
+            f"{i.escalation}级（{step_label(i.escalation, 'zh')}）")
     for s, f, n, p in evidence:
         out.say(f"  Evidence ({p}): {f}, {n} bytes, SHA-256 {s}",
                 f"  证据（{p}）：{f}，{n}字节，SHA-256 {s}")
@@ -312,6 +317,8 @@ def issue_list(
                                           "and not verified.")] = False,
     province: Annotated[str | None, typer.Option("--province", help="Province code, e.g. "
                                                  "330000.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows (the true "
+                                       "total is always given).")] = 200,
 ) -> None:
     """Issues, filtered by campaign, status, overdue and province."""
     lb, out = _state(ctx)
@@ -323,18 +330,23 @@ def issue_list(
         issues = uow.issues.list(IssueQuery(
             campaign_id=campaign, statuses=(status,) if status else (), province=province,
             overdue_on=china_date(lb.clock.now()) if overdue else None))
+    if limit < 1:
+        raise BadArgumentError("--limit must be at least 1", "--limit至少为1")
+    shown = issues[:limit]
     if out.json_mode:
-        out.emit({"ok": True, "count": len(issues), "data": [_issue_dict(i) for i in issues]})
+        out.emit({"ok": True, **page([_issue_dict(i) for i in shown], len(issues), limit=limit)})
         return
     t = out.t
     table = Table(title=t(f"{len(issues)} issue(s)", f"问题{len(issues)}个"))
     for col in ("id", t("business", "主体"), t("category", "类别"), t("severity", "严重程度"),
                 t("status", "状态"), t("due", "期限")):
         table.add_column(col)
-    for i in issues:
-        table.add_row(str(i.id), i.business_name, i.category, i.severity,
-                      i.status.value if out.lang == "en" else STATUS_ZH[i.status], _due(out, i))
+    for i in shown:
+        table.add_row(str(i.id), i.business_name, named(out, "category", i.category),
+                      named(out, "severity", i.severity), named(out, "status", i.status.value),
+                      _due(out, i))
     out.out.print(table)
+    more(out, len(shown), len(issues))
 
 
 @audit_app.command("verify")
@@ -375,11 +387,13 @@ def audit_log(
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
         events = uow.events.for_entity(entity) if entity else list(uow.events.all())
+    total = len(events)
     events = events[-limit:] if limit > 0 else events
     if out.json_mode:
-        out.emit({"ok": True, "count": len(events), "data": [
+        out.emit({"ok": True, **page([
             {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "kind": e.kind,
-             "entity": e.entity, "payload": e.payload, "hash": e.hash} for e in events]})
+             "entity": e.entity, "payload": e.payload, "hash": e.hash} for e in events],
+            total, offset=total - len(events), limit=limit if limit > 0 else None)})
         return
     t = out.t
     table = Table(title=t("Event log", "事件日志"))

@@ -11,11 +11,13 @@ from rich.table import Table
 
 from domain import followups as svc
 from domain.errors import BadArgumentError
-from domain.vocabulary import CASE_ZH
+from domain.vocabulary import CASE_ZH, label, step_label
 from lookback import remote
 from lookback.cli_base import command as _command
 from lookback.cli_base import quiet_prefect
 from lookback.cli_base import state as _state
+from lookback.output import due as due_text
+from lookback.output import more, named, page
 
 followup_app = typer.Typer(no_args_is_help=True)
 scheduler_app = typer.Typer(no_args_is_help=True)
@@ -109,31 +111,37 @@ def followup_list(
                                f"--status应为{'、'.join(statuses)}之一")
     if kind is not None and kind not in (svc.REVIEW, svc.REMINDER):
         raise BadArgumentError("--kind must be review or reminder", "--kind应为review或reminder")
+    if limit < 1:
+        raise BadArgumentError("--limit must be at least 1", "--limit至少为1")
+    criteria: dict[str, Any] = dict(status=status, kind=kind, team=team, campaign_id=campaign,
+                                    due_before=svc.epoch(lb.clock.now()) if due else None)
     with lb.read_uow_factory()() as uow:
-        rows = uow.followups.list(status=status, kind=kind, team=team, campaign_id=campaign,
-                                  due_before=svc.epoch(lb.clock.now()) if due else None,
-                                  limit=limit)
+        rows = uow.followups.list(**criteria, limit=limit)
+        total = uow.followups.count(**criteria)
         issues = {fu.issue_id: uow.issues.get(fu.issue_id) for fu in rows}
     if out.json_mode:
-        out.emit({"ok": True, "count": len(rows), "followups": [
+        out.emit({"ok": True, **page([
             {**fu.as_dict(), "finding": None if issues[fu.issue_id] is None else {
                 "category": issues[fu.issue_id].category,  # type: ignore[union-attr]
                 "severity": issues[fu.issue_id].severity,  # type: ignore[union-attr]
                 "description": issues[fu.issue_id].description,  # type: ignore[union-attr]
                 "issue_status": issues[fu.issue_id].status.value}}  # type: ignore[union-attr]
-            for fu in rows]})
+            for fu in rows], total, limit=limit)})
         return
-    t = Table(title=out.t(f"Follow-ups ({len(rows)})", f"复查（{len(rows)}项）"))
+    t = Table(title=out.t(f"Follow-ups ({total:,})", f"复查（共{total:,}项）"))
     for h in ("id", out.t("issue", "问题"), out.t("kind", "类型"), out.t("due", "到期"),
               out.t("status", "状态"), out.t("team", "组"), out.t("business", "主体"),
               out.t("finding", "原问题"), out.t("outcome", "结果")):
         t.add_column(h)
     for fu in rows:
         i = issues[fu.issue_id]
-        t.add_row(str(fu.id), str(fu.issue_id), fu.kind, fu.due_on.isoformat(), fu.status,
+        t.add_row(str(fu.id), str(fu.issue_id), named(out, "followup_kind", fu.kind),
+                  fu.due_on.isoformat(), named(out, "followup_status", fu.status),
                   str(fu.team_no or ""), fu.business_name,
-                  (i.description[:40] if i else ""), fu.outcome)
+                  (i.description[:40] if i else ""),
+                  named(out, "outcome", fu.outcome) if fu.outcome else "")
     out.out.print(t)
+    more(out, len(rows), total)
 
 
 @followup_app.command("record")
@@ -176,17 +184,17 @@ def followup_record(
         out.say(f"Issue {issue}: verified on look-back; closed.",
                 f"问题{issue}：复查整改到位，已销号。")
         return
-    due = r.new_due_on.isoformat() if r.new_due_on else ""
+    new_due = due_text(out, r.new_due_on, r.issue.due_provisional)
     extra_en = {svc.WARNING_TALK: " A warning-talk notice is due (notices issue --kind "
                 "warning_talk).", svc.CIRCULAR: " It will be listed in the next circular.",
                 svc.REFERRAL: " Referred to enforcement (移送)."}.get(r.escalation, "")
     extra_zh = {svc.WARNING_TALK: "需签发约谈通知书（notices issue --kind warning_talk）。",
                 svc.CIRCULAR: "将列入下一期督查通报。", svc.REFERRAL: "已移送执法部门。"}.get(
                     r.escalation, "")
-    out.say(f"Issue {issue}: {r.outcome.replace('_', ' ')}; new due date {due}; escalation "
-            f"step {r.escalation}: {svc.LADDER[r.escalation]}.{extra_en}",
-            f"问题{issue}：{svc.OUTCOME_ZH[r.outcome]}；新的整改期限{due}；升级至第{r.escalation}级："
-            f"{svc.LADDER_ZH[r.escalation]}。{extra_zh}")
+    out.say(f"Issue {issue}: {label('outcome', r.outcome, 'en')}; new due date {new_due}; "
+            f"escalation step {r.escalation}: {step_label(r.escalation, 'en')}.{extra_en}",
+            f"问题{issue}：{label('outcome', r.outcome, 'zh')}；新的整改期限{new_due}；升级至第"
+            f"{r.escalation}级：{step_label(r.escalation, 'zh')}。{extra_zh}")
 
 
 @followup_app.command("case")
@@ -225,7 +233,7 @@ def followup_show(ctx: typer.Context,
         rows = uow.followups.of_issue(issue)
         ref = uow.followups.referral_of(issue)
     if out.json_mode:
-        out.emit({"ok": True, "issue": issue, "followups": [fu.as_dict() for fu in rows],
+        out.emit({"ok": True, "issue": issue, **page([fu.as_dict() for fu in rows], len(rows)),
                   "referral": ref})
         return
     t = Table(title=out.t(f"Follow-ups of issue {issue}", f"问题{issue}的复查"))
@@ -233,8 +241,9 @@ def followup_show(ctx: typer.Context,
               out.t("status", "状态"), out.t("outcome", "结果"), out.t("note", "说明")):
         t.add_column(h)
     for fu in rows:
-        t.add_row(str(fu.id), str(fu.revision), fu.kind, fu.due_on.isoformat(), fu.status,
-                  fu.outcome, fu.note[:40])
+        t.add_row(str(fu.id), str(fu.revision), named(out, "followup_kind", fu.kind),
+                  fu.due_on.isoformat(), named(out, "followup_status", fu.status),
+                  named(out, "outcome", fu.outcome) if fu.outcome else "", fu.note[:40])
     out.out.print(t)
     if ref:
         case_zh = CASE_ZH.get(ref["case_status"], ref["case_status"])

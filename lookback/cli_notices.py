@@ -16,7 +16,7 @@ from domain import notices as svc
 from domain.errors import BadArgumentError, BadFileError, NotFoundError
 from lookback import remote
 from lookback.bootstrap import App
-from lookback.output import Output
+from lookback.output import Output, page
 
 notices_app = typer.Typer(no_args_is_help=True)
 
@@ -189,7 +189,7 @@ def list_cmd(
     with lb.read_uow_factory()() as uow:
         notices = uow.notices.list_notices(campaign, kind)
     if out.json_mode:
-        out.emit({"ok": True, "count": len(notices), "data": [_notice_dict(n) for n in notices]})
+        out.emit({"ok": True, **page([_notice_dict(n) for n in notices], len(notices))})
         return
     t = out.t
     table = Table(title=t(f"{len(notices)} notice(s)", f"文书{len(notices)}份"))

@@ -13,7 +13,7 @@ from domain import supervision as sv
 from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
 from lookback import remote
-from lookback.output import Output, pct
+from lookback.output import Output, page, pct
 
 supervision_app = typer.Typer(no_args_is_help=True)
 
@@ -165,7 +165,7 @@ def list_cmd(
                                         ending_to=window.end if window else None,
                                         status=status, cadre_id=cadre)
     if out.json_mode:
-        out.emit({"ok": True, "count": len(visits), "data": [_visit_dict(v) for v in visits]})
+        out.emit({"ok": True, **page([_visit_dict(v) for v in visits], len(visits))})
         return
     t = out.t
     table = Table(title=t("Supervision visits", "包保督导任务")

@@ -78,3 +78,43 @@ class Output:
 
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def named(out: Output, vocabulary: str, code: str | None) -> str:
+    """The name of a stable code in the output's language; ``--json`` keeps the code."""
+    from domain.vocabulary import label
+
+    if out.json_mode:
+        return code or ""
+    return label(vocabulary, code, out.lang)
+
+
+def counts(out: Output, vocabulary: str, by: dict[str, int]) -> str:
+    """``{code: n}`` as a line of names and counts, largest first: 包保干部 126，食品安全总监 95."""
+    sep = "，" if out.lang == "zh" else ", "
+    return sep.join(f"{named(out, vocabulary, k)} {n}"
+                    for k, n in sorted(by.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def due(out: Output, on: object, provisional: bool | None) -> str:
+    """A due date, marked when it is provisional (counted without the official calendar)."""
+    text = "—" if on is None else str(on)
+    if provisional and on is not None:
+        text += "（暂定）" if out.lang == "zh" else " (provisional)"
+    return text
+
+
+def more(out: Output, shown: int, total: int, *, hint_en: str = "use --limit to see more",
+         hint_zh: str = "可用--limit查看更多") -> None:
+    """Say that a list was cut: how many are not shown out of how many in all."""
+    if total > shown:
+        out.say(f"… {total - shown:,} more not shown ({total:,} in all); {hint_en}.",
+                f"……另有{total - shown:,}条未显示（共{total:,}条）；{hint_zh}。")
+
+
+def page(items: list[Any], total: int, *, offset: int = 0, limit: int | None = None
+         ) -> dict[str, Any]:
+    """The one JSON shape of every list, in the CLI and the API: the page's items, the true
+    total matching the filters, and where the page starts and how long it may be."""
+    return {"items": items, "count": total, "offset": offset, "limit": limit,
+            "truncated": offset + len(items) < total}

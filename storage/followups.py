@@ -158,7 +158,23 @@ class SqlFollowUpRepository(SqlRepository):
 
     def list(self, *, status: str | None, kind: str | None, team: int | None,
              campaign_id: int | None, due_before: int | None, limit: int) -> list[FollowUp]:
-        stmt = self._select()
+        stmt = self._filtered(self._select(), status=status, kind=kind, team=team,
+                              campaign_id=campaign_id, due_before=due_before)
+        stmt = stmt.order_by(FollowUpRow.due_at, FollowUpRow.id).limit(limit)
+        return [_followup(r) for r in self._conn.execute(stmt)]
+
+    def count(self, *, status: str | None, kind: str | None, team: int | None,
+              campaign_id: int | None, due_before: int | None) -> int:
+        """How many follow-ups ``list`` would give without its limit."""
+        stmt = (select(func.count()).select_from(FollowUpRow)
+                .join(IssueRow, IssueRow.id == FollowUpRow.issue_id))
+        stmt = self._filtered(stmt, status=status, kind=kind, team=team,
+                              campaign_id=campaign_id, due_before=due_before)
+        return int(self._conn.execute(stmt).scalar_one())
+
+    @staticmethod
+    def _filtered(stmt: Any, *, status: str | None, kind: str | None, team: int | None,
+                  campaign_id: int | None, due_before: int | None) -> Any:
         if status is not None:
             stmt = stmt.where(FollowUpRow.status == status)
         if kind is not None:
@@ -169,8 +185,7 @@ class SqlFollowUpRepository(SqlRepository):
             stmt = stmt.where(IssueRow.campaign_id == campaign_id)
         if due_before is not None:
             stmt = stmt.where(FollowUpRow.due_at <= due_before)
-        stmt = stmt.order_by(FollowUpRow.due_at, FollowUpRow.id).limit(limit)
-        return [_followup(r) for r in self._conn.execute(stmt)]
+        return stmt
 
     def pending_among(self, ids: Sequence[int]) -> set[int]:
         out: set[int] = set()

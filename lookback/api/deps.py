@@ -109,5 +109,10 @@ class Page:
     def slice(self, items: list[Any]) -> list[Any]:
         return items[self.offset:self.offset + self.limit]
 
+    def meta(self, total: int) -> dict[str, Any]:
+        """``count``, ``offset``, ``limit`` and ``truncated`` of a list of ``total`` rows."""
+        return {"count": total, "offset": self.offset, "limit": self.limit,
+                "truncated": self.offset + self.limit < total}
+
 
 PageDep = Annotated[Page, Depends(Page)]

@@ -43,7 +43,7 @@ def list_campaigns(lb: AppDep, user: UserDep, page: PageDep,
         rows = uow.campaigns.all_counts()
     rows = [r for r in rows if (status is None or r.campaign.status == status)
             and (kind is None or r.campaign.kind == kind)]
-    return CampaignList(count=len(rows), items=[_public(r) for r in page.slice(rows)])
+    return CampaignList(**page.meta(len(rows)), items=[_public(r) for r in page.slice(rows)])
 
 
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])

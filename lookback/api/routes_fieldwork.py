@@ -20,9 +20,11 @@ from domain.errors import BadArgumentError, NotFoundError
 from domain.issues import IssueQuery
 from lookback.api.deps import AppDep, GuardDep, IfMatch, PageDep, UserDep, etag, parse_if_match
 from lookback.api.schemas import (
+    EvidenceList,
     EvidencePublic,
     ExtensionCreate,
     HistoryEvent,
+    HistoryList,
     InterviewCreate,
     InterviewPublic,
     IssueCreate,
@@ -81,7 +83,7 @@ def list_visits(campaign_id: int, lb: AppDep, user: UserDep, guard: GuardDep, pa
             raise NotFoundError(f"campaign {campaign_id} does not exist",
                                 f"督查{campaign_id}不存在")
         visits = uow.fieldwork.list_visits(campaign_id, team=team, status=status)
-    return VisitList(count=len(visits), items=[visit_public(v) for v in page.slice(visits)])
+    return VisitList(**page.meta(len(visits)), items=[visit_public(v) for v in page.slice(visits)])
 
 
 @router.get("/visits/{visit_id}", tags=["visits"])
@@ -160,7 +162,7 @@ def list_issues(lb: AppDep, user: UserDep, page: PageDep,
         issues = [i for i in issues if i.uscc == user.uscc]
     if business is not None:
         issues = [i for i in issues if i.uscc == business]
-    return IssueList(count=len(issues), items=[issue_public(i) for i in page.slice(issues)])
+    return IssueList(**page.meta(len(issues)), items=[issue_public(i) for i in page.slice(issues)])
 
 
 @router.get("/issues/{issue_id}", tags=["issues"])
@@ -174,15 +176,16 @@ def get_issue(issue_id: int, lb: AppDep, guard: GuardDep, response: Response) ->
 
 
 @router.get("/issues/{issue_id}/history", tags=["issues"])
-def issue_history(issue_id: int, lb: AppDep, guard: GuardDep) -> list[HistoryEvent]:
+def issue_history(issue_id: int, lb: AppDep, guard: GuardDep) -> HistoryList:
     """Every event of the issue, oldest first."""
     i, team = load_issue(lb, issue_id)
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
           uscc=i.uscc)
     with lb.read_uow_factory()() as uow:
         events = uow.events.for_entity(f"issue:{issue_id}")
-    return [HistoryEvent(seq=e.seq, at=e.at, actor=e.actor, kind=e.kind, payload=e.payload)
-            for e in events]
+    return HistoryList(count=len(events), items=[
+        HistoryEvent(seq=e.seq, at=e.at, actor=e.actor, kind=e.kind, payload=e.payload)
+        for e in events])
 
 
 @router.post("/issues/{issue_id}/rectification", tags=["issues"])
@@ -243,13 +246,14 @@ def upload_evidence(issue_id: int, lb: AppDep, guard: GuardDep, user: UserDep,
 
 
 @router.get("/issues/{issue_id}/evidence", tags=["issues"])
-def list_evidence(issue_id: int, lb: AppDep, guard: GuardDep) -> list[EvidencePublic]:
+def list_evidence(issue_id: int, lb: AppDep, guard: GuardDep) -> EvidenceList:
     i, team = load_issue(lb, issue_id)
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
           uscc=i.uscc)
     with lb.read_uow_factory()() as uow:
         rows = uow.fieldwork.evidence_of(issue_id)
-    return [EvidencePublic(sha256=s, filename=f, size=n, purpose=p) for s, f, n, p in rows]
+    return EvidenceList(count=len(rows), items=[
+        EvidencePublic(sha256=s, filename=f, size=n, purpose=p) for s, f, n, p in rows])
 
 
 @router.get("/issues/{issue_id}/evidence/{sha256}", tags=["issues"],

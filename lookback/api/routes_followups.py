@@ -75,7 +75,7 @@ def list_followups(
         rows = [fu for fu in rows if _visible(user, fu)]
         shown = page.slice(rows)
         issues = {i: uow.issues.get(i) for i in {fu.issue_id for fu in shown}}
-    return FollowUpList(count=len(rows),
+    return FollowUpList(**page.meta(len(rows)),
                         items=[followup_public(fu, issues[fu.issue_id]) for fu in shown])
 
 
@@ -89,7 +89,8 @@ def issue_followups(issue_id: int, lb: AppDep, guard: GuardDep) -> IssueFollowUp
     with lb.read_uow_factory()() as uow:
         rows = uow.followups.of_issue(issue_id)
         ref = uow.followups.referral_of(issue_id)
-    return IssueFollowUps(issue=issue_id, followups=[followup_public(fu, i) for fu in rows],
+    return IssueFollowUps(issue=issue_id, count=len(rows),
+                          items=[followup_public(fu, i) for fu in rows],
                           referral=None if ref is None else ReferralPublic(**ref))
 
 

@@ -54,7 +54,7 @@ def list_notices(lb: AppDep, user: UserDep, page: PageDep,
     with lb.read_uow_factory()() as uow:
         rows = uow.notices.list_notices(campaign, kind)
     rows = [n for n in rows if _mine(user, n)]
-    return NoticeList(count=len(rows), items=[notice_public(n) for n in page.slice(rows)])
+    return NoticeList(**page.meta(len(rows)), items=[notice_public(n) for n in page.slice(rows)])
 
 
 @router.get("/notices/{notice_id}", tags=["notices"])

@@ -52,7 +52,7 @@ def list_visits(lb: AppDep, user: UserDep, page: PageDep,
                                         ending_to=window.end if window else None,
                                         status=status, cadre_id=cadre)
     visits = [v for v in visits if _mine(user, v.uscc)]
-    return SupervisionVisitList(count=len(visits),
+    return SupervisionVisitList(**page.meta(len(visits)),
                                 items=[supervision_visit_public(v) for v in page.slice(visits)])
 
 

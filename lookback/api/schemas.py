@@ -11,6 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 Text = Field(min_length=1, max_length=2000)
 
 
+class Paged(BaseModel):
+    """The one shape of every list (the CLI's ``--json`` lists too): ``items`` (one page),
+    ``count`` (the true total matching the filters), ``offset``, ``limit`` and ``truncated``
+    (more match than this page holds)."""
+
+    count: int
+    offset: int = 0
+    limit: int | None = None
+    truncated: bool = False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,8 +46,7 @@ class CampaignPublic(BaseModel):
     visits_done: int = 0
 
 
-class CampaignList(BaseModel):
-    count: int
+class CampaignList(Paged):
     items: list[CampaignPublic]
 
 
@@ -58,8 +68,7 @@ class VisitPublic(BaseModel):
     visited_on: date | None
 
 
-class VisitList(BaseModel):
-    count: int
+class VisitList(Paged):
     items: list[VisitPublic]
 
 
@@ -111,8 +120,7 @@ class IssuePublic(BaseModel):
     version: int
 
 
-class IssueList(BaseModel):
-    count: int
+class IssueList(Paged):
     items: list[IssuePublic]
 
 
@@ -156,6 +164,14 @@ def visit_public(v: Any) -> VisitPublic:
                        status=v.status, visited_on=v.visited_on)
 
 
+class HistoryList(Paged):
+    items: list[HistoryEvent]
+
+
+class EvidenceList(Paged):
+    items: list[EvidencePublic]
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     schema_revision: str | None
@@ -195,8 +211,7 @@ class FollowUpPublic(BaseModel):
     finding: FindingPublic | None = None
 
 
-class FollowUpList(BaseModel):
-    count: int
+class FollowUpList(Paged):
     items: list[FollowUpPublic]
 
 
@@ -211,9 +226,9 @@ class ReferralPublic(BaseModel):
     case_on: date | None
 
 
-class IssueFollowUps(BaseModel):
+class IssueFollowUps(Paged):
     issue: int
-    followups: list[FollowUpPublic]
+    items: list[FollowUpPublic]
     referral: ReferralPublic | None
 
 
@@ -266,8 +281,7 @@ class NoticePublic(BaseModel):
     void_reason: str | None
 
 
-class NoticeList(BaseModel):
-    count: int
+class NoticeList(Paged):
     items: list[NoticePublic]
 
 
@@ -327,8 +341,7 @@ class SupervisionVisitPublic(BaseModel):
     recorded_by: str | None
 
 
-class SupervisionVisitList(BaseModel):
-    count: int
+class SupervisionVisitList(Paged):
     items: list[SupervisionVisitPublic]
 
 

@@ -69,7 +69,7 @@ def prepare(launched: Path, folder: Path) -> Fixture:
     copy(launched, db)
     data = folder / "data"
     visits = sorted(json.loads(_cli(db, data, "--json", "visit", "list", "--campaign",
-                                    "1"))["data"], key=lambda v: v["id"])
+                                    "1"))["items"], key=lambda v: v["id"])
     va = visits[0]
     vb = next(v for v in visits if v["team"] != va["team"] and v["uscc"] != va["uscc"])
     issues = []

@@ -300,6 +300,19 @@ def test_an_auditor_lists_only_their_teams_visits_and_issues(api: Api) -> None:
                                         api.call("planner", "GET", "/issues").json()["items"]}
 
 
+def test_every_api_list_has_the_one_shape_of_the_cli(api: Api) -> None:
+    """items, count (the true total), offset, limit, truncated — as the CLI's --json lists."""
+    fx = api.fx
+    for path in ("/campaigns", "/campaigns/1/visits", "/issues", "/followups", "/notices",
+                 "/supervision/visits", f"/issues/{fx.issue_a}/history",
+                 f"/issues/{fx.issue_a}/evidence", f"/issues/{fx.issue_a}/followups"):
+        body = api.call("admin", "GET", path).json()
+        assert {"items", "count", "offset", "limit", "truncated"} <= set(body), path
+    cut = api.call("admin", "GET", "/campaigns/1/visits?limit=5&offset=5").json()
+    assert (cut["count"], len(cut["items"]), cut["offset"], cut["limit"], cut["truncated"]) == (
+        12, 5, 5, 5, True)
+
+
 # --- businesses ---------------------------------------------------------------------------
 
 def test_a_business_sees_and_rectifies_only_its_own_issues(api: Api) -> None:

@@ -211,7 +211,7 @@ def test_issue_followups_read_rules(built: Built, swept: Path) -> None:
             assert r.status_code == 200, (who, r.text)
             body = r.json()
             assert body["issue"] == built.issue_a and body["referral"] is None
-            assert {(f["kind"], f["status"]) for f in body["followups"]} == {
+            assert {(f["kind"], f["status"]) for f in body["items"]} == {
                 ("review", "open"), ("reminder", "done")}
         for who in ("auditor_b", "business_b"):
             before = refusals(swept, who)

@@ -59,7 +59,7 @@ def test_show_list_and_draw_outputs(launched: tuple[str, Path]) -> None:
     shown = json.loads(run("--db", db, "--json", "campaign", "show", "1"))
     assert shown["status"] == "launched" and shown["sampled"] == 126
     listed = json.loads(run("--db", db, "--json", "campaign", "list"))
-    assert listed["count"] == 1 and listed["data"][0]["visits_planned"] == 126
+    assert listed["count"] == 1 and listed["items"][0]["visits_planned"] == 126
     record = json.loads(run("--db", db, "--json", "draw", "show", "1"))
     cities = record["stages"][0]
     assert cities["unit"] == "city" and len(cities["chosen"]) == 20

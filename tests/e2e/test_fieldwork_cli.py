@@ -93,7 +93,7 @@ def site(launched: Path, tmp_path: Path) -> Site:
     with sqlite3.connect(launched) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)  # a plain file copy would miss what is still in the WAL
     s = Site(copy, tmp_path / "data", [])
-    s.visits = sorted(s.json("visit", "list", "--campaign", "1")["data"], key=lambda v: v["id"])
+    s.visits = sorted(s.json("visit", "list", "--campaign", "1")["items"], key=lambda v: v["id"])
     return s
 
 
@@ -120,14 +120,14 @@ def due(days: int, start: date = TODAY) -> str:
 def test_visit_list_with_team_and_status_filters(site: Site) -> None:
     everything = site.json("visit", "list", "--campaign", "1")
     assert everything["ok"] is True and everything["count"] == 12
-    assert {v["status"] for v in everything["data"]} == {"planned"}
-    assert all(v["visited_on"] is None and len(v["uscc"]) == 18 for v in everything["data"])
-    teams = sorted({v["team"] for v in everything["data"]})
+    assert {v["status"] for v in everything["items"]} == {"planned"}
+    assert all(v["visited_on"] is None and len(v["uscc"]) == 18 for v in everything["items"])
+    teams = sorted({v["team"] for v in everything["items"]})
     assert teams == [1, 2, 3]
     per_team = {t: site.json("visit", "list", "--campaign", "1", "--team", str(t)) for t in teams}
     assert sum(p["count"] for p in per_team.values()) == 12
     for t, listed in per_team.items():
-        assert {v["team"] for v in listed["data"]} == {t}
+        assert {v["team"] for v in listed["items"]} == {t}
     assert site.json("visit", "list", "--campaign", "1", "--status", "done")["count"] == 0
 
     v = site.visit(4)
@@ -135,10 +135,10 @@ def test_visit_list_with_team_and_status_filters(site: Site) -> None:
     assert done == {"ok": True, "visit_id": v["id"], "status": "done",
                     "visited_on": TODAY.isoformat()}
     assert [x["id"] for x in site.json("visit", "list", "--campaign", "1", "--status",
-                                       "done")["data"]] == [v["id"]]
+                                       "done")["items"]] == [v["id"]]
     assert site.json("visit", "list", "--campaign", "1", "--status", "planned")["count"] == 11
     assert [x["id"] for x in site.json("visit", "list", "--campaign", "1", "--team",
-                                       str(v["team"]), "--status", "done")["data"]] == [v["id"]]
+                                       str(v["team"]), "--status", "done")["items"]] == [v["id"]]
 
     out = site.cli("visit", "list", "--campaign", "1", "--status", "finished", code=2)
     assert "--status must be planned or done" in out
@@ -202,7 +202,7 @@ ROUT-01 = { result = "不合格" }
     assert out == {"ok": True, "interview_id": 2, "answers": 3, "failed": 2,
                    "issues_registered": [3], "issues_existing": [1]}
 
-    issues = {i["id"]: i for i in site.json("issue", "list", "--campaign", "1")["data"]}
+    issues = {i["id"]: i for i in site.json("issue", "list", "--campaign", "1")["items"]}
     assert {n: (i["item_id"], i["severity"], i["status"], i["due_on"], i["visit_id"])
             for n, i in issues.items()} == {
         1: ("RISK-01", "serious", "open", due(14), v["id"]),
@@ -433,25 +433,25 @@ def test_issue_list_overdue_and_province(site: Site, tmp_path: Path) -> None:
 
     assert site.json("issue", "list", "--overdue")["count"] == 0
     assert site.json("issue", "list", "--overdue", now=due_a)["count"] == 0  # due today: not yet
-    assert [i["id"] for i in site.json("issue", "list", "--overdue", now=between)["data"]] == [a]
+    assert [i["id"] for i in site.json("issue", "list", "--overdue", now=between)["items"]] == [a]
     late = site.json("issue", "list", "--overdue", now="2024-03-01")
-    assert [i["id"] for i in late["data"]] == [a, b]
+    assert [i["id"] for i in late["items"]] == [a, b]
     site.cli("issue", "rectify", str(b), "--measures", "已整改")
     # Reported before its due date: it waits for its look-back and is not overdue
     # (逾期未整改 means nothing was reported by the deadline).
     assert [i["id"] for i in site.json("issue", "list", "--overdue",
-                                       now="2024-03-01")["data"]] == [a]
+                                       now="2024-03-01")["items"]] == [a]
     assert "1 issue(s)" in site.cli("issue", "list", "--overdue", now=between)
     assert "问题1个" in site.cli("issue", "list", "--overdue", now=between, lang="zh")
 
     prov = {n: site.visit(n)["region"][:2] + "0000" for n in (0, 1)}
     for n, issue in ((0, a), (1, b)):
-        listed = site.json("issue", "list", "--province", prov[n])["data"]
+        listed = site.json("issue", "list", "--province", prov[n])["items"]
         assert issue in [i["id"] for i in listed]
         assert {i["province"] for i in listed} == {prov[n]}
     assert site.json("issue", "list", "--province", "650000")["count"] == 0
     assert [i["id"] for i in site.json("issue", "list", "--status",
-                                       "rectification_reported")["data"]] == [b]
+                                       "rectification_reported")["items"]] == [b]
     assert "--status must be one of" in site.cli("issue", "list", "--status", "closed", code=2)
 
 
@@ -505,7 +505,7 @@ def test_campaign_metrics_agree_with_what_was_recorded(site: Site, tmp_path: Pat
     later = site.json("campaign", "metrics", "1", now="2024-03-01")
     assert later["on_time_rate"] == pytest.approx(1 / 3)
     assert later["rectification_rate"] == pytest.approx(1 / 3)
-    train06 = next(i["id"] for i in site.json("issue", "list")["data"]
+    train06 = next(i["id"] for i in site.json("issue", "list")["items"]
                    if i["item_id"] == "TRAIN-06")
     assert [o["id"] for o in later["overdue"]] == [train06, free]  # by due date: minor first
     assert set(later["overdue"][0]) >= {"id", "uscc", "name", "category", "due_on", "status"}
@@ -559,14 +559,14 @@ def test_audit_verify_and_log_of_one_issue(site: Site, tmp_path: Path) -> None:
 
     log = site.json("audit", "log", "--entity", f"issue:{issue}")
     assert log["ok"] is True and log["count"] == 3
-    assert [e["kind"] for e in log["data"]] == ["issue.registered", "issue.report_rectification",
+    assert [e["kind"] for e in log["items"]] == ["issue.registered", "issue.report_rectification",
                                                 "issue.extend"]
-    assert {e["entity"] for e in log["data"]} == {f"issue:{issue}"}
-    seqs = [e["seq"] for e in log["data"]]
-    assert seqs == sorted(seqs) and all(len(e["hash"]) == 64 for e in log["data"])
-    assert log["data"][0]["payload"]["item"] == "RISK-01"
-    assert log["data"][0]["payload"]["due_on"] == old_due
-    assert log["data"][2]["payload"]["from"] == "rectification_reported"
+    assert {e["entity"] for e in log["items"]} == {f"issue:{issue}"}
+    seqs = [e["seq"] for e in log["items"]]
+    assert seqs == sorted(seqs) and all(len(e["hash"]) == 64 for e in log["items"])
+    assert log["items"][0]["payload"]["item"] == "RISK-01"
+    assert log["items"][0]["payload"]["due_on"] == old_due
+    assert log["items"][2]["payload"]["from"] == "rectification_reported"
     assert site.json("audit", "log", "--entity", "issue:999")["count"] == 0
     assert "事件日志" in site.cli("audit", "log", "--limit", "5", lang="zh")
 
@@ -613,3 +613,66 @@ def test_fieldwork_import_with_a_bad_row_exits_1_with_the_report(
     assert ok["ok"] is True and ok["report"] is None and ok["stored"] == 1
     missing = site.cli("fieldwork", "import", str(tmp_path / "nothing.csv"), code=2)
     assert "no such file" in missing
+
+
+# --- what the output says: Chinese names, true totals, one list shape, provisional dates ------
+
+LIST_KEYS = {"ok", "items", "count", "offset", "limit", "truncated"}
+
+
+def test_chinese_output_names_every_code_and_json_keeps_the_codes(site: Site,
+                                                                  tmp_path: Path) -> None:
+    _one_issue(site, tmp_path, 0, "TRAIN-02")  # general
+    _one_issue(site, tmp_path, 1, "RISK-01")  # serious
+    zh = site.cli("campaign", "metrics", "1", lang="zh")
+    assert "食品安全总监" in zh and "director" not in zh
+    assert "严重" in zh and "一般" in zh and "serious" not in zh and "general" not in zh
+    assert "待通知" in zh and " open" not in zh
+    assert "风险管控" in zh and "risk_control" not in zh
+    listed = site.cli("issue", "list", lang="zh")
+    assert "风险管控" in listed and "risk_control" not in listed and "待通知" in listed
+    m = site.json("campaign", "metrics", "1")
+    assert set(m["interviews"]["by_role"]) == {"director"}
+    assert set(m["issues"]["by_severity"]) == {"general", "serious"}
+    assert {i["status"] for i in site.json("issue", "list")["items"]} == {"open"}
+
+
+def test_a_cut_list_tells_its_true_total(site: Site, tmp_path: Path) -> None:
+    for n in range(3):
+        _one_issue(site, tmp_path, n, "RISK-01")
+    page = site.json("issue", "list", "--limit", "2")
+    assert set(page) == LIST_KEYS
+    assert (page["count"], len(page["items"]), page["truncated"], page["limit"]) == (3, 2, True, 2)
+    text = site.cli("issue", "list", "--limit", "2")
+    assert "1 more not shown (3 in all)" in text
+    zh = site.cli("issue", "list", "--limit", "2", lang="zh")
+    assert "另有1条未显示（共3条）" in zh
+    whole = site.json("issue", "list")
+    assert (whole["count"], len(whole["items"]), whole["truncated"]) == (3, 3, False)
+    assert "more not shown" not in site.cli("issue", "list")
+
+
+def test_every_cli_list_has_the_one_shape(site: Site, tmp_path: Path) -> None:
+    _one_issue(site, tmp_path)
+    for args in (("campaign", "list"), ("visit", "list", "--campaign", "1"), ("issue", "list"),
+                 ("audit", "log"), ("notices", "list"), ("followup", "list"),
+                 ("supervision", "list"), ("users", "list")):
+        out = site.json(*args)
+        assert set(out) >= LIST_KEYS, args
+        assert out["count"] >= len(out["items"]), args
+
+
+def test_a_provisional_due_date_is_marked_where_it_is_shown(site: Site, tmp_path: Path) -> None:
+    # Found in December 2030: the year has no official calendar, so the due date is counted
+    # over weekends only and marked provisional until a calendar for it arrives.
+    v = site.visit(2)
+    out = site.json("interview", "record", "--visit", str(v["id"]), "--role", "director",
+                    "--name", "总监",
+                    "--answers", answers_file(tmp_path / "p.toml", 'RISK-01 = "fail"\n'),
+                    now="2030-12-20T09:00:00+08:00")
+    issue = out["issues_registered"][0]
+    shown = site.json("issue", "show", str(issue))
+    assert shown["due_provisional"] is True
+    assert "(provisional)" in site.cli("issue", "list")
+    assert "（暂定）" in site.cli("issue", "list", lang="zh")
+    assert "（暂定）" in site.cli("issue", "show", str(issue), lang="zh")

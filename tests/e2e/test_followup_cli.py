@@ -20,7 +20,7 @@ def add_issue(site: Site, visit: dict[str, Any], description: str) -> int:
 
 
 def followups(site: Site, issue: int) -> list[dict[str, Any]]:
-    return list(site.json("followup", "show", str(issue))["followups"])
+    return list(site.json("followup", "show", str(issue))["items"])
 
 
 def next_review(site: Site, issue: int) -> str:
@@ -60,13 +60,19 @@ def test_sweep_list_record_the_ladder_and_the_case(site: Site) -> None:
 
     listed = site.json("followup", "list", "--status", "open", "--team", str(v["team"]))
     assert listed["count"] == 2
-    assert {f["issue"] for f in listed["followups"]} == {a, b}
-    assert {f["finding"]["description"] for f in listed["followups"]} == {"台账缺失", "未公示许可证"}
-    assert all(f["finding"]["issue_status"] == "overdue" for f in listed["followups"])
+    assert {f["issue"] for f in listed["items"]} == {a, b}
+    assert {f["finding"]["description"] for f in listed["items"]} == {"台账缺失", "未公示许可证"}
+    assert all(f["finding"]["issue_status"] == "overdue" for f in listed["items"])
     other = site.other_team(v)
     assert site.json("followup", "list", "--status", "open", "--team", str(other))["count"] == 0
     assert site.json("followup", "list", "--status", "pending")["count"] == 0
     assert "Follow-ups (2)" in site.cli("followup", "list", "--status", "open")
+    # Cut at --limit, the list still tells the true total and says it is cut.
+    cut = site.json("followup", "list", "--status", "open", "--limit", "1")
+    assert (cut["count"], len(cut["items"]), cut["truncated"]) == (2, 1, True)
+    assert "1 more not shown (2 in all)" in site.cli("followup", "list", "--status", "open",
+                                                     "--limit", "1")
+    assert "待复查" in site.cli("followup", "list", "--status", "open", lang="zh")
 
     # The wrong team may not record it.
     out = record(site, a, "not_rectified", "--team", str(other), now=when, code=4)
@@ -91,7 +97,7 @@ def test_sweep_list_record_the_ladder_and_the_case(site: Site) -> None:
         when = next_review(site, a)
         site.json("followup", "sweep", now=when)
     shown = site.json("followup", "show", str(a))
-    recorded = [f for f in shown["followups"] if f["status"] == "recorded"]
+    recorded = [f for f in shown["items"] if f["status"] == "recorded"]
     assert [f["escalation_after"] for f in recorded] == [
         "reminder", "warning_talk", "circular", "referral", "referral"]
     assert [f["outcome"] for f in recorded] == [e[0] for e in expect]

@@ -54,7 +54,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
                     encoding="utf-8")
     run(*base, "campaign", "create", str(plan))
     run(*base, "campaign", "launch", "1")
-    visits = sorted(json.loads(run(*base, "--json", "visit", "list", "--campaign", "1"))["data"],
+    visits = sorted(json.loads(run(*base, "--json", "visit", "list", "--campaign", "1"))["items"],
                     key=lambda v: v["id"])[:3]
     answers = folder / "answers.toml"
     answers.write_text(FAILED, encoding="utf-8")
@@ -96,7 +96,7 @@ def test_create_launch_show_list_verify_metrics(source: tuple[Path, list[str]],
     assert launched["visits_planned"] == 2 and launched["teams"] == 3
     again = json.loads(run(*base, "--json", "campaign", "launch", "2"))
     assert again["visits_created"] == 0 and again["visits_planned"] == 2
-    visits = json.loads(run(*base, "--json", "visit", "list", "--campaign", "2"))["data"]
+    visits = json.loads(run(*base, "--json", "visit", "list", "--campaign", "2"))["items"]
     assert sorted(v["uscc"] for v in visits) == sorted(usccs[1:])
     # show and list name the source campaign, in JSON and on screen.
     shown = json.loads(run(*base, "--json", "campaign", "show", "2"))
@@ -107,7 +107,7 @@ def test_create_launch_show_list_verify_metrics(source: tuple[Path, list[str]],
     assert "回头看对象" in zh and "督查1" in zh and "未核验销号" in zh
     assert "looks back on" in run(*base, "--lang", "en", "campaign", "show", "2")
     listed = json.loads(run(*base, "--json", "campaign", "list"))
-    assert [d["source_campaign_id"] for d in listed["data"]] == [None, 1]
+    assert [d["source_campaign_id"] for d in listed["items"]] == [None, 1]
     assert "lookback" in run(*base, "--lang", "en", "campaign", "list")
     # The draw verifies in the engine and with the standalone script.
     assert "OK" in run(*base, "--lang", "en", "draw", "verify", "2")

@@ -118,7 +118,7 @@ class Issued:
 
     def orders(self) -> list[dict[str, Any]]:
         return self.site.json("notices", "list", "--campaign", "1", "--kind",
-                              "rectification_order")["data"]
+                              "rectification_order")["items"]
 
 
 def record_failed_interviews(url: str, data: Path) -> None:
@@ -169,7 +169,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Issued:
         site.cli("registry", "import", str(folder / "reg" / f"{kind}.csv"), "--kind", kind)
     record_failed_interviews(f"sqlite:///{site.db}", site.data)
     pristine = copy_db(site.db, folder / "pristine.db")
-    open_before = site.json("issue", "list", "--campaign", "1", "--status", "open")["data"]
+    open_before = site.json("issue", "list", "--campaign", "1", "--status", "open")["items"]
     assert len(open_before) == ISSUES
     out_dir = folder / "out"
     # Messages in English (--lang en), the documents in Chinese (--notice-lang zh).
@@ -250,7 +250,7 @@ def test_each_pdf_names_business_number_and_due_dates_in_chinese(issued: Issued)
 def test_issuing_an_order_notified_its_issues(issued: Issued) -> None:
     site = issued.site
     assert site.json("issue", "list", "--campaign", "1", "--status", "open")["count"] == 0
-    notified = site.json("issue", "list", "--campaign", "1", "--status", "notified")["data"]
+    notified = site.json("issue", "list", "--campaign", "1", "--status", "notified")["items"]
     assert sorted(i["id"] for i in notified) == sorted(i["id"] for i in issued.open_before)
     number_of = {o["uscc"]: o["number"] for o in issued.orders()}
     for i in issued.open_before:
@@ -290,7 +290,7 @@ def test_draw_publication_and_circular(issued: Issued, tmp_path: Path) -> None:
         again = site.issue(kind, "--notice-lang", "zh")
         assert again["issued_now"] == 0 and again["numbers"] == [number]
     # The draw publication names the drawn businesses.
-    pub = site.json("notices", "list", "--campaign", "1", "--kind", "draw_publication")["data"]
+    pub = site.json("notices", "list", "--campaign", "1", "--kind", "draw_publication")["items"]
     content = site.json("notices", "show", pub[0]["number"])["content"]
     assert len(content["drawn"]) == 8 and content["addressee"]["name"] == "社会公众"
 
@@ -348,7 +348,7 @@ def test_verify_ok_altered_void_and_unknown(issued: Issued, tmp_path: Path) -> N
     # The other notices are untouched, and the voided number is still taken.
     assert "OK" in site.cli("notices", "verify", str(issued.out_dir / f"{second['number']}.pdf"))
     listed = site.json("notices", "list", "--campaign", "1", "--kind", "rectification_order")
-    assert [o["number"] for o in listed["data"]] == [o["number"] for o in issued.orders()]
+    assert [o["number"] for o in listed["items"]] == [o["number"] for o in issued.orders()]
 
     # Unknown: a real-looking notice that was never issued here, and a file that is no PDF.
     from report_templates.render import render
@@ -387,7 +387,7 @@ def test_bad_kind_language_and_campaign_are_refused_clearly(issued: Issued,
     out = draft.cli("notices", "issue", "--campaign", "2", "--kind", "circular", code=4)
     assert "not been launched" in out
     # Nothing was numbered by any refused command.
-    assert len(site.json("notices", "list", "--kind", "rectification_order")["data"]) == \
+    assert len(site.json("notices", "list", "--kind", "rectification_order")["items"]) == \
         WITH_ISSUES
 
 
@@ -397,7 +397,7 @@ def test_the_event_log_verifies(issued: Issued) -> None:
     result = site.json("audit", "verify")
     assert result["ok"] is True and result["events"] > 0
     first = issued.orders()[0]
-    events = site.json("audit", "log", "--entity", f"notice:{first['id']}")["data"]
+    events = site.json("audit", "log", "--entity", f"notice:{first['id']}")["items"]
     assert [e["kind"] for e in events] == ["notice.recorded", "notice.issued"]
     assert events[0]["payload"]["number"] == first["number"]
     assert events[1]["payload"]["pdf_sha256"] == first["pdf_sha256"]

@@ -79,7 +79,7 @@ def remote(launched: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         src.backup(dst)
     port = free_port()
     r = Remote(db, folder / "data", f"http://127.0.0.1:{port}", [])
-    r.visits = sorted(json.loads(r.local("--json", "visit", "list", "--campaign", "1"))["data"],
+    r.visits = sorted(json.loads(r.local("--json", "visit", "list", "--campaign", "1"))["items"],
                       key=lambda v: v["id"])
     a, b = r.visits[0], next(v for v in r.visits if v["team"] != r.visits[0]["team"])
     r.add_user("aud_a", "--role", "auditor", "--team", str(a["team"]))

@@ -59,7 +59,7 @@ def test_open_record_list_rates(site: tuple[list[str], str, str]) -> None:
 
     listed = json.loads(run(base, "--json", "supervision", "list", "--period", "2026-11",
                             "--status", "done"))
-    assert listed["count"] == 1 and listed["data"][0]["uscc"] == uscc
+    assert listed["count"] == 1 and listed["items"][0]["uscc"] == uscc
 
     rates = json.loads(run(base, "--json", "supervision", "rates", "--period", "2026Q4",
                            "--by", "level"))
