@@ -230,8 +230,8 @@ def fair_rows(db: Path, work: Path, answers: Path) -> FairRows:
     from domain.checklists import default_checklists
     from domain.clock import FixedClock, china_date
     from domain.events import GENESIS, make_event
-    from domain.fieldwork import rect_days
-    from domain.followups import plan_for
+    from domain.followup_plan import plan_for
+    from domain.issues import IssueRules
     from domain.workdays import add_workdays
     from storage.calendar import ChineseCalendarSource
 
@@ -271,7 +271,7 @@ def fair_rows(db: Path, work: Path, answers: Path) -> FairRows:
             registered.add((campaign, uscc, item_id))
             item = checklists.get(item_id)
             assert item is not None
-            days = rect_days(plans[campaign], item.severity)
+            days = IssueRules.from_plan(plans[campaign]).days_for(item.severity)
             due = add_workdays(today, days, calendar)
             isid = top_issue + len(issues) + 1
             desc = item.question_zh + (f"（{note}）" if note else "")
@@ -287,8 +287,11 @@ def fair_rows(db: Path, work: Path, answers: Path) -> FairRows:
             followups += [(f.issue_id, f.kind, f.revision, f.due_on.isoformat(), f.due_at,
                            "pending", f.team_no, at_text, "", "", "", "")
                           for f in plan_for(isid, 1, due.date, team_no=team,
-                                            plan=plans[campaign], calendar=calendar,
-                                            today=today)]
+                                            grace_workdays=IssueRules.from_plan(
+                                                plans[campaign]).grace_workdays,
+                                            reminder_workdays=IssueRules.from_plan(
+                                                plans[campaign]).reminder_workdays,
+                                            calendar=calendar, today=today)]
     t = time.perf_counter()
     seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
     events: list[tuple[Any, ...]] = []

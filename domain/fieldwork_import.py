@@ -32,7 +32,7 @@ from domain.visits import (
     normalise_result,
 )
 from domain.vocabulary import ROLES
-from domain.workdays import DueDate, HolidaySource, add_workdays
+from domain.workdays import CachedCalendar, DueDate, HolidaySource, add_workdays
 
 COLUMNS = {
     "visit_id": ("visit_id", "visit", "检查任务", "任务编号"),
@@ -152,6 +152,7 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
     error instead of being reported.
     """
     summary = FieldworkSummary()
+    calendar = CachedCalendar(calendar)  # thousands of due dates, one look-up per year
     groups: dict[tuple[int, str, str], _Interview] = {}
     bad_rows: list[_Row] = []
     for line, raw in rows:
@@ -161,7 +162,10 @@ def record_batch(rows: Iterable[tuple[int, Mapping[str, object]]], *,
             bad_rows.append(r)
             continue
         key = (r.visit_id, r.role, r.name)
-        groups.setdefault(key, _Interview(key, [])).rows.append(r)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Interview(key, [])
+        group.rows.append(r)
 
     def reject(r: _Row, column: str, value: str, en: str, zh: str) -> None:
         p = Problem(r.line, column, value, en, zh)

@@ -102,6 +102,21 @@ class _Years:
         return cal.is_workday(d), False
 
 
+class CachedCalendar:
+    """A holiday source that asks ``source`` for each year once, for as long as it lives: one
+    batch of work (an import computes thousands of due dates; the office's files are re-read by
+    the next batch, not in the middle of one)."""
+
+    def __init__(self, source: HolidaySource) -> None:
+        self._source = source
+        self._years: dict[int, YearCalendar | None] = {}
+
+    def year(self, year: int) -> YearCalendar | None:
+        if year not in self._years:
+            self._years[year] = self._source.year(year)
+        return self._years[year]
+
+
 def is_workday(d: date, source: HolidaySource) -> tuple[bool, bool]:
     """``(working day?, provisional?)`` for ``d``. Without data for its year: Monday–Friday are
     working days, and the answer is provisional."""
