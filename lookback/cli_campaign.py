@@ -26,6 +26,7 @@ draw_app = typer.Typer(no_args_is_help=True)
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import quiet_prefect  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
+from storage.cells import safe_row  # noqa: E402
 
 
 def new_seed() -> str:
@@ -246,11 +247,11 @@ def chosen_csv(record: dict[str, Any]) -> str:
     w.writerow(["stage", "stratum", "unit", "key", "team"])
     for s in record["stages"]:
         for p in s["chosen"]:
-            w.writerow([s["unit"], p["stratum"], p["unit"], p["key"],
-                        team_of.get(p["unit"], "") if s["unit"] == "business" else ""])
+            w.writerow(safe_row([s["unit"], p["stratum"], p["unit"], p["key"],
+                                 team_of.get(p["unit"], "") if s["unit"] == "business" else ""]))
     for t in record["teams"]:
         for p in t["inspectors"]:
-            w.writerow(["inspector", p["stratum"], p["unit"], p["key"], t["team"]])
+            w.writerow(safe_row(["inspector", p["stratum"], p["unit"], p["key"], t["team"]]))
     return buf.getvalue()
 
 

@@ -16,6 +16,7 @@ from domain.registers import RegisterKind
 from lookback.bootstrap import bootstrap
 from lookback.demo_lookback import jump_to
 from lookback.output import counts
+from storage.cells import safe_row
 
 DEFAULT_DIR = Path("lookback-demo")
 MIN_BUSINESSES = 2000
@@ -64,7 +65,7 @@ def _bad_rows_file(businesses_csv: Path, target: Path) -> Path:
     with target.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
-        w.writerows(bad)
+        w.writerows(safe_row(r) for r in bad)
     return target
 
 

@@ -1,4 +1,5 @@
-"""Reject reports: a CSV (UTF-8 with BOM, so Excel opens it) of every refused row and warning."""
+"""Reject reports: a CSV (UTF-8 with BOM, so Excel opens it) of every refused row and warning,
+its cells safe to open in a spreadsheet (``storage.cells``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from domain.registers import Problem
+from storage.cells import safe_row
 
 HEADER = ["行号 line", "列 column", "值 value", "类型 kind", "原因 reason", "reason (English)"]
 
@@ -33,10 +35,10 @@ class CsvProblemReport:
             self._f = self.path.open("w", encoding="utf-8-sig", newline="")
             self._w = csv.writer(self._f)
             self._w.writerow(HEADER)
-        self._w.writerow([
+        self._w.writerow(safe_row([
             problem.line, problem.column, problem.value,
             "警告 warning" if problem.warning else "拒绝 rejected", problem.zh, problem.en,
-        ])
+        ]))
         self.count += 1
 
     def close(self) -> None:

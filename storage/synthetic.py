@@ -30,6 +30,7 @@ from domain.registers import (
     Category,
     RegisterKind,
 )
+from storage.cells import safe_row
 from storage.regions import read_snapshot
 
 # Resident population in millions (2020 census, rounded): the weight of each province.
@@ -279,6 +280,7 @@ class _Writers:
                 self._files[kind.value], self._writers[kind.value] = wb, ws
 
     def _write(self, kind: str, row: list[Any]) -> None:
+        row = safe_row(row)
         if self.fmt == "xlsx":
             self._writers[kind].append(row)
         else:
