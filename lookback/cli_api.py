@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from domain import access
 from lookback.cli_base import command as _command
 from lookback.cli_base import state as _state
-from lookback.output import page
+from lookback.output import Table, page
 
 users_app = typer.Typer(no_args_is_help=True)
 

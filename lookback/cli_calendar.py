@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from domain.errors import BadArgumentError
 from domain.workdays import YearCalendar, add_workdays, weekday_names
 from lookback.bootstrap import App
+from lookback.output import Table
 from storage.calendar import ChineseCalendarSource, package_years, store_year_file
 
 calendar_app = typer.Typer(no_args_is_help=True)

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from domain import campaigns as svc
 from domain.errors import BadArgumentError, BadFileError
 from domain.sizing import attribute_sample_size
 from lookback.bootstrap import App
-from lookback.output import Output, counts, more, named, page
+from lookback.output import Output, Table, counts, more, named, page
 
 campaign_app = typer.Typer(no_args_is_help=True)
 draw_app = typer.Typer(no_args_is_help=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from domain import fieldwork as fw
 from domain.clock import china_date
@@ -17,7 +16,7 @@ from domain.issues import IssueQuery, IssueStatus
 from domain.vocabulary import STATUS_ZH, step_label
 from lookback import remote
 from lookback.bootstrap import App
-from lookback.output import Output, more, named, page
+from lookback.output import Output, Table, more, named, page
 
 interview_app = typer.Typer(no_args_is_help=True)
 visit_app = typer.Typer(no_args_is_help=True)

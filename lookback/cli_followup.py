@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from domain import followups as svc
 from domain.errors import BadArgumentError
@@ -16,8 +15,8 @@ from lookback import remote
 from lookback.cli_base import command as _command
 from lookback.cli_base import quiet_prefect
 from lookback.cli_base import state as _state
+from lookback.output import Table, more, named, page
 from lookback.output import due as due_text
-from lookback.output import more, named, page
 
 followup_app = typer.Typer(no_args_is_help=True)
 scheduler_app = typer.Typer(no_args_is_help=True)

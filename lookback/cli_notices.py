@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from domain import notices as svc
 from domain.errors import BadArgumentError, BadFileError, NotFoundError
 from lookback import remote
 from lookback.bootstrap import App
-from lookback.output import Output, page
+from lookback.output import Output, Table, page
 
 notices_app = typer.Typer(no_args_is_help=True)
 

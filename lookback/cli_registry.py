@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from domain.errors import BadArgumentError
 from domain.importing import DEFAULT_BATCH_ROWS, ImportSummary, import_register
 from domain.registers import RegisterKind
 from domain.stats import RegisterStats, register_stats
 from lookback.bootstrap import App
-from lookback.output import Output, pct
+from lookback.output import Output, Table, pct
 
 registry_app = typer.Typer(no_args_is_help=True)
 

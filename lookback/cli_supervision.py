@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from domain import supervision as sv
 from domain.clock import china_date
 from domain.errors import BadArgumentError, BadFileError
 from lookback import remote
-from lookback.output import Output, page, pct
+from lookback.output import Output, Table, page, pct
 
 supervision_app = typer.Typer(no_args_is_help=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,8 +19,44 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table as RichTable
+from rich.text import Text
 
 from lookback.settings import Lang
+
+
+def clean(text: str) -> str:
+    """User text made safe for a terminal: control characters (ESC sequences that retitle the
+    window or clear the screen, backspaces, bells, C1 controls) are shown as ``\\xNN`` instead of
+    acting; line breaks and tabs stay."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch in "\n\t" or unicodedata.category(ch) != "Cc":
+            out.append(ch)
+        else:
+            out.append(f"\\x{ord(ch):02x}")
+    return "".join(out)
+
+
+class Table(RichTable):
+    """A Rich table whose cells and title are plain text: user text (a business name, an
+    evidence filename, a description) is never read as Rich markup nor as terminal controls."""
+
+    def __init__(self, *args: Any, title: Any = None, **kwargs: Any) -> None:
+        if isinstance(title, str):
+            title = Text(clean(title))
+        super().__init__(*args, title=title, **kwargs)
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        super().add_row(*[Text(clean(r)) if isinstance(r, str) else r for r in renderables],
+                        **kwargs)
+
+    def add_column(self, header: Any = "", *args: Any, **kwargs: Any) -> None:
+        if isinstance(header, str):
+            header = Text(clean(header))
+        super().add_column(header, *args, **kwargs)
 
 
 class Output:
@@ -37,11 +74,11 @@ class Output:
     def say(self, en: str, zh: str) -> None:
         """A line for a person (suppressed in JSON mode so stdout stays machine-readable)."""
         if not self.json_mode:
-            self.out.print(self.t(en, zh), markup=False)
+            self.out.print(clean(self.t(en, zh)), markup=False)
 
     def note(self, en: str, zh: str) -> None:
         """A side remark on stderr (warnings, where files went)."""
-        self.err.print(self.t(en, zh), markup=False)
+        self.err.print(clean(self.t(en, zh)), markup=False)
 
     def error(self, en: str, zh: str, *, code: str) -> None:
         if self.json_mode:
@@ -49,7 +86,7 @@ class Output:
                                               "message_en": en, "message_zh": zh}})
         else:
             # The message may hold user text with [brackets]: escape it, style only the label.
-            self.err.print(f"[bold red]{self.t('error', '错误')}:[/] {escape(self.t(en, zh))}",
+            self.err.print(f"[bold red]{self.t('error', '错误')}:[/] {escape(clean(self.t(en, zh)))}",
                            markup=True)
 
     def emit(self, data: Any) -> None:

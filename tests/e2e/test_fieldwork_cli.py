@@ -676,3 +676,18 @@ def test_a_provisional_due_date_is_marked_where_it_is_shown(site: Site, tmp_path
     assert "(provisional)" in site.cli("issue", "list")
     assert "（暂定）" in site.cli("issue", "list", lang="zh")
     assert "（暂定）" in site.cli("issue", "show", str(issue), lang="zh")
+
+
+def test_hostile_text_is_shown_as_text_in_every_table(site: Site) -> None:
+    """A description with Rich markup and terminal escapes neither breaks a listing nor acts on
+    the terminal (a MarkupError here made `issue list` fail for everyone)."""
+    v = site.visit(3)
+    hostile = "过期牛奶[/][link=http://evil.example]click[/link]\x1b]0;pwned\x07\x1b[2J"
+    added = site.json("issue", "add", "--visit", str(v["id"]), "--category", "records",
+                      "--severity", "minor", "--description", hostile)
+    for args in (("issue", "list"), ("issue", "show", str(added["id"])),
+                 ("followup", "list")):
+        for lang in ("zh", "en"):
+            out = site.cli(*args, lang=lang)
+            assert "\x1b" not in out, args
+    assert "[link=http://evil.example]" in site.cli("issue", "show", str(added["id"]))
