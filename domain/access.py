@@ -221,7 +221,9 @@ def authenticate(token: str | None, *, uow_factory: Callable[[], UnitOfWork]) ->
     if u is None or not hmac.compare_digest(u.token_sha256, digest):
         raise AuthenticationError("the API token is not valid", "API令牌无效")
     if u.revoked_at is not None:
-        raise AuthenticationError("the API token has been revoked", "API令牌已被撤销")
+        # The same answer as for a token that never existed: telling them apart would tell an
+        # attacker that a token once worked. The refusal event keeps the difference.
+        raise AuthenticationError("the API token is not valid", "API令牌无效")
     return u.principal
 
 

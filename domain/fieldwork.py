@@ -50,6 +50,7 @@ __all__ = [
     "attach_evidence",
     "check_writable",
     "complete_visit",
+    "evidence_filename",
     "extend",
     "get_visit",
     "normalise_result",
@@ -112,6 +113,23 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
 
 
 EVIDENCE_PURPOSES = ("finding", "rectification", "followup")
+MAX_FILENAME_BYTES = 255  # what every common file system holds
+
+
+def evidence_filename(raw: str | None) -> str:
+    """The name an uploaded evidence file is kept under: its last path component, refused when
+    it is empty, ``.`` or ``..``, holds control characters, or is longer than 255 bytes."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if name in ("", ".", ".."):
+        raise BadArgumentError(f"file: the filename {raw!r} names no file",
+                               f"file：文件名“{raw}”不是一个文件名", code="bad_filename")
+    if any(ord(c) < 32 or 0x7f <= ord(c) < 0xa0 for c in name):
+        raise BadArgumentError("file: the filename holds control characters",
+                               "file：文件名含有控制字符", code="bad_filename")
+    if len(name.encode("utf-8")) > MAX_FILENAME_BYTES:
+        raise BadArgumentError(f"file: the filename is longer than {MAX_FILENAME_BYTES} bytes",
+                               f"file：文件名超过{MAX_FILENAME_BYTES}字节", code="bad_filename")
+    return name
 
 
 def attach_evidence(issue_id: int, ref: EvidenceRef, *, purpose: str, actor: str,

@@ -36,13 +36,15 @@ def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Pri
     token = token.strip() if scheme.lower() == "bearer" else ""
     try:
         return access.authenticate(token or None, uow_factory=lb.read_uow_factory())
-    except LookbackError as e:
+    except LookbackError:
         if token:  # a wrong or revoked token is worth recording; a missing one is just a 401
             with lb.read_uow_factory()() as uow:  # a revoked token still names its user
                 known = uow.users.by_token(access.token_sha256(token))
+            reason = ("revoked token" if known is not None and known.revoked_at is not None
+                      else "unknown token")
             access.record_refusal(known.principal if known else None,
                                   action=f"{request.method} {request.url.path}",
-                                  target="token", reason=e.en, uow_factory=lb.uow_factory(),
+                                  target="token", reason=reason, uow_factory=lb.uow_factory(),
                                   clock=lb.clock)
         raise
 

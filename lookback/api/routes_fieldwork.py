@@ -230,15 +230,16 @@ def upload_evidence(issue_id: int, lb: AppDep, guard: GuardDep, user: UserDep,
     i, team = load_issue(lb, issue_id)
     action = Action.RECTIFY if purpose == "rectification" else Action.WRITE_FIELDWORK
     guard(action, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team, uscc=i.uscc)
-    name = Path(file.filename or "upload").name[:300] or "upload"
+    name = fw.evidence_filename(file.filename)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
+        path = Path(tmp) / "upload"  # the user's name is kept apart, never used as a path
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
         if path.stat().st_size == 0:
             raise BadArgumentError("file: the upload is empty", "file：上传的文件为空")
-        ref = lb.evidence.put(str(path))
+        stored = lb.evidence.put(str(path))
+        ref = fw.EvidenceRef(stored.sha256, stored.size, name)
     fw.attach_evidence(issue_id, ref, purpose=purpose, actor=user.actor,
                        uow_factory=lb.uow_factory(), clock=lb.clock)
     return EvidencePublic(sha256=ref.sha256, filename=ref.filename, size=ref.size,

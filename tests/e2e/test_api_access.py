@@ -368,8 +368,17 @@ def test_missing_garbage_and_revoked_tokens_get_401(api: Api) -> None:
                            {"json": {"category": "records", "severity": "minor",
                                      "description": "x"}})):
         body = unauthenticated(api.c.request(method, p, headers=u.headers, **kw))
-        assert "revoked" in body["detail_en"]
-    assert len(api.refusals()) == refused + 3  # recorded, though the user is not named
+        # The same answer as a token that never existed (nothing tells that it once worked) ...
+        garbage = unauthenticated(api.c.request(method, p, headers={
+            "Authorization": "Bearer lbk_garbage"}, **kw))
+        assert (body["detail_en"], body["detail_zh"]) == (garbage["detail_en"],
+                                                          garbage["detail_zh"])
+        assert "revoked" not in body["detail_en"] and "撤销" not in body["detail_zh"]
+    assert len(api.refusals()) == refused + 6
+    # ... but the event log keeps the difference.
+    reasons = [r[0] for r in sql(api.db, "SELECT json_extract(payload, '$.reason') FROM event "
+                                 "WHERE kind = 'access.refused' ORDER BY seq DESC LIMIT 6")]
+    assert sorted(reasons) == ["revoked token"] * 3 + ["unknown token"] * 3
     # Others are not affected; /health needs no token at all.
     assert api.call("auditor_b", "GET", f"/issues/{fx.issue_b}").status_code == 200
     h = api.c.get("/health")
@@ -587,6 +596,21 @@ def test_wrong_types_unknown_fields_and_huge_ids_are_4xx_problems(api: Api) -> N
     after = (api.count("event") - len(api.refusals()), api.count("issue"),
              api.count("interview"), api.count("rectification"))
     assert after == before  # nothing stored
+
+
+def test_evidence_filenames_that_name_no_file_get_a_4xx(api: Api) -> None:
+    """Found: ``..`` or ``a/..`` gave a 500 (IsADirectoryError), a name over 255 bytes a 500
+    (OSError): the name was used as a path. Now it is checked and kept apart from the path."""
+    ia = api.fx.issue_a
+    before = (api.count("evidence"), api.count("event"))
+    for name in ("..", "a/..", ".", "x\x1b[2J.jpg", "照" * 90 + ".jpg"):
+        r = api.call("auditor_a", "POST", f"/issues/{ia}/evidence", data={"purpose": "finding"},
+                     files={"file": (name, b"\xff\xd8\xffphoto", "image/jpeg")})
+        assert is_problem(r, 400, "bad_filename")["detail"].startswith("file")
+    assert (api.count("evidence"), api.count("event")) == before
+    ok = api.call("auditor_a", "POST", f"/issues/{ia}/evidence", data={"purpose": "finding"},
+                  files={"file": ("../../现场照片.jpg", b"\xff\xd8\xffphoto2", "image/jpeg")})
+    assert ok.status_code == 201 and ok.json()["filename"] == "现场照片.jpg"
 
 
 def test_oversize_bodies_and_uploads_get_413(api: Api) -> None:

@@ -66,11 +66,11 @@ def fails(status: int, code: str, en: str = "it went wrong", zh: str = "出错�
 # --- error mapping -----------------------------------------------------------------------------
 
 def test_401_says_to_check_the_token_in_both_languages() -> None:
-    e = fails(401, "unauthenticated", "the API token has been revoked", "API令牌已被撤销")
+    e = fails(401, "unauthenticated", "the API token is not valid", "API令牌无效")
     assert isinstance(e, AuthenticationError) and e.exit_code == 5
-    assert "the API token has been revoked" in e.en
+    assert "the API token is not valid" in e.en
     assert "check --token / LOOKBACK_TOKEN" in e.en and "missing, invalid or revoked" in e.en
-    assert "API令牌已被撤销" in e.zh and "LOOKBACK_TOKEN" in e.zh
+    assert "API令牌无效" in e.zh and "LOOKBACK_TOKEN" in e.zh
 
 
 def test_403_404_409_keep_the_servers_words_and_code() -> None:
