@@ -16,6 +16,7 @@ from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError
 from domain.fieldwork_import import InterviewOutcome, record_interview
 from domain.issues import Action, Issue, IssueQuery, NewIssue
+from domain.text import has_visible
 from domain.visits import (
     RESULT_ALIASES,
     RESULTS,
@@ -90,7 +91,7 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
         problems.append(f"--category: {category!r} is not one of {', '.join(categories)}")
     if severity not in SEVERITIES:
         problems.append(f"--severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
-    if not description.strip():
+    if not has_visible(description):
         problems.append("--description is empty")
     if problems:
         raise BadArgumentError("; ".join(problems), "；".join(problems))
@@ -156,7 +157,7 @@ def rectify(issue_id: int, *, measures: str, evidence: Sequence[EvidenceRef], ac
             uow_factory: FieldworkUowFactory, clock: Clock,
             expected_version: int | None = None) -> Issue:
     """The business reports the measures it took (整改报告)."""
-    if not measures.strip():
+    if not has_visible(measures):
         raise BadArgumentError("--measures is empty", "--measures（整改措施）为空")
     now = clock.now()
     with uow_factory() as uow:
@@ -179,9 +180,9 @@ def extend(issue_id: int, *, workdays: int, reason: str, approver: str, actor: s
     A look-back of the old due date that is already open is closed as cancelled."""
     if workdays < 1:
         raise BadArgumentError("--workdays must be at least 1", "--workdays至少为1")
-    if not reason.strip():
+    if not has_visible(reason):
         raise BadArgumentError("--reason is empty", "--reason（延期理由）为空")
-    if not approver.strip():
+    if not has_visible(approver):
         raise BadArgumentError("--approver is empty: an extension needs an approver",
                                "--approver为空：延期需要审批人")
     now = clock.now()

@@ -24,6 +24,7 @@ from domain.errors import BadArgumentError, ConflictError, InputError, LookbackE
 from domain.issues import IssueRules, NewIssue
 from domain.ports import ProblemSink
 from domain.registers import Problem
+from domain.text import has_visible, key
 from domain.visits import (
     Answer,
     FieldworkUnitOfWork,
@@ -108,7 +109,7 @@ def parse_row(line: int, raw: Mapping[str, object], checklists: Checklists) -> _
     if role not in ROLES:
         problems.append(("role", role, f"expected one of {', '.join(ROLES)}",
                          f"应为{'、'.join(ROLES)}之一"))
-    name = str(raw.get("name") or "").strip()
+    name = key(str(raw.get("name") or ""))  # 张三 and 张三\u200b are one interviewee
     if not name or len(name) > 50:
         problems.append(("name", name, "the interviewee's name is empty or too long",
                          "受访人姓名为空或过长"))
@@ -307,7 +308,7 @@ def record_interview(visit_id: int, role: str, name: str, answers: Sequence[Answ
     Every mistake in the answers is reported at once, checked by the same :func:`parse_row`
     the bulk import uses (so both accept and refuse exactly the same answers).
     """
-    if not name.strip():
+    if not has_visible(name):
         raise BadArgumentError("--name: the interviewee's name is empty", "--name：受访人姓名为空")
     rows = as_rows(list(answers), visit_id, role, name, team)
     problems: list[tuple[str, str, str]] = []

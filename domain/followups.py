@@ -39,6 +39,7 @@ from domain.followup_plan import (
 )
 from domain.issues import Action, Issue, IssueStatus
 from domain.supervision import DEFAULT_FREQUENCIES, SupervisionUnitOfWork
+from domain.text import has_visible
 from domain.visits import EvidenceRef, FieldworkUnitOfWork
 from domain.vocabulary import LADDER, LADDER_ZH, OUTCOME_ZH, OUTCOMES
 from domain.workdays import HolidaySource, add_workdays
@@ -310,7 +311,7 @@ def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[E
     if outcome not in OUTCOMES:
         raise BadArgumentError(f"--outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}",
                                f"--outcome应为{'、'.join(OUTCOMES)}之一，而不是“{outcome}”")
-    if not note.strip():
+    if not has_visible(note):
         raise BadArgumentError("--note is empty: say what the check found",
                                "--note为空：请写明复查所见")
     h, f, m = _three_answers(outcome, hard_measures, fixed, mechanism)
