@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from domain.errors import BadFileError
 from domain.fieldwork_import import COLUMNS, map_columns
 from storage.readers import detect_encoding
+from storage.xlsx_limits import XML_ERRORS, check_workbook, guarded_rows
 
 
 def _missing(path: Path, missing: list[str]) -> BadFileError:
@@ -77,15 +77,16 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
 def _xlsx_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
     import openpyxl
 
+    check_workbook(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+    except XML_ERRORS as e:
         raise BadFileError(f"{path.name}: not a readable Excel workbook ({e})",
                            f"{path.name}：无法读取的Excel工作簿（{e}）", code="bad_format") from None
     try:
         ws = wb.worksheets[0]
         ws.reset_dimensions()
-        it = ws.iter_rows(values_only=True)
+        it = guarded_rows(path, ws.iter_rows(values_only=True))
         header = ["" if c is None else str(c) for c in next(it, ())]
         mapping, missing = map_columns(header)
         if missing:

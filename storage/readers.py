@@ -10,13 +10,13 @@ import codecs
 import csv
 import hashlib
 import io
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from domain.errors import BadFileError
 from domain.registers import COLUMNS, RegisterKind, map_headers
+from storage.xlsx_limits import XML_ERRORS, check_workbook, guarded_rows
 
 _CHUNK = 1 << 20
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -209,9 +209,10 @@ class RegisterFile:
     def _xlsx_rows_iter(self) -> Iterator[tuple[int, dict[str, object]]]:
         import openpyxl
 
+        check_workbook(self.path)
         try:
             wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        except XML_ERRORS as e:
             raise BadFileError(f"{self.path.name}: not a readable Excel workbook ({e})",
                                f"{self.path.name}：无法读取的Excel工作簿（{e}）",
                                code="bad_format") from None
@@ -222,7 +223,7 @@ class RegisterFile:
             # and read every row there is.
             self._xlsx_rows = ws.max_row or 0
             ws.reset_dimensions()
-            it = ws.iter_rows(values_only=True)
+            it = guarded_rows(self.path, ws.iter_rows(values_only=True))
             header_row = next(it, None)
             if header_row is None or not any(c not in (None, "") for c in header_row):
                 raise BadFileError(f"{self.path.name}: the first row holds no column headers",
