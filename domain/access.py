@@ -244,8 +244,26 @@ def own_team(p: Principal, campaign_id: int, team: int | None) -> bool:
             and (p.campaign_id is None or p.campaign_id == campaign_id))
 
 
+def may_read_notice(p: Principal, *, campaign_id: int | None, teams: frozenset[int],
+                    uscc: str | None) -> bool:
+    """The rule for reading a notice is the rule for reading what it is about: staff read every
+    notice; a business the notices addressed to it; an auditor the notices of their campaign
+    that concern their own team's issues (``teams``: the teams of the issues a notice names), and
+    the campaign-wide ones (a circular, the draw publication) that name no issue."""
+    if p.role in STAFF_READERS:
+        return True
+    if p.role == Role.BUSINESS:
+        return uscc is not None and uscc == p.uscc
+    if p.role == Role.AUDITOR:
+        if campaign_id is None or (p.campaign_id is not None and p.campaign_id != campaign_id):
+            return False
+        return not teams or p.team in teams
+    return False
+
+
 def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
-              team: int | None = None, uscc: str | None = None) -> None:
+              team: int | None = None, uscc: str | None = None,
+              teams: frozenset[int] | None = None) -> None:
     """Allow or raise PermissionDeniedError naming the user, the action and why.
 
     ``campaign_id``/``team`` describe the visit (or the issue's visit) acted on, ``uscc`` the
@@ -256,16 +274,22 @@ def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
         return
     if action == Action.READ:
         return
-    if action in (Action.READ_VISIT, Action.READ_ISSUE, Action.READ_NOTICE):
+    if action == Action.READ_NOTICE:
+        if may_read_notice(p, campaign_id=campaign_id, teams=teams or frozenset(), uscc=uscc):
+            return
+        if r == Role.BUSINESS:
+            raise _deny(p, action, "it concerns another business", "涉及其他主体")
+        if r == Role.AUDITOR:
+            raise _deny(p, action, "it concerns another team or campaign", "涉及其他督查组或督查")
+        raise _deny(p, action, "not for this role", "该角色无此权限")
+    if action in (Action.READ_VISIT, Action.READ_ISSUE):
         if r in STAFF_READERS:
             return
-        if r == Role.AUDITOR and action != Action.READ_NOTICE:
+        if r == Role.AUDITOR:
             if campaign_id is not None and own_team(p, campaign_id, team):
                 return
             raise _deny(p, action, "it belongs to another team", "属于其他督查组")
-        if r == Role.AUDITOR:  # notices: staff of the campaign read them
-            return
-        if r == Role.BUSINESS and action in (Action.READ_ISSUE, Action.READ_NOTICE):
+        if r == Role.BUSINESS and action == Action.READ_ISSUE:
             if uscc is not None and uscc == p.uscc:
                 return
             raise _deny(p, action, "it concerns another business", "涉及其他主体")

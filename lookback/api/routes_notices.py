@@ -12,9 +12,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
+from domain import access
 from domain import notices as svc
 from domain.access import Action, Principal, Role
 from domain.errors import BadArgumentError, NotFoundError
+from domain.issues import IssueQuery
 from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
 from lookback.api.limits import UPLOAD_LIMIT
 from lookback.api.problems import wants_english
@@ -45,6 +47,31 @@ def _mine(user: Principal, n: svc.Notice) -> bool:
     return user.role != Role.BUSINESS or (n.uscc is not None and n.uscc == user.uscc)
 
 
+def _issue_ids(n: svc.Notice) -> list[int]:
+    """The issues a notice is about (orders and talks list them; an opinion names one)."""
+    c = n.content
+    ids = [int(i["id"]) for i in c.get("issues", []) if isinstance(i, dict) and "id" in i]
+    if isinstance(c.get("issue"), dict) and "id" in c["issue"]:
+        ids.append(int(c["issue"]["id"]))
+    return ids
+
+
+def _teams(lb: App, notices: list[svc.Notice]) -> dict[int, frozenset[int]]:
+    """Per notice, the teams of the issues it is about (empty: it names no issue)."""
+    wanted = {i for n in notices for i in _issue_ids(n)}
+    with lb.read_uow_factory()() as uow:
+        team_of = {i.id: i.team_no for i in uow.issues.list(IssueQuery(ids=tuple(wanted)))} \
+            if wanted else {}
+    return {n.id: frozenset(t for i in _issue_ids(n) if (t := team_of.get(i)) is not None)
+            for n in notices}
+
+
+def _readable(user: Principal, lb: App, notices: list[svc.Notice]) -> list[svc.Notice]:
+    teams = _teams(lb, notices)
+    return [n for n in notices if access.may_read_notice(
+        user, campaign_id=n.campaign_id, teams=teams[n.id], uscc=n.uscc)]
+
+
 @router.get("/notices", tags=["notices"])
 def list_notices(lb: AppDep, user: UserDep, page: PageDep,
                  campaign: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -53,7 +80,7 @@ def list_notices(lb: AppDep, user: UserDep, page: PageDep,
     it."""
     with lb.read_uow_factory()() as uow:
         rows = uow.notices.list_notices(campaign, kind)
-    rows = [n for n in rows if _mine(user, n)]
+    rows = _readable(user, lb, rows)
     return NoticeList(**page.meta(len(rows)), items=[notice_public(n) for n in page.slice(rows)])
 
 
@@ -61,7 +88,8 @@ def list_notices(lb: AppDep, user: UserDep, page: PageDep,
 def get_notice(notice_id: int, lb: AppDep, guard: GuardDep) -> NoticePublic:
     """One notice: number, kind, addressee, status, content and PDF hashes."""
     n = load_notice(lb, notice_id)
-    guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc)
+    guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc,
+          teams=_teams(lb, [n])[n.id])
     return notice_public(n)
 
 
@@ -70,7 +98,8 @@ def get_notice(notice_id: int, lb: AppDep, guard: GuardDep) -> NoticePublic:
 def notice_pdf(notice_id: int, lb: AppDep, guard: GuardDep) -> Response:
     """The PDF of an issued (or since voided) notice, byte for byte as issued."""
     n = load_notice(lb, notice_id)
-    guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc)
+    guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc,
+          teams=_teams(lb, [n])[n.id])
     with lb.read_uow_factory()() as uow:
         data = uow.notices.pdf(n.pdf_sha256) if n.pdf_sha256 else None
     if data is None:

@@ -382,9 +382,13 @@ def test_issue_notices_office_only_and_once(built: Built, noticed: tuple[Path, d
 
 def test_notice_list_and_show_per_role(built: Built, ndb: Path) -> None:
     with api(ndb, built.folder / "data") as c:
-        for who in ("planner", "office", "viewer", "admin", "auditor_b"):
+        for who in ("planner", "office", "viewer", "admin"):
             listed = c.get("/notices", params={"campaign": 1}, headers=built.h(who)).json()
             assert listed["count"] == 2
+        # An auditor reads the notices of their own team's issues only (the rule for reading a
+        # notice is the rule for reading what it is about).
+        theirs = c.get("/notices", params={"campaign": 1}, headers=built.h("auditor_b")).json()
+        assert theirs["count"] == 1 and theirs["items"][0]["uscc"] == built.uscc_b
         mine = c.get("/notices", headers=built.h("business_a")).json()
         assert mine["count"] == 1 and mine["items"][0]["uscc"] == built.uscc_a
         assert c.get("/notices", params={"kind": "circular"},
@@ -411,8 +415,12 @@ def test_pdf_download_verify_ok_and_altered(built: Built, ndb: Path) -> None:
         stored = sql(ndb, "SELECT data FROM notice_pdf WHERE sha256 = ?", a["pdf_sha256"])[0][0]
         assert r.content == bytes(stored)
         assert hashlib.sha256(r.content).hexdigest() == a["pdf_sha256"]
-        for who in ("office", "viewer", "auditor_b", "admin"):
+        for who in ("office", "viewer", "auditor_a", "admin"):
             assert c.get(f"/notices/{a['id']}/pdf", headers=built.h(who)).content == r.content
+        # Another team's notice: 403 for the auditor, as for the issue it is about.
+        body = problem(c.get(f"/notices/{a['id']}/pdf", headers=built.h("auditor_b")), 403)
+        assert "another team" in body["detail_en"]
+        assert c.get(f"/notices/{b['id']}/pdf", headers=built.h("auditor_b")).status_code == 200
 
         # Another business's notice: 403, and the refusal is in the event log.
         before = refusals(ndb, "business_a")
