@@ -244,6 +244,19 @@ def own_team(p: Principal, campaign_id: int, team: int | None) -> bool:
             and (p.campaign_id is None or p.campaign_id == campaign_id))
 
 
+def may_read_issue(p: Principal, *, campaign_id: int | None, team: int | None,
+                   uscc: str | None) -> bool:
+    """Whether ``p`` may read an issue (or visit) of ``campaign_id`` and ``team`` at ``uscc``:
+    staff all; an auditor their own team's; a business its own."""
+    if p.role in STAFF_READERS:
+        return True
+    if p.role == Role.AUDITOR:
+        return campaign_id is not None and own_team(p, campaign_id, team)
+    if p.role == Role.BUSINESS:
+        return uscc is not None and uscc == p.uscc
+    return False
+
+
 def may_read_notice(p: Principal, *, campaign_id: int | None, teams: frozenset[int],
                     uscc: str | None) -> bool:
     """The rule for reading a notice is the rule for reading what it is about: staff read every

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from domain import access
 from domain import campaigns as svc
 from domain.access import Action
 from domain.clock import china_date
 from domain.errors import NotFoundError
+from domain.issues import IssueQuery
 from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
 from lookback.api.schemas import CampaignList, CampaignPublic, DrawVerification, Health
 from storage import migrate
@@ -56,14 +58,26 @@ def get_campaign(campaign_id: int, lb: AppDep, user: UserDep) -> CampaignPublic:
 
 
 @router.get("/campaigns/{campaign_id}/metrics", tags=["campaigns"])
-def campaign_metrics(campaign_id: int, lb: AppDep, guard: GuardDep) -> dict[str, Any]:
-    """The campaign's figures: completion, rectification and on-time rates, overdue, provinces."""
+def campaign_metrics(campaign_id: int, lb: AppDep, guard: GuardDep,
+                     user: UserDep) -> dict[str, Any]:
+    """The campaign's figures: completion, rectification and on-time rates, overdue, provinces.
+
+    The counts are aggregates; the overdue list names only the issues the caller may read (a
+    business its own, an auditor their team's)."""
     from domain.metrics import campaign_metrics as metrics
 
     guard(Action.READ, f"campaign:{campaign_id}")
     _exists(lb, campaign_id)
-    return metrics(campaign_id, today=china_date(lb.clock.now()),
-                   uow_factory=lb.read_uow_factory())
+    m = metrics(campaign_id, today=china_date(lb.clock.now()),
+                uow_factory=lb.read_uow_factory())
+    if user.role not in access.STAFF_READERS:
+        with lb.read_uow_factory()() as uow:
+            team_of = {i.id: i.team_no for i in uow.issues.list(
+                IssueQuery(ids=tuple(o["id"] for o in m["overdue"])))} if m["overdue"] else {}
+        m["overdue"] = [o for o in m["overdue"] if access.may_read_issue(
+            user, campaign_id=campaign_id, team=team_of.get(o["id"]), uscc=o["uscc"])]
+    m["overdue_count"] = len(m["overdue"])
+    return m
 
 
 @router.get("/campaigns/{campaign_id}/draw", tags=["campaigns"])

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +299,24 @@ def test_an_auditor_lists_only_their_teams_visits_and_issues(api: Api) -> None:
     assert everything["count"] == 12 and len({v["team"] for v in everything["items"]}) == 3
     assert {fx.issue_a, fx.issue_b} <= {i["id"] for i in
                                         api.call("planner", "GET", "/issues").json()["items"]}
+
+
+def test_metrics_name_only_the_overdue_issues_the_caller_may_read(api: Api) -> None:
+    """Found: a business user, and an auditor of another team, saw the overdue list of every
+    business (USCC, name, category, due date). The counts stay aggregate."""
+    fx = api.fx
+    api.lb.settings.now = datetime(2030, 1, 1, tzinfo=UTC)  # every issue is past due by then
+    everything = api.call("viewer", "GET", "/campaigns/1/metrics").json()
+    assert len(everything["overdue"]) >= 2
+    usccs = {o["uscc"] for o in everything["overdue"]}
+    mine = api.call("business_a", "GET", "/campaigns/1/metrics").json()
+    assert {o["uscc"] for o in mine["overdue"]} == {fx.visit_a["uscc"]} & usccs
+    assert mine["overdue_count"] == len(mine["overdue"]) < everything["overdue_count"]
+    assert mine["issues"] == everything["issues"]  # aggregate counts are the same for all
+    team_a = api.call("auditor_a", "GET", "/campaigns/1/metrics").json()["overdue"]
+    team_of = dict(sql(api.db, "SELECT i.id, v.team_no FROM issue i JOIN visit v "
+                               "ON v.id = i.visit_id"))
+    assert team_a and {team_of[o["id"]] for o in team_a} == {fx.team_a}
 
 
 def test_every_api_list_has_the_one_shape_of_the_cli(api: Api) -> None:
