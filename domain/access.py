@@ -295,6 +295,9 @@ def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
         if r == Role.AUDITOR:
             raise _deny(p, action, "it concerns another team or campaign", "涉及其他督查组或督查")
         raise _deny(p, action, "not for this role", "该角色无此权限")
+    if action == Action.READ_ISSUE and may_read_issue(p, campaign_id=campaign_id, team=team,
+                                                       uscc=uscc):
+        return  # the same rule the metrics' overdue list follows
     if action in (Action.READ_VISIT, Action.READ_ISSUE):
         if r in STAFF_READERS:
             return
