@@ -49,6 +49,7 @@ __all__ = [
     "Visit",
     "add_issue",
     "attach_evidence",
+    "check_takes_evidence",
     "check_writable",
     "complete_visit",
     "evidence_filename",
@@ -133,6 +134,13 @@ def evidence_filename(raw: str | None) -> str:
     return name
 
 
+def check_takes_evidence(issue: Issue) -> None:
+    """A closed (verified) issue takes no more evidence."""
+    if issue.status is issues.IssueStatus.VERIFIED:
+        raise ConflictError(f"issue {issue.id} is verified (closed): it takes no more evidence",
+                            f"问题{issue.id}已核验销号，不能再添加证据", code="issue_closed")
+
+
 def attach_evidence(issue_id: int, ref: EvidenceRef, *, purpose: str, actor: str,
                     uow_factory: FieldworkUowFactory, clock: Clock) -> None:
     """Attach a stored evidence file to an issue (once per issue and file)."""
@@ -141,8 +149,10 @@ def attach_evidence(issue_id: int, ref: EvidenceRef, *, purpose: str, actor: str
                                f"purpose应为{'、'.join(EVIDENCE_PURPOSES)}之一")
     now = clock.now()
     with uow_factory() as uow:
-        if uow.issues.get(issue_id) is None:
+        issue = uow.issues.get(issue_id)
+        if issue is None:
             raise issues.not_found(issue_id)
+        check_takes_evidence(issue)
         if any(sha == ref.sha256 for sha, _, _, _ in uow.fieldwork.evidence_of(issue_id)):
             return
         uow.fieldwork.add_evidence(issue_id, ref, purpose, now)

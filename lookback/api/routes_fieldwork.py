@@ -230,6 +230,7 @@ def upload_evidence(issue_id: int, lb: AppDep, guard: GuardDep, user: UserDep,
     i, team = load_issue(lb, issue_id)
     action = Action.RECTIFY if purpose == "rectification" else Action.WRITE_FIELDWORK
     guard(action, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team, uscc=i.uscc)
+    fw.check_takes_evidence(i)  # before anything is stored
     name = fw.evidence_filename(file.filename)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload"  # the user's name is kept apart, never used as a path

@@ -27,3 +27,21 @@ def test_names_that_are_no_file_are_refused(raw: str) -> None:
                                            ("照" * 80 + ".jpg", "照" * 80 + ".jpg")])
 def test_a_path_keeps_only_its_last_part(raw: str, kept: str) -> None:
     assert evidence_filename(raw) == kept
+
+
+def test_a_closed_issue_takes_no_more_evidence() -> None:
+    from domain import fieldwork as fw
+    from domain import issues
+    from domain.errors import ConflictError
+    from domain.issues import Action
+    from tests.unit.test_lifecycle_services import ACTOR, MON, finding, world
+
+    w = world()
+    i = finding(w)
+    fw.rectify(i, measures="已整改", evidence=[], actor=ACTOR, uow_factory=w.uow, clock=MON)
+    issues.transition(i, Action.VERIFY, actor=ACTOR, uow_factory=w.uow, clock=MON)
+    before = list(w.events)
+    with pytest.raises(ConflictError) as e:
+        fw.attach_evidence(i, fw.EvidenceRef("0" * 64, 10, "late.jpg"), purpose="rectification",
+                           actor=ACTOR, uow_factory=w.uow, clock=MON)
+    assert e.value.code == "issue_closed" and w.events == before and w.evidence == {}
