@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -335,13 +336,60 @@ def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
     raise _deny(p, action, "only an administrator may", "仅管理员可操作")
 
 
+MAX_FIELD = 120  # characters of any one field of a refusal event
+
+
+class RefusalBudget:
+    """How many refusals are written to the event log, per minute: at most ``per_key`` for one
+    client or token and ``total`` in all; the others are counted, and the count is written as
+    one ``access.refusals_suppressed`` event when the next minute's first refusal comes. So a
+    flood costs the database at most ``total + 1`` rows a minute (per API process)."""
+
+    def __init__(self, *, per_key: int = 20, total: int = 200) -> None:
+        self.per_key, self.total = per_key, total
+        self._minute: int | None = None
+        self._by_key: dict[str, int] = {}
+        self._written = 0
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def admit(self, key: str, now: datetime) -> tuple[bool, int]:
+        """Whether this refusal is written, and how many of the last minute were not."""
+        minute = int(now.timestamp()) // 60
+        with self._lock:
+            carried = 0
+            if minute != self._minute:
+                carried, self._suppressed = self._suppressed, 0
+                self._minute, self._by_key, self._written = minute, {}, 0
+            seen = self._by_key.get(key, 0) + 1
+            self._by_key[key] = seen
+            if seen > self.per_key or self._written >= self.total:
+                self._suppressed += 1
+                return False, carried
+            self._written += 1
+            return True, carried
+
+
 def record_refusal(p: Principal | None, *, action: str, target: str, reason: str,
-                   uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
-    """Write a refused attempt to the event log (``access.refused``) with the actor."""
+                   uow_factory: Callable[[], UnitOfWork], clock: Clock,
+                   budget: RefusalBudget | None = None, key: str = "") -> bool:
+    """Write a refused attempt to the event log (``access.refused``) with the actor, its fields
+    cut to a bounded length; with a ``budget``, only as many a minute as it admits for ``key``
+    (the client or token). Returns whether the refusal was written."""
     now = clock.now()
+    admitted, carried = budget.admit(key, now) if budget is not None else (True, 0)
+    if not admitted and not carried:
+        return False
     with uow_factory() as uow:
-        uow.events.append(at=now, actor=p.actor if p else "api:anonymous", kind="access.refused",
-                          entity=f"user:{p.name}" if p else "user:anonymous",
-                          payload={"action": action, "target": target, "reason": reason[:300],
-                                   "role": p.role.value if p else None})
+        if carried:
+            uow.events.append(at=now, actor="api", kind="access.refusals_suppressed",
+                              entity="user:anonymous", payload={"count": carried})
+        if admitted:
+            uow.events.append(at=now, actor=p.actor if p else "api:anonymous",
+                              kind="access.refused",
+                              entity=f"user:{p.name}" if p else "user:anonymous",
+                              payload={"action": action[:MAX_FIELD], "target": target[:MAX_FIELD],
+                                       "reason": reason[:MAX_FIELD],
+                                       "role": p.role.value if p else None})
         uow.commit()
+    return admitted

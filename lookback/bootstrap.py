@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
 
+from domain.access import RefusalBudget
 from domain.clock import Clock, FixedClock, SystemClock
 from domain.errors import LookbackError
 from lookback.settings import Lang, Settings
@@ -31,6 +32,10 @@ class App:
     lang: Lang
     json: bool = False
     _engine: Engine | None = field(default=None, repr=False)
+    #: How many refused API requests a minute reach the event log (per client or token, and in
+    #: all); the rest are counted in one event.
+    refusals: RefusalBudget = field(default_factory=lambda: RefusalBudget(per_key=60, total=600),
+                                    repr=False)
 
     @property
     def database_url(self) -> str:

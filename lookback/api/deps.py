@@ -29,6 +29,20 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from `lookback 
 BearerDeclared = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
+def route_of(request: Request) -> str:
+    """The route's template (``/issues/{issue_id}/evidence``), never the raw path a client sent:
+    what a refusal event records stays short whatever the URL."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "?"))
+
+
+def client_key(request: Request, token: str) -> str:
+    """Whom a refusal is counted against: the token (by a short hash) or the client address."""
+    if token:
+        return "token:" + access.token_sha256(token)[:16]
+    return "client:" + (request.client.host if request.client else "?")
+
+
 def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Principal:
     """The user of the bearer token; 401 (and an ``access.refused`` event) otherwise."""
     header = request.headers.get("authorization", "")
@@ -43,9 +57,10 @@ def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Pri
             reason = ("revoked token" if known is not None and known.revoked_at is not None
                       else "unknown token")
             access.record_refusal(known.principal if known else None,
-                                  action=f"{request.method} {request.url.path}",
+                                  action=f"{request.method} {route_of(request)}",
                                   target="token", reason=reason, uow_factory=lb.uow_factory(),
-                                  clock=lb.clock)
+                                  clock=lb.clock, budget=lb.refusals,
+                                  key=client_key(request, token))
         raise
 
 
@@ -64,9 +79,10 @@ class Guard:
             access.authorize(self.user, action, **scope)
         except PermissionDeniedError as e:
             access.record_refusal(self.user, action=f"{self.request.method} "
-                                  f"{self.request.url.path} ({action.value})", target=target,
+                                  f"{route_of(self.request)} ({action.value})", target=target,
                                   reason=e.en, uow_factory=self.lb.uow_factory(),
-                                  clock=self.lb.clock)
+                                  clock=self.lb.clock, budget=self.lb.refusals,
+                                  key=f"user:{self.user.name}")
             raise
 
 

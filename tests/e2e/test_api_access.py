@@ -301,6 +301,22 @@ def test_an_auditor_lists_only_their_teams_visits_and_issues(api: Api) -> None:
                                         api.call("planner", "GET", "/issues").json()["items"]}
 
 
+def test_a_flood_of_refusals_costs_a_bounded_number_of_short_rows(api: Api) -> None:
+    """Found: 300 requests of GET /issues/1/evidence/<15,000 x "a"> with a garbage token wrote 300
+    hash-chained refusal events of 15 KB each. Now: the route template, short fields, and at
+    most 60 refusals a minute per token or client, the rest counted in one event."""
+    before = api.count("event")
+    for _ in range(300):
+        r = api.c.get(f"/issues/1/evidence/{'a' * 15_000}",
+                      headers={"Authorization": "Bearer lbk_garbage"})
+        assert r.status_code == 401
+    rows = sql(api.db, f"SELECT kind, payload FROM event ORDER BY seq LIMIT -1 OFFSET {before}")
+    assert 0 < len(rows) <= 61
+    assert all(len(p) < 600 for _, p in rows)
+    payloads = [json.loads(p) for k, p in rows if k == "access.refused"]
+    assert {p["action"] for p in payloads} == {"GET /issues/{issue_id}/evidence/{sha256}"}
+
+
 def test_metrics_name_only_the_overdue_issues_the_caller_may_read(api: Api) -> None:
     """Found: a business user, and an auditor of another team, saw the overdue list of every
     business (USCC, name, category, due date). The counts stay aggregate."""
