@@ -42,7 +42,10 @@ def main_options(
                                                "API (e.g. http://127.0.0.1:8000) instead of the "
                                                "database (LOOKBACK_SERVER).")] = None,
     token: Annotated[str | None, typer.Option("--token", help="The API token for --server "
-                                              "(LOOKBACK_TOKEN).")] = None,
+                                              "(LOOKBACK_TOKEN; prefer it or --token-file: "
+                                              "a --token shows in `ps`).")] = None,
+    token_file: Annotated[Path | None, typer.Option("--token-file", help="Read the API token "
+                                                    "for --server from this file.")] = None,
 ) -> None:
     """Global options apply to every command."""
     out = Output("en" if lang == "en" else "zh", json_mode=json_out)
@@ -66,6 +69,8 @@ def main_options(
             update["server"] = parse_server(server)
         if token is not None:
             update["token"] = SecretStr(token)
+        if token_file is not None:
+            update["token"] = SecretStr(read_token_file(token_file))
         settings = settings.model_copy(update=update)
     except LookbackError as e:
         fallback = os.environ.get("LOOKBACK_LANG", "zh")
@@ -75,6 +80,19 @@ def main_options(
     chosen: Lang = settings.lang
     out.lang = chosen
     ctx.obj = {"app": bootstrap(settings, lang=chosen, json=json_out), "out": out}
+
+
+def read_token_file(path: Path) -> str:
+    """The token in ``path`` (its first line), or a clear error naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadArgumentError(f"--token-file {path}: cannot be read ({e.__class__.__name__})",
+                               f"--token-file {path}：无法读取", code="bad_token_file") from None
+    if not text or not text[0].strip():
+        raise BadArgumentError(f"--token-file {path}: the file is empty",
+                               f"--token-file {path}：文件为空", code="bad_token_file")
+    return text[0].strip()
 
 
 @app.command()
@@ -150,7 +168,8 @@ _register_subcommands()
 
 
 _GLOBAL_FLAGS = ("--json",)
-_GLOBAL_VALUED = ("--db", "--now", "--lang", "--data-dir", "--actor", "--server", "--token")
+_GLOBAL_VALUED = ("--db", "--now", "--lang", "--data-dir", "--actor", "--server", "--token",
+                  "--token-file")
 
 
 def hoist_globals(args: list[str]) -> list[str]:

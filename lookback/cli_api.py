@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,10 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes (SQLite: keep "
                                          "1).")] = 1,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        "--ssl-certfile", help="Serve HTTPS with this certificate (PEM); sends HSTS.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        "--ssl-keyfile", help="The certificate's private key (PEM).")] = None,
 ) -> None:
     """Run the HTTP API (FastAPI under uvicorn); OpenAPI docs at /docs."""
     import uvicorn
@@ -35,9 +40,23 @@ def serve(
         raise BadArgumentError("--workers: run several `lookback serve` processes behind a "
                                "reverse proxy instead", "--workers：请在反向代理后运行多个"
                                "`lookback serve`进程")
-    out.note(f"Lookback API on http://{host}:{port} (docs: /docs), database {lb.database_label}",
-             f"Lookback接口：http://{host}:{port}（文档：/docs），数据库{lb.database_label}")
-    uvicorn.run(create_app(lb), host=host, port=port, log_level="warning")
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise BadArgumentError("give --ssl-certfile and --ssl-keyfile together",
+                               "--ssl-certfile与--ssl-keyfile须同时给出")
+    for opt, f in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+        if f is not None and not f.is_file():
+            raise BadArgumentError(f"{opt} {f}: no such file", f"{opt} {f}：文件不存在")
+    # Resolved once, absolutely: evidence and PDFs stay found whatever the working folder.
+    lb.settings.data_dir = lb.settings.data_dir.expanduser().resolve()
+    scheme = "https" if ssl_certfile else "http"
+    out.note(f"Lookback API on {scheme}://{host}:{port} (docs: /docs), database "
+             f"{lb.database_label}, data folder {lb.settings.data_dir}",
+             f"Lookback接口：{scheme}://{host}:{port}（文档：/docs），数据库{lb.database_label}，"
+             f"数据目录{lb.settings.data_dir}")
+    app = create_app(lb, hsts=ssl_certfile is not None)
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
 
 
 @users_app.command("add")

@@ -422,7 +422,8 @@ def _font_config() -> FontConfiguration:
 @functools.cache
 def _stylesheet() -> weasyprint.CSS:
     css = (TEMPLATES_DIR / "notice.css").read_text(encoding="utf-8")
-    return weasyprint.CSS(string=css, base_url=str(TEMPLATES_DIR), font_config=_font_config())
+    return weasyprint.CSS(string=css, base_url=str(TEMPLATES_DIR), font_config=_font_config(),
+                          url_fetcher=bundled_only())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,7 +558,8 @@ def render(content: dict[str, Any]) -> bytes:
         relationship="Source",
     )
     with _render_lock:  # one font configuration per process, shared: one render at a time
-        pdf: bytes = weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
+        pdf: bytes = weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR),
+                                     url_fetcher=bundled_only()).write_pdf(
             stylesheets=[_stylesheet()],
             font_config=_font_config(),
             pdf_variant="pdf/a-3b",
@@ -565,6 +567,35 @@ def render(content: dict[str, Any]) -> bytes:
             finisher=_dedupe_associated_files,
         )
     return pdf
+
+
+def check_resource_url(url: str) -> None:
+    """Refuse every resource a notice could ask for except ``data:`` URLs and the project's own
+    bundled template files (a remote address or a file elsewhere on the machine raises), so that
+    escaping is not the only barrier between a notice's content and the network."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme == "data":
+        return
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path)).resolve()
+        if path.is_relative_to(TEMPLATES_DIR.resolve()):
+            return
+    raise ValueError(f"notices fetch no outside resources (refused: {url[:80]})")
+
+
+@functools.cache
+def bundled_only() -> Any:
+    """WeasyPrint's URL fetcher for notices: :func:`check_resource_url`, then the default."""
+    from weasyprint.urls import URLFetcher
+
+    class BundledOnly(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            check_resource_url(url)
+            return super().fetch(url, headers)
+
+    return BundledOnly(allowed_protocols={"file", "data"})
 
 
 def _dedupe_associated_files(document: Any, pdf: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -46,7 +47,23 @@ async def _lifespan(api: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(lb: App) -> FastAPI:
+class StrictTransportSecurity:
+    """Adds ``Strict-Transport-Security`` to every response (served over HTTPS only)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append(
+                    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+            await send(message)
+
+        await self.app(scope, receive, sending if scope["type"] == "http" else send)
+
+
+def create_app(lb: App, *, hsts: bool = False) -> FastAPI:
     from lookback.api import (
         routes_campaigns,
         routes_fieldwork,
@@ -67,4 +84,6 @@ def create_app(lb: App) -> FastAPI:
     api.include_router(routes_notices.router)
     api.include_router(routes_supervision.router)
     api.add_middleware(BodyLimit)
+    if hsts:
+        api.add_middleware(StrictTransportSecurity)
     return api
