@@ -50,16 +50,25 @@ def detect_encoding(path: Path) -> tuple[str, str]:
                 utf8_ok = False
     if utf8_ok:
         return "utf-8-sig", digest.hexdigest()
+    consumed = 0  # bytes fed to the decoder before the current chunk
+    pending = b""
     try:
         with path.open("rb") as f:
             while chunk := f.read(_CHUNK):
+                pending = gb.getstate()[0]
                 gb.decode(chunk)
+                consumed += len(chunk)
+            pending = gb.getstate()[0]
+            chunk = b""
             gb.decode(b"", final=True)
     except UnicodeDecodeError as e:
+        # e.start counts within (bytes still buffered + this chunk): from the file's start, it is
+        # the bytes before this chunk, less those buffered, plus e.start.
+        offset = consumed - len(pending) + e.start
         raise BadFileError(
             f"{path.name}: cannot be read as UTF-8 or GB18030/GBK text (bad byte at offset "
-            f"{e.start}); save it as CSV UTF-8 or as an Excel workbook (.xlsx)",
-            f"{path.name}：无法按UTF-8或GB18030/GBK读取（偏移{e.start}处字节无效）；请另存为"
+            f"{offset}); save it as CSV UTF-8 or as an Excel workbook (.xlsx)",
+            f"{path.name}：无法按UTF-8或GB18030/GBK读取（偏移{offset}处字节无效）；请另存为"
             "“CSV UTF-8”或Excel工作簿（.xlsx）",
             code="bad_encoding",
         ) from None
