@@ -18,10 +18,9 @@ in both languages; the client adds what the user should do next where that is cl
 Retries (with exponential backoff, at most ``retries`` of them):
 
 - reads (GET) are retried on any connection error or timeout: they change nothing;
-- writes (POST) are retried only when the request certainly never reached the server
-  (``httpx.ConnectError``, ``httpx.ConnectTimeout``). A write that timed out or lost its
-  connection after sending may have been applied; repeating it could record an interview twice,
-  so it is reported instead, and the user looks before rerunning.
+- writes (POST) carry an ``Idempotency-Key`` (one per call, the same on every retry), so the
+  server applies a write once however often it is sent: they are retried like reads, and a
+  retry after a lost answer gets the first answer back.
 
 Server errors (5xx) are never retried: the server has answered, and a second try would most
 likely get the same answer.
@@ -31,6 +30,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -135,7 +135,9 @@ class LookbackClient:
                 data: Mapping[str, str] | None = None, files: Mapping[str, FilePart] | None = None,
                 headers: Mapping[str, str] | None = None) -> httpx.Response:
         """Send one request (with the retries above); a 2xx response, or a domain error."""
-        retryable = _TRANSIENT if method.upper() in ("GET", "HEAD", "OPTIONS") else _NOT_SENT
+        retryable = _TRANSIENT
+        if method.upper() == "POST":
+            headers = {"Idempotency-Key": uuid.uuid4().hex, **(headers or {})}
         attempt = 0
         while True:
             try:

@@ -452,3 +452,19 @@ class ApiUserRow(SQLModel, table=True):
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """A write sent with an ``Idempotency-Key``: the key, whose it is (the token's SHA-256),
+    the request's fingerprint, and the answer given (``status`` is empty while it runs)."""
+
+    __tablename__ = "idempotency_key"
+
+    owner: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=200)
+    request_sha256: str = Field(max_length=64)
+    status: int | None = None
+    body: bytes | None = Field(default=None, sa_type=LargeBinary)
+    content_type: str = Field(default="", max_length=100)
+    etag: str = Field(default="", max_length=100)
+    created_at: datetime = Field(index=True)

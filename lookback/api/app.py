@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import LookbackError
 from lookback.api import problems
+from lookback.api.idempotency import Idempotency
 from lookback.api.limits import BodyLimit
 from lookback.bootstrap import App
 from storage.db import is_sqlite
@@ -83,6 +84,7 @@ def create_app(lb: App, *, hsts: bool = False) -> FastAPI:
     api.include_router(routes_followups.router)
     api.include_router(routes_notices.router)
     api.include_router(routes_supervision.router)
+    api.add_middleware(Idempotency, lb=lb)  # inside the body limit: what it buffers is bounded
     api.add_middleware(BodyLimit)
     if hsts:
         api.add_middleware(StrictTransportSecurity)

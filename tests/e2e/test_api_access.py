@@ -301,6 +301,38 @@ def test_an_auditor_lists_only_their_teams_visits_and_issues(api: Api) -> None:
                                         api.call("planner", "GET", "/issues").json()["items"]}
 
 
+def test_a_write_retried_with_the_same_idempotency_key_happens_once(api: Api) -> None:
+    """Found: five concurrent identical POST /visits/{id}/issues made five issues, all in one
+    rectification order. With an Idempotency-Key the write happens once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    va = api.fx.visit_a["id"]
+    body = {"category": "records", "severity": "minor", "description": "台账缺页"}
+    before = api.count("issue")
+
+    def post(key: str, payload: dict[str, Any] = body) -> httpx.Response:
+        return api.call("auditor_a", "POST", f"/visits/{va}/issues", json=payload,
+                        headers={"Idempotency-Key": key})
+
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: post("retry-1"), range(5)))
+    assert {r.status_code for r in answers} <= {201, 409}
+    assert api.count("issue") == before + 1
+    first = next(r for r in answers if r.status_code == 201)
+    again = post("retry-1")
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert api.count("issue") == before + 1
+    # The same key with another request is refused; another key is another write.
+    is_problem(post("retry-1", {**body, "description": "另一个问题"}), 422,
+               "idempotency_key_reused")
+    assert post("retry-2").status_code == 201 and api.count("issue") == before + 2
+    # Without a key, nothing changes for old clients.
+    r = api.call("auditor_a", "POST", f"/visits/{va}/issues", json=body)
+    assert r.status_code == 201 and api.count("issue") == before + 3
+    is_problem(post("x" * 201), 400, "bad_idempotency_key")
+
+
 def test_a_flood_of_refusals_costs_a_bounded_number_of_short_rows(api: Api) -> None:
     """Found: 300 requests of GET /issues/1/evidence/<15,000 x "a"> with a garbage token wrote 300
     hash-chained refusal events of 15 KB each. Now: the route template, short fields, and at
