@@ -49,6 +49,7 @@ __all__ = [
     "Visit",
     "add_issue",
     "attach_evidence",
+    "check_quota",
     "check_takes_evidence",
     "check_writable",
     "complete_visit",
@@ -139,6 +140,22 @@ def check_takes_evidence(issue: Issue) -> None:
     if issue.status is issues.IssueStatus.VERIFIED:
         raise ConflictError(f"issue {issue.id} is verified (closed): it takes no more evidence",
                             f"问题{issue.id}已核验销号，不能再添加证据", code="issue_closed")
+
+
+def check_quota(issue: Issue, size: int, *, issue_bytes: int, business_bytes: int,
+                quota_issue: int, quota_business: int) -> None:
+    """Refuse an upload of ``size`` bytes that would take the issue or its business over its
+    quota (``issue_bytes`` / ``business_bytes``: what they hold already)."""
+    mb = 1024 * 1024
+    if issue_bytes + size > quota_issue:
+        raise BadArgumentError(
+            f"file: issue {issue.id} would hold more than {quota_issue // mb} MB of evidence",
+            f"file：问题{issue.id}的证据将超过{quota_issue // mb} MB上限", code="quota_exceeded")
+    if business_bytes + size > quota_business:
+        raise BadArgumentError(
+            f"file: business {issue.uscc} would hold more than {quota_business // mb} MB of "
+            "evidence", f"file：主体{issue.uscc}的证据将超过{quota_business // mb} MB上限",
+            code="quota_exceeded")
 
 
 def attach_evidence(issue_id: int, ref: EvidenceRef, *, purpose: str, actor: str,

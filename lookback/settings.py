@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # A Lookback API to work through instead of the database (the remote CLI), and its token.
     server: str | None = None
     token: SecretStr | None = None
+    # Evidence the API accepts, in megabytes: per issue, and per business over all its issues.
+    evidence_quota_issue_mb: int = 100
+    evidence_quota_business_mb: int = 1000
 
     @field_validator("server", mode="before")
     @classmethod

@@ -149,6 +149,12 @@ class SqlFieldworkRepository(SqlRepository):
                                                         purpose=purpose)],
                                 ["issue_id", "sha256"])
 
+    def evidence_bytes_of_business(self, uscc: str) -> int:
+        return int(self._conn.execute(text(
+            "SELECT COALESCE(SUM(e.size), 0) FROM evidence e JOIN issue_evidence ie "
+            "ON ie.sha256 = e.sha256 JOIN issue i ON i.id = ie.issue_id WHERE i.uscc = :u"),
+            {"u": uscc}).scalar_one())
+
     def evidence_of(self, issue_id: int) -> list[tuple[str, str, int, str]]:
         rows = self._conn.execute(
             select(EvidenceRow.sha256, EvidenceRow.filename, EvidenceRow.size,

@@ -237,8 +237,15 @@ def upload_evidence(issue_id: int, lb: AppDep, guard: GuardDep, user: UserDep,
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+        if size == 0:
             raise BadArgumentError("file: the upload is empty", "file：上传的文件为空")
+        with lb.read_uow_factory()() as uow:
+            held = sum(n for _, _, n, _ in uow.fieldwork.evidence_of(issue_id))
+            business = uow.fieldwork.evidence_bytes_of_business(i.uscc)
+        fw.check_quota(i, size, issue_bytes=held, business_bytes=business,
+                       quota_issue=lb.settings.evidence_quota_issue_mb * 2**20,
+                       quota_business=lb.settings.evidence_quota_business_mb * 2**20)
         stored = lb.evidence.put(str(path))
         ref = fw.EvidenceRef(stored.sha256, stored.size, name)
     fw.attach_evidence(issue_id, ref, purpose=purpose, actor=user.actor,

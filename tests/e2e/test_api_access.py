@@ -665,6 +665,26 @@ def test_wrong_types_unknown_fields_and_huge_ids_are_4xx_problems(api: Api) -> N
     assert after == before  # nothing stored
 
 
+def test_evidence_quotas_per_issue_and_per_business(api: Api) -> None:
+    """Found: one business stored 190 MB in 2 s in ten uploads."""
+    ia = api.fx.issue_a
+    api.lb.settings.evidence_quota_issue_mb = 1
+    api.lb.settings.evidence_quota_business_mb = 2
+
+    def upload(n: int) -> httpx.Response:
+        return api.call("auditor_a", "POST", f"/issues/{ia}/evidence",
+                        data={"purpose": "finding"},
+                        files={"file": (f"p{n}.jpg", bytes([n]) * 800_000, "image/jpeg")})
+
+    assert upload(1).status_code == 201
+    before = api.count("evidence")
+    body = is_problem(upload(2), 400, "quota_exceeded")
+    assert "1 MB" in body["detail_en"] and api.count("evidence") == before
+    api.lb.settings.evidence_quota_issue_mb = 100
+    assert upload(3).status_code == 201  # 1.6 MB for the business: within its 2 MB
+    assert "2 MB" in is_problem(upload(4), 400, "quota_exceeded")["detail_en"]
+
+
 def test_evidence_filenames_that_name_no_file_get_a_4xx(api: Api) -> None:
     """Found: ``..`` or ``a/..`` gave a 500 (IsADirectoryError), a name over 255 bytes a 500
     (OSError): the name was used as a path. Now it is checked and kept apart from the path."""
