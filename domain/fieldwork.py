@@ -16,7 +16,7 @@ from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError
 from domain.fieldwork_import import InterviewOutcome, record_interview
 from domain.issues import Action, Issue, IssueQuery, NewIssue
-from domain.text import has_visible
+from domain.text import has_visible, refuse_controls
 from domain.visits import (
     RESULT_ALIASES,
     RESULTS,
@@ -93,6 +93,7 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
         problems.append(f"--category: {category!r} is not one of {', '.join(categories)}")
     if severity not in SEVERITIES:
         problems.append(f"--severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
+    refuse_controls(description, "--description")
     if not has_visible(description):
         problems.append("--description is empty")
     if problems:
@@ -184,6 +185,7 @@ def rectify(issue_id: int, *, measures: str, evidence: Sequence[EvidenceRef], ac
             uow_factory: FieldworkUowFactory, clock: Clock,
             expected_version: int | None = None) -> Issue:
     """The business reports the measures it took (整改报告)."""
+    refuse_controls(measures, "--measures")
     if not has_visible(measures):
         raise BadArgumentError("--measures is empty", "--measures（整改措施）为空")
     now = clock.now()
@@ -207,6 +209,8 @@ def extend(issue_id: int, *, workdays: int, reason: str, approver: str, actor: s
     A look-back of the old due date that is already open is closed as cancelled."""
     if workdays < 1:
         raise BadArgumentError("--workdays must be at least 1", "--workdays至少为1")
+    refuse_controls(reason, "--reason")
+    refuse_controls(approver, "--approver")
     if not has_visible(reason):
         raise BadArgumentError("--reason is empty", "--reason（延期理由）为空")
     if not has_visible(approver):

@@ -24,7 +24,7 @@ from domain.errors import BadArgumentError, ConflictError, InputError, LookbackE
 from domain.issues import IssueRules, NewIssue
 from domain.ports import ProblemSink
 from domain.registers import Problem
-from domain.text import has_visible, key
+from domain.text import has_visible, key, refuse_controls
 from domain.visits import (
     Answer,
     FieldworkUnitOfWork,
@@ -308,6 +308,7 @@ def record_interview(visit_id: int, role: str, name: str, answers: Sequence[Answ
     Every mistake in the answers is reported at once, checked by the same :func:`parse_row`
     the bulk import uses (so both accept and refuse exactly the same answers).
     """
+    refuse_controls(name, "--name")
     if not has_visible(name):
         raise BadArgumentError("--name: the interviewee's name is empty", "--name：受访人姓名为空")
     rows = as_rows(list(answers), visit_id, role, name, team)

@@ -39,7 +39,7 @@ from domain.followup_plan import (
 )
 from domain.issues import Action, Issue, IssueStatus
 from domain.supervision import DEFAULT_FREQUENCIES, SupervisionUnitOfWork
-from domain.text import has_visible
+from domain.text import has_visible, refuse_controls
 from domain.visits import EvidenceRef, FieldworkUnitOfWork
 from domain.vocabulary import LADDER, LADDER_ZH, OUTCOME_ZH, OUTCOMES
 from domain.workdays import HolidaySource, add_workdays
@@ -311,6 +311,7 @@ def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[E
     if outcome not in OUTCOMES:
         raise BadArgumentError(f"--outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}",
                                f"--outcome应为{'、'.join(OUTCOMES)}之一，而不是“{outcome}”")
+    refuse_controls(note, "--note")
     if not has_visible(note):
         raise BadArgumentError("--note is empty: say what the check found",
                                "--note为空：请写明复查所见")

@@ -58,7 +58,7 @@ from domain.issues import Issue, IssueQuery, IssueStatus, IssueUnitOfWork, NewIs
 from domain.ports import RegisterRepository
 from domain.registers import CADRE_LEVEL_ZH, CadreLevel
 from domain.stats import on_time_rate, rectification_rate
-from domain.text import has_visible
+from domain.text import has_visible, refuse_controls
 from domain.vocabulary import DEFAULT_RECT_WORKDAYS, SEVERITIES
 from domain.workdays import YEAR_MAX, YEAR_MIN, HolidaySource, add_workdays
 
@@ -392,6 +392,7 @@ def open_due(*, uow_factory: SupervisionUowFactory, clock: Clock,
 def parse_finding(spec: str) -> FindingSpec:
     """``category:severity:description`` (the description may itself contain colons)."""
     parts = [p.strip() for p in spec.replace("：", ":").split(":", 2)]
+    refuse_controls(spec, "--issue")
     if len(parts) != 3 or not all(has_visible(p) for p in parts):
         raise BadArgumentError(
             f"--issue {spec!r} is not written category:severity:description, e.g. "
@@ -442,6 +443,7 @@ def record(*, cadre_id: str, uscc: str, note: str, uow_factory: SupervisionUowFa
     today = china_date(now)
     day = on or today
     cadre_id, uscc, note = cadre_id.strip(), uscc.strip().upper(), note.strip()
+    refuse_controls(note, "--note")
     if not has_visible(note):
         raise BadArgumentError("--note is empty: say what was checked",
                                "--note（督导情况）为空：请写明督导内容", code="bad_note")
@@ -456,6 +458,8 @@ def record(*, cadre_id: str, uscc: str, note: str, uow_factory: SupervisionUowFa
                                f"--date {day}晚于今天（{today}）", code="future_date")
     specs = [parse_finding(f) if isinstance(f, str) else f for f in findings]
     lead_texts = [lead.strip() for lead in leads]
+    for t in lead_texts:
+        refuse_controls(t, "--lead")
     if any(not has_visible(t) for t in lead_texts):
         raise BadArgumentError("--lead is empty: describe the lead", "--lead（线索）为空：请描述线索",
                                code="bad_lead")

@@ -25,3 +25,22 @@ def key(text: str | None) -> str:
     kept = "".join(ch for ch in norm if unicodedata.category(ch) not in ("Cf", "Cc")
                    or ch in "\t\n")
     return " ".join(kept.split())
+
+
+def control_characters(text: str | None) -> list[str]:
+    """The control characters in ``text`` that have no meaning in a written field (line breaks
+    and tabs have one), shown as ``\\xNN``."""
+    return [f"\\x{ord(ch):02x}" for ch in text or ""
+            if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
+
+
+def refuse_controls(text: str | None, field: str) -> None:
+    """Refuse control characters (ESC sequences, backspaces, NUL …) in a written field."""
+    bad = control_characters(text)
+    if bad:
+        from domain.errors import BadArgumentError
+
+        shown = " ".join(dict.fromkeys(bad))
+        raise BadArgumentError(f"{field}: holds control characters ({shown}); write plain text",
+                               f"{field}：含有控制字符（{shown}）；请填写纯文本",
+                               code="control_characters")

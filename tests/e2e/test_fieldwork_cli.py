@@ -682,7 +682,13 @@ def test_hostile_text_is_shown_as_text_in_every_table(site: Site) -> None:
     """A description with Rich markup and terminal escapes neither breaks a listing nor acts on
     the terminal (a MarkupError here made `issue list` fail for everyone)."""
     v = site.visit(3)
-    hostile = "过期牛奶[/][link=http://evil.example]click[/link]\x1b]0;pwned\x07\x1b[2J"
+    # Control characters are refused on input, naming them ...
+    refused = site.cli("issue", "add", "--visit", str(v["id"]), "--category", "records",
+                       "--severity", "minor", "--description", "过期\x1b]0;pwned\x07\x1b[2J",
+                       code=2)
+    assert "control characters" in refused and "\\x1b" in refused and "\x1b" not in refused
+    # ... and markup is stored as the text it is, and shown as text.
+    hostile = "过期牛奶[/][link=http://evil.example]click[/link][bold red]"
     added = site.json("issue", "add", "--visit", str(v["id"]), "--category", "records",
                       "--severity", "minor", "--description", hostile)
     for args in (("issue", "list"), ("issue", "show", str(added["id"])),

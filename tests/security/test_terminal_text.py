@@ -46,3 +46,16 @@ def test_messages_are_cleaned_too(capsys: object) -> None:
     o.out = Console(file=buf, force_terminal=True, color_system=None)
     o.say(f"issue {ESC_TITLE}", f"问题{ESC_TITLE}{MARKUP}")
     assert "\x1b]" not in buf.getvalue() and MARKUP in buf.getvalue()
+
+
+def test_control_characters_are_refused_on_input() -> None:
+    import pytest
+
+    from domain.errors import BadArgumentError
+    from domain.text import refuse_controls
+
+    refuse_controls("第一行\n\t第二行", "--note")  # line breaks and tabs have a meaning
+    for text in (ESC_TITLE, CLEAR, "a\x00b", "\x08\x08\x08ok", "\x9b31m"):
+        with pytest.raises(BadArgumentError) as e:
+            refuse_controls(f"过期牛奶{text}", "--description")
+        assert e.value.code == "control_characters" and "--description" in e.value.en
