@@ -21,6 +21,7 @@ from domain.visits import (
     RESULT_ALIASES,
     RESULTS,
     Answer,
+    Evidence,
     EvidenceRef,
     EvidenceStore,
     FieldworkRepository,
@@ -38,6 +39,7 @@ __all__ = [
     "RESULTS",
     "RESULT_ALIASES",
     "Answer",
+    "Evidence",
     "EvidenceRef",
     "EvidenceStore",
     "FieldworkRepository",
@@ -111,7 +113,7 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
             at=now, actor=actor, calendar=calendar,
             payloads=[{"from": "finding", "evidence": [r.sha256 for r in evidence]}])
         for ref in evidence:
-            uow.fieldwork.add_evidence(issue_id, ref, "finding", now)
+            uow.fieldwork.add_evidence(issue_id, ref, "finding", now, actor)
         uow.commit()
     return issue_id
 
@@ -160,8 +162,9 @@ def check_quota(issue: Issue, size: int, *, issue_bytes: int, business_bytes: in
 
 
 def attach_evidence(issue_id: int, ref: EvidenceRef, *, purpose: str, actor: str,
-                    uow_factory: FieldworkUowFactory, clock: Clock) -> None:
-    """Attach a stored evidence file to an issue (once per issue and file)."""
+                    uow_factory: FieldworkUowFactory, clock: Clock) -> Evidence:
+    """Attach a stored evidence file to an issue, once per issue and file: the same bytes sent
+    again to the same issue return the link made the first time, unchanged."""
     if purpose not in EVIDENCE_PURPOSES:
         raise BadArgumentError(f"purpose must be one of {', '.join(EVIDENCE_PURPOSES)}",
                                f"purpose应为{'、'.join(EVIDENCE_PURPOSES)}之一")
@@ -171,14 +174,22 @@ def attach_evidence(issue_id: int, ref: EvidenceRef, *, purpose: str, actor: str
         if issue is None:
             raise issues.not_found(issue_id)
         check_takes_evidence(issue)
-        if any(sha == ref.sha256 for sha, _, _, _ in uow.fieldwork.evidence_of(issue_id)):
-            return
-        uow.fieldwork.add_evidence(issue_id, ref, purpose, now)
+        held = _link(uow.fieldwork.evidence_of(issue_id), ref.sha256)
+        if held is not None:
+            return held
+        uow.fieldwork.add_evidence(issue_id, ref, purpose, now, actor)
         uow.events.append(at=now, actor=actor, kind="issue.evidence_added",
                           entity=f"issue:{issue_id}",
                           payload={"sha256": ref.sha256, "filename": ref.filename,
                                    "size": ref.size, "purpose": purpose})
+        made = _link(uow.fieldwork.evidence_of(issue_id), ref.sha256)
         uow.commit()
+    assert made is not None
+    return made
+
+
+def _link(links: Sequence[Evidence], sha256: str) -> Evidence | None:
+    return next((e for e in links if e.sha256 == sha256), None)
 
 
 def rectify(issue_id: int, *, measures: str, evidence: Sequence[EvidenceRef], actor: str,
@@ -194,7 +205,7 @@ def rectify(issue_id: int, *, measures: str, evidence: Sequence[EvidenceRef], ac
         issues.step(issue.id, issue.status, Action.REPORT)  # refuse before writing anything
         rect_id = uow.fieldwork.add_rectification(issue_id, measures.strip(), now, actor)
         for ref in evidence:
-            uow.fieldwork.add_evidence(issue_id, ref, "rectification", now)
+            uow.fieldwork.add_evidence(issue_id, ref, "rectification", now, actor)
         issue = issues.apply(uow, issue, Action.REPORT, at=now, actor=actor,
                              payload={"rectification": rect_id, "measures": measures.strip(),
                                       "evidence": [r.sha256 for r in evidence]})

@@ -363,7 +363,7 @@ def record_check(issue_id: int, *, outcome: str, note: str, evidence: Sequence[E
                                   payload={"issue": issue_id, "uscc": issue.uscc,
                                            "source": "followup"})
         for ref in evidence:
-            uow.fieldwork.add_evidence(issue_id, ref, "followup", now)
+            uow.fieldwork.add_evidence(issue_id, ref, "followup", now, actor)
         uow.events.append(at=now, actor=actor, kind="followup.recorded",
                           entity=f"followup:{review.id}",
                           payload={"issue": issue_id, "outcome": outcome,

@@ -41,9 +41,25 @@ class Answer:
 
 @dataclass(frozen=True)
 class EvidenceRef:
+    """A file in the evidence store, with the name the uploader gave it this time."""
+
     sha256: str
     size: int
     filename: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One evidence file as attached to one issue. The bytes are stored once, by SHA-256; the
+    name, the uploader and the time belong to this link, so the same bytes attached elsewhere
+    show nothing of that other upload."""
+
+    sha256: str
+    filename: str
+    size: int
+    purpose: str
+    uploaded_by: str
+    added_at: datetime
 
 
 class EvidenceStore(Protocol):
@@ -70,8 +86,12 @@ class FieldworkRepository(Protocol):
     def add_extension(self, issue_id: int, workdays: int, reason: str, approver: str,
                       old_due: date, new_due: date, provisional: bool, at: datetime) -> int: ...
     def extensions(self, issue_id: int) -> list[int]: ...
-    def add_evidence(self, issue_id: int, ref: EvidenceRef, purpose: str, at: datetime) -> None: ...
-    def evidence_of(self, issue_id: int) -> list[tuple[str, str, int, str]]: ...
+    def add_evidence(self, issue_id: int, ref: EvidenceRef, purpose: str, at: datetime,
+                     actor: str) -> None:
+        """Link stored bytes to an issue under the uploader's name; a second link of the same
+        bytes to the same issue keeps the first."""
+        ...
+    def evidence_of(self, issue_id: int) -> list[Evidence]: ...
     def evidence_bytes_of_business(self, uscc: str) -> int:
         """The bytes of evidence attached to all the issues of a business."""
         ...

@@ -84,6 +84,11 @@ FOLLOWUP_STATUS_ZH: Mapping[str, str] = MappingProxyType({
     "pending": "待触发", "running": "处理中", "open": "待复查", "done": "已完成",
     "cancelled": "已取消"})
 
+# --- evidence --------------------------------------------------------------------------------
+
+EVIDENCE_PURPOSE_ZH: Mapping[str, str] = MappingProxyType(
+    {"finding": "检查发现", "rectification": "整改材料", "followup": "复查"})
+
 _ZH: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "severity": SEVERITY_ZH,
     "role": ROLE_ZH,
@@ -94,6 +99,7 @@ _ZH: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "case": CASE_ZH,
     "followup_kind": FOLLOWUP_KIND_ZH,
     "followup_status": FOLLOWUP_STATUS_ZH,
+    "purpose": EVIDENCE_PURPOSE_ZH,
 })
 _EN: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "status": MappingProxyType({"rectification_reported": "rectification reported"}),

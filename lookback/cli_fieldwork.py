@@ -277,8 +277,9 @@ def issue_show(ctx: typer.Context, issue: Annotated[int, typer.Argument(help="Is
         evidence = uow.fieldwork.evidence_of(issue)
     if out.json_mode:
         out.emit({"ok": True, **_issue_dict(i),
-                  "evidence": [{"sha256": s, "filename": f, "size": n, "purpose": p}
-                               for s, f, n, p in evidence],
+                  "evidence": [{"sha256": e.sha256, "filename": e.filename, "size": e.size,
+                                "purpose": e.purpose, "uploaded_by": e.uploaded_by,
+                                "added_at": e.added_at.isoformat()} for e in evidence],
                   "history": [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor,
                                "kind": e.kind, "payload": e.payload} for e in history]})
         return
@@ -293,9 +294,12 @@ def issue_show(ctx: typer.Context, issue: Annotated[int, typer.Argument(help="Is
             f"{i.escalation}",
             f"  状态：{STATUS_ZH[i.status]} · 发现于{i.found_on} · 期限{_due(out, i)} · 升级"
             f"{i.escalation}级（{step_label(i.escalation, 'zh')}）")
-    for s, f, n, p in evidence:
-        out.say(f"  Evidence ({p}): {f}, {n} bytes, SHA-256 {s}",
-                f"  证据（{p}）：{f}，{n}字节，SHA-256 {s}")
+    for e in evidence:
+        by = e.uploaded_by or "?"
+        out.say(f"  Evidence ({e.purpose}): {e.filename}, {e.size} bytes, by {by}, SHA-256 "
+                f"{e.sha256}",
+                f"  证据（{named(out, 'purpose', e.purpose)}）：{e.filename}，{e.size}字节，"
+                f"上传人{by}，SHA-256 {e.sha256}")
     table = Table(title=t("History", "历史"))
     for col in ("#", t("time (UTC)", "时间（UTC）"), t("actor", "操作人"), t("event", "事件"),
                 t("details", "详情")):

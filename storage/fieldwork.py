@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlmodel import Session
 
 from domain.events import GENESIS, Event, make_event
-from domain.fieldwork import EvidenceRef, Visit
+from domain.fieldwork import Evidence, EvidenceRef, Visit
 from storage.repositories import SqlRepository, _Sql, fits_id
 from storage.tables import (
     EventRow,
@@ -141,13 +141,14 @@ class SqlFieldworkRepository(SqlRepository):
                                        .where(ExtensionRow.issue_id == issue_id)
                                        .order_by(ExtensionRow.id)).scalars())
 
-    def add_evidence(self, issue_id: int, ref: EvidenceRef, purpose: str, at: datetime) -> None:
+    def add_evidence(self, issue_id: int, ref: EvidenceRef, purpose: str, at: datetime,
+                     actor: str) -> None:
         self._sql.insert_ignore(EvidenceRow, [dict(sha256=ref.sha256, size=ref.size,
-                                                   filename=ref.filename[-300:], added_at=at)],
-                                ["sha256"])
-        self._sql.insert_ignore(IssueEvidenceRow, [dict(issue_id=issue_id, sha256=ref.sha256,
-                                                        purpose=purpose)],
-                                ["issue_id", "sha256"])
+                                                   added_at=at)], ["sha256"])
+        self._sql.insert_ignore(IssueEvidenceRow, [dict(
+            issue_id=issue_id, sha256=ref.sha256, purpose=purpose,
+            filename=ref.filename[-300:], uploaded_by=actor[:200], added_at=at)],
+            ["issue_id", "sha256"])
 
     def evidence_bytes_of_business(self, uscc: str) -> int:
         return int(self._conn.execute(text(
@@ -155,13 +156,15 @@ class SqlFieldworkRepository(SqlRepository):
             "ON ie.sha256 = e.sha256 JOIN issue i ON i.id = ie.issue_id WHERE i.uscc = :u"),
             {"u": uscc}).scalar_one())
 
-    def evidence_of(self, issue_id: int) -> list[tuple[str, str, int, str]]:
+    def evidence_of(self, issue_id: int) -> list[Evidence]:
         rows = self._conn.execute(
-            select(EvidenceRow.sha256, EvidenceRow.filename, EvidenceRow.size,
-                   IssueEvidenceRow.purpose)
-            .join(IssueEvidenceRow, IssueEvidenceRow.sha256 == EvidenceRow.sha256)
-            .where(IssueEvidenceRow.issue_id == issue_id).order_by(EvidenceRow.added_at)).all()
-        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
+            select(IssueEvidenceRow.sha256, IssueEvidenceRow.filename, EvidenceRow.size,
+                   IssueEvidenceRow.purpose, IssueEvidenceRow.uploaded_by,
+                   IssueEvidenceRow.added_at)
+            .join(EvidenceRow, IssueEvidenceRow.sha256 == EvidenceRow.sha256)
+            .where(IssueEvidenceRow.issue_id == issue_id)
+            .order_by(IssueEvidenceRow.added_at, IssueEvidenceRow.sha256)).all()
+        return [Evidence(r[0], r[1], int(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def metrics(self, campaign_id: int, today: date) -> dict[str, Any]:
         c = self._conn

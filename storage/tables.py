@@ -253,24 +253,29 @@ class IssueRow(SQLModel, table=True):
 
 
 class EvidenceRow(SQLModel, table=True):
-    """An evidence file, stored once under the data folder by its SHA-256."""
+    """An evidence file, stored once under the data folder by its SHA-256: the bytes only.
+    Who sent it and under what name is the link's (:class:`IssueEvidenceRow`), never the
+    blob's, so one tenant's upload tells nothing to another that sends the same bytes."""
 
     __tablename__ = "evidence"
 
     sha256: str = Field(primary_key=True, max_length=64)
     size: int
-    filename: str = Field(max_length=300)
-    added_at: datetime
+    added_at: datetime  # when the bytes were first stored
 
 
 class IssueEvidenceRow(SQLModel, table=True):
-    """Which evidence belongs to which issue (and at which step: finding, rectification …)."""
+    """One evidence file attached to one issue (at which step: finding, rectification …), with
+    the name its uploader gave it, the uploader and the time."""
 
     __tablename__ = "issue_evidence"
 
     issue_id: int = Field(primary_key=True, foreign_key="issue.id")
     sha256: str = Field(primary_key=True, foreign_key="evidence.sha256", max_length=64)
     purpose: str = Field(default="finding", max_length=20)
+    filename: str = Field(max_length=300)
+    uploaded_by: str = Field(max_length=200)
+    added_at: datetime
 
 
 class RectificationRow(SQLModel, table=True):

@@ -33,6 +33,7 @@ from lookback.api.schemas import (
     RectificationCreate,
     VisitList,
     VisitPublic,
+    evidence_public,
     issue_public,
     visit_public,
 )
@@ -241,17 +242,15 @@ def upload_evidence(issue_id: int, lb: AppDep, guard: GuardDep, user: UserDep,
         if size == 0:
             raise BadArgumentError("file: the upload is empty", "file：上传的文件为空")
         with lb.read_uow_factory()() as uow:
-            held = sum(n for _, _, n, _ in uow.fieldwork.evidence_of(issue_id))
+            held = sum(e.size for e in uow.fieldwork.evidence_of(issue_id))
             business = uow.fieldwork.evidence_bytes_of_business(i.uscc)
         fw.check_quota(i, size, issue_bytes=held, business_bytes=business,
                        quota_issue=lb.settings.evidence_quota_issue_mb * 2**20,
                        quota_business=lb.settings.evidence_quota_business_mb * 2**20)
         stored = lb.evidence.put(str(path))
         ref = fw.EvidenceRef(stored.sha256, stored.size, name)
-    fw.attach_evidence(issue_id, ref, purpose=purpose, actor=user.actor,
-                       uow_factory=lb.uow_factory(), clock=lb.clock)
-    return EvidencePublic(sha256=ref.sha256, filename=ref.filename, size=ref.size,
-                          purpose=purpose)
+    return evidence_public(fw.attach_evidence(issue_id, ref, purpose=purpose, actor=user.actor,
+                                              uow_factory=lb.uow_factory(), clock=lb.clock))
 
 
 @router.get("/issues/{issue_id}/evidence", tags=["issues"])
@@ -261,8 +260,7 @@ def list_evidence(issue_id: int, lb: AppDep, guard: GuardDep) -> EvidenceList:
           uscc=i.uscc)
     with lb.read_uow_factory()() as uow:
         rows = uow.fieldwork.evidence_of(issue_id)
-    return EvidenceList(count=len(rows), items=[
-        EvidencePublic(sha256=s, filename=f, size=n, purpose=p) for s, f, n, p in rows])
+    return EvidenceList(count=len(rows), items=[evidence_public(e) for e in rows])
 
 
 @router.get("/issues/{issue_id}/evidence/{sha256}", tags=["issues"],
@@ -275,7 +273,7 @@ def download_evidence(issue_id: int, sha256: Annotated[str, "hex"], lb: AppDep,
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
           uscc=i.uscc)
     with lb.read_uow_factory()() as uow:
-        rows = {s: f for s, f, _, _ in uow.fieldwork.evidence_of(issue_id)}
+        rows = {e.sha256: e.filename for e in uow.fieldwork.evidence_of(issue_id)}
     if sha256 not in rows:
         raise NotFoundError(f"issue {issue_id} has no evidence {sha256}",
                             f"问题{issue_id}没有证据{sha256}")

@@ -143,10 +143,19 @@ class HistoryEvent(BaseModel):
 
 
 class EvidencePublic(BaseModel):
+    """One evidence file of this issue: its name, uploader and time are this issue's own."""
+
     sha256: str
     filename: str
     size: int
-    purpose: str | None = None
+    purpose: str
+    uploaded_by: str
+    added_at: datetime
+
+
+def evidence_public(e: Any) -> EvidencePublic:
+    return EvidencePublic(sha256=e.sha256, filename=e.filename, size=e.size, purpose=e.purpose,
+                          uploaded_by=e.uploaded_by, added_at=e.added_at)
 
 
 def issue_public(i: Any) -> IssuePublic:

@@ -25,7 +25,7 @@ from domain.issues import Issue, IssueQuery, IssueRules, IssueStatus, NewIssue
 from domain.notices import Notice
 from domain.registers import Business, Cadre
 from domain.supervision import Period, SupervisionVisit
-from domain.visits import EvidenceRef, Visit
+from domain.visits import Evidence, EvidenceRef, Visit
 
 
 @dataclass
@@ -41,7 +41,7 @@ class World:
     answers: list[tuple[int, str, str, str]] = field(default_factory=list)
     rectifications: list[tuple[int, str]] = field(default_factory=list)
     extensions: list[tuple[int, int]] = field(default_factory=list)
-    evidence: dict[int, list[tuple[str, str, int, str]]] = field(default_factory=dict)
+    evidence: dict[int, list[Evidence]] = field(default_factory=dict)
     referrals: dict[int, dict[str, Any]] = field(default_factory=dict)
     supervision: dict[int, SupervisionVisit] = field(default_factory=dict)
     notices: dict[int, Notice] = field(default_factory=dict)
@@ -259,12 +259,13 @@ class FakeFieldwork(_Repo):
     def extensions(self, issue_id: int) -> list[int]:
         return [d for i, d in self.w.extensions if i == issue_id]
 
-    def add_evidence(self, issue_id: int, ref: EvidenceRef, purpose: str, at: datetime) -> None:
+    def add_evidence(self, issue_id: int, ref: EvidenceRef, purpose: str, at: datetime,
+                     actor: str) -> None:
         held = self.w.evidence.setdefault(issue_id, [])
-        if all(sha != ref.sha256 for sha, _, _, _ in held):
-            held.append((ref.sha256, ref.filename, ref.size, purpose))
+        if all(e.sha256 != ref.sha256 for e in held):
+            held.append(Evidence(ref.sha256, ref.filename, ref.size, purpose, actor, at))
 
-    def evidence_of(self, issue_id: int) -> list[tuple[str, str, int, str]]:
+    def evidence_of(self, issue_id: int) -> list[Evidence]:
         return list(self.w.evidence.get(issue_id, []))
 
 
