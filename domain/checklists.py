@@ -280,6 +280,17 @@ def parse_checklist(text: str, source: str) -> list[ChecklistItem]:
     return [item for _, item in items]
 
 
+@dataclass(frozen=True)
+class Provision:
+    """A legal basis as the checklists cite it, in Chinese (what notices print) and English."""
+
+    basis_zh: str
+    basis_en: str
+
+    def basis(self, lang: Lang = "zh") -> str:
+        return self.basis_en if lang == "en" else self.basis_zh
+
+
 class Checklists:
     """All the checklists: every item by id, and the questions for each interviewee role.
 
@@ -317,6 +328,15 @@ class Checklists:
             raise NotFoundError(f"there is no checklist item {item_id!r}",
                                 f"没有检查项“{item_id}”")
         return item
+
+    def provisions(self, category: str) -> list[Provision]:
+        """The legal bases cited by the items of ``category``, each once, in file order: what a
+        free-form finding of that category may be said to breach (numbered from 1)."""
+        seen: dict[str, Provision] = {}
+        for item in self.items.values():
+            if item.category == category and item.legal_basis_zh not in seen:
+                seen[item.legal_basis_zh] = Provision(item.legal_basis_zh, item.legal_basis_en)
+        return list(seen.values())
 
     def __len__(self) -> int:
         return len(self.items)

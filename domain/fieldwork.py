@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from domain import issues
+from domain.checklists import Checklists, default_checklists
 from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError
 from domain.fieldwork_import import InterviewOutcome, record_interview
@@ -58,6 +59,7 @@ __all__ = [
     "evidence_filename",
     "extend",
     "get_visit",
+    "legal_basis_for",
     "normalise_result",
     "recompute_provisional",
     "record_interview",
@@ -85,11 +87,56 @@ def complete_visit(visit_id: int, *, team: int | None, actor: str,
 
 # --- issues ----------------------------------------------------------------------------------
 
+MAX_LEGAL_BASIS = 500
+
+
+def legal_basis_for(category: str, *, provision: int | None, legal_basis: str | None,
+                    checklists: Checklists) -> str:
+    """The legal basis of a free-form finding: the ``provision``-th (from 1) of the category's
+    provisions (:meth:`Checklists.provisions`), or the ``legal_basis`` given, which must name the
+    law or regulation in 《》. Exactly one of the two."""
+    choices = checklists.provisions(category)
+    listed_en = "; ".join(f"{n}. {p.basis_zh}" for n, p in enumerate(choices, start=1))
+    listed_zh = "；".join(f"{n}.{p.basis_zh}" for n, p in enumerate(choices, start=1))
+    if provision is not None and legal_basis is not None:
+        raise BadArgumentError("give --provision or --legal-basis, not both",
+                               "--provision（条款编号）与--legal-basis（依据）只能给出一个",
+                               code="bad_legal_basis")
+    if provision is not None:
+        if not 1 <= provision <= len(choices):
+            raise BadArgumentError(
+                f"--provision: {provision} is not one of the {len(choices)} provisions of "
+                f"category {category}" + (f" ({listed_en})" if choices else ""),
+                f"--provision：{provision}不在类别{category}的{len(choices)}条依据之中"
+                + (f"（{listed_zh}）" if choices else ""), code="bad_legal_basis")
+        return choices[provision - 1].basis_zh
+    if legal_basis is None or not has_visible(legal_basis):
+        raise BadArgumentError(
+            "a free-form finding needs a legal basis: --provision N (one of the category's "
+            f"provisions: {listed_en or 'none'}) or --legal-basis naming the law in 《》",
+            "自行发现的问题须写明违反的规定：--provision 条款编号（本类别的依据："
+            f"{listed_zh or '无'}）或 --legal-basis 以《》写明法律法规", code="bad_legal_basis")
+    refuse_controls(legal_basis, "--legal-basis")
+    basis = legal_basis.strip()
+    if len(basis) > MAX_LEGAL_BASIS:
+        raise BadArgumentError(f"--legal-basis is longer than {MAX_LEGAL_BASIS} characters",
+                               f"--legal-basis超过{MAX_LEGAL_BASIS}个字符", code="bad_legal_basis")
+    if "《" not in basis or "》" not in basis:
+        raise BadArgumentError(
+            f"--legal-basis {basis!r} must name the law or regulation in 《》, e.g. "
+            "《中华人民共和国食品安全法》第三十四条",
+            f"--legal-basis“{basis}”须以《》写明法律法规，例如《中华人民共和国食品安全法》第三十四条",
+            code="bad_legal_basis")
+    return basis
+
+
 def add_issue(visit_id: int, *, category: str, severity: str, description: str,
               evidence: Sequence[EvidenceRef], team: int | None, actor: str,
               uow_factory: FieldworkUowFactory, clock: Clock,
-              calendar: HolidaySource, categories: Sequence[str]) -> int:
-    """A free-form finding on a visit."""
+              calendar: HolidaySource, categories: Sequence[str],
+              provision: int | None = None, legal_basis: str | None = None,
+              checklists: Checklists | None = None) -> int:
+    """A free-form finding on a visit, with the provision it breaches (:func:`legal_basis_for`)."""
     problems = []
     if category not in categories:
         problems.append(f"--category: {category!r} is not one of {', '.join(categories)}")
@@ -100,6 +147,8 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
         problems.append("--description is empty")
     if problems:
         raise BadArgumentError("; ".join(problems), "；".join(problems))
+    basis = legal_basis_for(category, provision=provision, legal_basis=legal_basis,
+                            checklists=checklists or default_checklists())
     now = clock.now()
     today = china_date(now)
     with uow_factory() as uow:
@@ -109,7 +158,7 @@ def add_issue(visit_id: int, *, category: str, severity: str, description: str,
         due = add_workdays(today, days, calendar)
         [issue_id] = issues.register(
             uow, [NewIssue(v.campaign_id, v.id, v.uscc, None, category, severity,
-                           description.strip(), "", today, days, due, team_no=v.team_no)],
+                           description.strip(), basis, today, days, due, team_no=v.team_no)],
             at=now, actor=actor, calendar=calendar,
             payloads=[{"from": "finding", "evidence": [r.sha256 for r in evidence]}])
         for ref in evidence:

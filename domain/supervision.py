@@ -248,11 +248,12 @@ class SupervisionVisit:
 
 @dataclass(frozen=True)
 class FindingSpec:
-    """A finding as given: ``category:severity:description``."""
+    """A finding as given: ``category:severity:description[:《law》article]``."""
 
     category: str
     severity: str
     description: str
+    legal_basis: str = ""  # the provision breached, naming the law in 《》 (may be empty)
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,9 @@ def open_due(*, uow_factory: SupervisionUowFactory, clock: Clock,
 # --- recording a visit ------------------------------------------------------------------------
 
 def parse_finding(spec: str) -> FindingSpec:
-    """``category:severity:description`` (the description may itself contain colons)."""
+    """``category:severity:description`` (the description may itself contain colons), optionally
+    followed by ``:`` and the provision breached, which starts with the law's name in 《》:
+    ``hygiene_storage:general:货架上有过期牛奶:《中华人民共和国食品安全法》第三十四条``."""
     parts = [p.strip() for p in spec.replace("：", ":").split(":", 2)]
     refuse_controls(spec, "--issue")
     if len(parts) != 3 or not all(has_visible(p) for p in parts):
@@ -400,6 +403,14 @@ def parse_finding(spec: str) -> FindingSpec:
             f"--issue“{spec}”格式不对，应为 类别:严重程度:描述，例如"
             "\"hygiene_storage:general:货架上有过期牛奶\"", code="bad_issue")
     category, severity, description = parts
+    basis = ""
+    head, sep, tail = description.rpartition(":")
+    if sep and tail.strip().startswith("《") and "》" in tail and has_visible(head):
+        description, basis = head.strip(), tail.strip()
+        if len(basis) > MAX_NOTE:
+            raise BadArgumentError(f"--issue: the legal basis is longer than {MAX_NOTE} "
+                                   "characters", f"--issue：依据超过{MAX_NOTE}个字符",
+                                   code="bad_issue")
     severity = severity.lower()
     if severity not in SEVERITIES:
         raise BadArgumentError(f"--issue {spec!r}: severity {severity!r} is not one of "
@@ -413,7 +424,7 @@ def parse_finding(spec: str) -> FindingSpec:
     if len(description) > MAX_NOTE:
         raise BadArgumentError(f"--issue: the description is longer than {MAX_NOTE} characters",
                                f"--issue：描述超过{MAX_NOTE}个字符", code="bad_issue")
-    return FindingSpec(category, severity, description)
+    return FindingSpec(category, severity, description, basis)
 
 
 @dataclass(frozen=True)
@@ -523,7 +534,7 @@ def record(*, cadre_id: str, uscc: str, note: str, uow_factory: SupervisionUowFa
             new.append(NewFinding(s.category, s.severity, s.description, due.date,
                                   due.provisional))
             new_issues.append(NewIssue(None, None, uscc, None, s.category, s.severity,
-                                       s.description, "", day, days, due,
+                                       s.description, s.legal_basis, day, days, due,
                                        supervision_visit_id=visit_id))
         # A finding is an issue like any other: deadline, follow-ups, look-backs, escalation.
         finding_ids = issues.register(uow, new_issues, at=now, actor=actor, calendar=calendar,

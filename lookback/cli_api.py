@@ -25,6 +25,10 @@ def serve(
         "--ssl-certfile", help="Serve HTTPS with this certificate (PEM); sends HSTS.")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(
         "--ssl-keyfile", help="The certificate's private key (PEM).")] = None,
+    forwarded_allow_ips: Annotated[str, typer.Option(
+        "--forwarded-allow-ips", help="Reverse proxies whose X-Forwarded-For/-Proto are "
+        "trusted (comma-separated addresses, or * behind a private network only).")]
+    = "127.0.0.1",
 ) -> None:
     """Run the HTTP API (FastAPI under uvicorn); OpenAPI docs at /docs."""
     import uvicorn
@@ -53,8 +57,9 @@ def serve(
              f"{lb.database_label}, data folder {lb.settings.data_dir}",
              f"Lookback接口：{scheme}://{host}:{port}（文档：/docs），数据库{lb.database_label}，"
              f"数据目录{lb.settings.data_dir}")
-    app = create_app(lb, hsts=ssl_certfile is not None)
-    uvicorn.run(app, host=host, port=port, log_level="warning",
+    app = create_app(lb)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips,
                 ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
                 ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
 

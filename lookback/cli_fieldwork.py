@@ -188,23 +188,31 @@ def issue_add(
     category: Annotated[str, typer.Option("--category")],
     severity: Annotated[str, typer.Option("--severity", help="minor, general or serious.")],
     description: Annotated[str, typer.Option("--description")],
+    provision: Annotated[int | None, typer.Option(
+        "--provision", help="The provision breached: its number in `lookback issue provisions "
+        "--category C`.")] = None,
+    legal_basis: Annotated[str | None, typer.Option(
+        "--legal-basis", help="Or the provision breached, in words, naming the law in 《》.")]
+    = None,
     evidence: Annotated[list[Path] | None, typer.Option("--evidence", help="Evidence file "
                                                         "(repeatable).")] = None,
     team: Annotated[int | None, typer.Option("--team")] = None,
 ) -> None:
-    """Add a free-form finding to a visit."""
+    """Add a free-form finding to a visit, with the provision it breaches."""
     from domain.vocabulary import CATEGORIES
 
     lb, out = _state(ctx)
     if remote.is_remote(lb):
         issue = remote.add_issue(lb, visit=visit, category=category, severity=severity,
-                                 description=description, evidence=evidence)
+                                 description=description, evidence=evidence,
+                                 provision=provision, legal_basis=legal_basis)
     else:
         lb.require_schema()
         issue_id = fw.add_issue(visit, category=category, severity=severity,
                                 description=description, evidence=_evidence(lb, evidence),
                                 team=team, actor=lb.actor, uow_factory=lb.uow_factory(),
-                                clock=lb.clock, calendar=lb.calendar, categories=CATEGORIES)
+                                clock=lb.clock, calendar=lb.calendar, categories=CATEGORIES,
+                                provision=provision, legal_basis=legal_basis)
         with lb.read_uow_factory()() as uow:
             found = uow.issues.get(issue_id)
         assert found is not None
@@ -215,6 +223,38 @@ def issue_add(
         return
     out.say(f"Issue {issue_id} registered; rectify by {_due(out, issue)}.",
             f"已登记问题{issue_id}；整改期限{_due(out, issue)}。")
+
+
+@issue_app.command("provisions")
+@_command
+def issue_provisions(
+    ctx: typer.Context,
+    category: Annotated[str, typer.Option("--category", help="The finding's category.")],
+) -> None:
+    """The numbered provisions a free-form finding of a category may cite (`issue add
+    --provision N`)."""
+    from domain.checklists import default_checklists
+    from domain.vocabulary import CATEGORIES
+
+    _, out = _state(ctx)
+    if category not in CATEGORIES:
+        from domain.errors import BadArgumentError
+
+        raise BadArgumentError(f"--category: {category!r} is not one of {', '.join(CATEGORIES)}",
+                               f"--category：“{category}”不是{'、'.join(CATEGORIES)}之一")
+    found = default_checklists().provisions(category)
+    if out.json_mode:
+        out.emit({"ok": True, "category": category, **page(
+            [{"provision": n, "legal_basis": p.basis_zh, "legal_basis_en": p.basis_en}
+             for n, p in enumerate(found, start=1)], total=len(found))})
+        return
+    table = Table(title=out.t(f"Provisions of {named(out, 'category', category)}",
+                              f"{named(out, 'category', category)}类问题可引用的依据"))
+    table.add_column("#")
+    table.add_column(out.t("legal basis", "依据"))
+    for n, p in enumerate(found, start=1):
+        table.add_row(str(n), p.basis(out.lang))
+    out.out.print(table)
 
 
 @issue_app.command("rectify")

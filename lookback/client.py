@@ -252,10 +252,16 @@ class LookbackClient:
         return self._json(self.request("POST", f"/visits/{visit_id}/interviews",
                                        json={"role": role, "name": name, "answers": answers}))
 
-    def add_issue(self, visit_id: int, *, category: str, severity: str,
-                  description: str) -> dict[str, Any]:
+    def add_issue(self, visit_id: int, *, category: str, severity: str, description: str,
+                  provision: int | None = None,
+                  legal_basis: str | None = None) -> dict[str, Any]:
         return self._json(self.request("POST", f"/visits/{visit_id}/issues", json={
-            "category": category, "severity": severity, "description": description}))
+            "category": category, "severity": severity, "description": description,
+            "provision": provision, "legal_basis": legal_basis}))
+
+    def provisions(self, category: str) -> dict[str, Any]:
+        """The numbered provisions a free-form finding of ``category`` may cite."""
+        return self._json(self.request("GET", "/provisions", params={"category": category}))
 
     def rectify(self, issue_id: int, *, measures: str) -> dict[str, Any]:
         """Report a rectification against the version just read.

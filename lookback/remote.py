@@ -101,11 +101,13 @@ def _read_all(files: Sequence[Path] | None) -> list[tuple[Path, FilePart]]:
 
 
 def add_issue(lb: App, *, visit: int, category: str, severity: str, description: str,
-              evidence: Sequence[Path] | None) -> fw.Issue:
+              evidence: Sequence[Path] | None, provision: int | None = None,
+              legal_basis: str | None = None) -> fw.Issue:
     files = _read_all(evidence)
     with client_for(lb) as c:
         issue = _issue(c, c.add_issue(visit, category=category, severity=severity,
-                                      description=description))
+                                      description=description, provision=provision,
+                                      legal_basis=legal_basis))
         _upload_all(c, issue.id, files, "finding", f"issue {issue.id} was registered",
                     f"问题{issue.id}已登记")
     return issue

@@ -49,7 +49,10 @@ async def _lifespan(api: FastAPI) -> AsyncIterator[None]:
 
 
 class StrictTransportSecurity:
-    """Adds ``Strict-Transport-Security`` to every response (served over HTTPS only)."""
+    """Adds ``Strict-Transport-Security`` to every response of a request that came over HTTPS:
+    served with TLS directly, or through a trusted reverse proxy that said so in
+    ``X-Forwarded-Proto`` (uvicorn's proxy headers set the scheme). Never over plain HTTP, where
+    the header means nothing and a browser ignores it."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -61,10 +64,11 @@ class StrictTransportSecurity:
                     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
             await send(message)
 
-        await self.app(scope, receive, sending if scope["type"] == "http" else send)
+        secure = scope["type"] == "http" and scope.get("scheme") == "https"
+        await self.app(scope, receive, sending if secure else send)
 
 
-def create_app(lb: App, *, hsts: bool = False) -> FastAPI:
+def create_app(lb: App) -> FastAPI:
     from lookback.api import (
         routes_campaigns,
         routes_fieldwork,
@@ -86,6 +90,5 @@ def create_app(lb: App, *, hsts: bool = False) -> FastAPI:
     api.include_router(routes_supervision.router)
     api.add_middleware(Idempotency, lb=lb)  # inside the body limit: what it buffers is bounded
     api.add_middleware(BodyLimit)
-    if hsts:
-        api.add_middleware(StrictTransportSecurity)
+    api.add_middleware(StrictTransportSecurity)
     return api

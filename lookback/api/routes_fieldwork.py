@@ -30,6 +30,8 @@ from lookback.api.schemas import (
     IssueCreate,
     IssueList,
     IssuePublic,
+    ProvisionList,
+    ProvisionPublic,
     RectificationCreate,
     VisitList,
     VisitPublic,
@@ -122,6 +124,22 @@ def record_interview(visit_id: int, body: InterviewCreate, lb: AppDep, guard: Gu
 
 # --- issues -----------------------------------------------------------------------------------
 
+@router.get("/provisions", tags=["issues"])
+def list_provisions(category: str, user: UserDep) -> ProvisionList:
+    """The numbered provisions a free-form finding of ``category`` may cite (the legal bases of
+    that category's checklist items)."""
+    from domain.checklists import default_checklists
+    from domain.vocabulary import CATEGORIES
+
+    if category not in CATEGORIES:
+        raise BadArgumentError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}",
+                               f"category：“{category}”不是{'、'.join(CATEGORIES)}之一")
+    found = default_checklists().provisions(category)
+    return ProvisionList(category=category, count=len(found), items=[
+        ProvisionPublic(provision=n, legal_basis=p.basis_zh, legal_basis_en=p.basis_en)
+        for n, p in enumerate(found, start=1)])
+
+
 @router.post("/visits/{visit_id}/issues", status_code=201, tags=["issues"])
 def add_issue(visit_id: int, body: IssueCreate, lb: AppDep, guard: GuardDep, user: UserDep,
               response: Response) -> IssuePublic:
@@ -133,7 +151,8 @@ def add_issue(visit_id: int, body: IssueCreate, lb: AppDep, guard: GuardDep, use
     issue_id = fw.add_issue(visit_id, category=body.category, severity=body.severity,
                             description=body.description, evidence=[], team=None,
                             actor=user.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
-                            calendar=lb.calendar, categories=CATEGORIES)
+                            calendar=lb.calendar, categories=CATEGORIES,
+                            provision=body.provision, legal_basis=body.legal_basis)
     i, _ = load_issue(lb, issue_id)
     response.headers["ETag"] = etag(i.version)
     response.headers["Location"] = f"/issues/{issue_id}"

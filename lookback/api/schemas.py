@@ -95,9 +95,26 @@ class InterviewPublic(BaseModel):
 # --- issues -----------------------------------------------------------------------------------
 
 class IssueCreate(Strict):
+    """A free-form finding. It names the provision breached: ``provision``, the number of one of
+    the category's provisions (``GET /provisions?category=``), or ``legal_basis`` in words,
+    naming the law in 《》 — exactly one of the two."""
+
     category: str = Field(min_length=1, max_length=40)
     severity: Literal["minor", "general", "serious"]
     description: str = Text
+    provision: int | None = Field(default=None, ge=1, le=1000)
+    legal_basis: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class ProvisionPublic(BaseModel):
+    provision: int
+    legal_basis: str
+    legal_basis_en: str
+
+
+class ProvisionList(Paged):
+    category: str
+    items: list[ProvisionPublic]
 
 
 class IssuePublic(BaseModel):

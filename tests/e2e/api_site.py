@@ -74,7 +74,7 @@ def prepare(launched: Path, folder: Path) -> Fixture:
     vb = next(v for v in visits if v["team"] != va["team"] and v["uscc"] != va["uscc"])
     issues = []
     for v, text in ((va, "台账缺失"), (vb, "未公示许可证")):
-        out = json.loads(_cli(db, data, "--json", "issue", "add", "--visit", str(v["id"]),
+        out = json.loads(_cli(db, data, "--json", "issue", "add", "--provision", "1", "--visit", str(v["id"]),
                               "--category", "records", "--severity", "general",
                               "--description", text, "--team", str(v["team"])))
         issues.append(int(out["id"]))

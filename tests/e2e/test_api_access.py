@@ -134,7 +134,7 @@ def _interview(visit: str) -> Callable[[Api, str], httpx.Response]:
 def _add_issue(visit: str) -> Callable[[Api, str], httpx.Response]:
     def send(a: Api, user: str) -> httpx.Response:
         v = getattr(a.fx, visit)
-        return a.call(user, "POST", f"/visits/{v['id']}/issues", json={
+        return a.call(user, "POST", f"/visits/{v['id']}/issues", json={"provision": 1,
             "category": "records", "severity": "minor", "description": "进货台账不全"})
     return send
 
@@ -258,7 +258,7 @@ def test_another_teams_token_can_neither_read_nor_write_its_visits(api: Api) -> 
         api.call("auditor_b", "GET", f"/issues/{fx.issue_a}/history"),
         api.call("auditor_b", "POST", f"/visits/{va}/interviews", json={
             "role": "owner", "name": "李四", "answers": [{"item_id": "x", "result": "fail"}]}),
-        api.call("auditor_b", "POST", f"/visits/{va}/issues", json={
+        api.call("auditor_b", "POST", f"/visits/{va}/issues", json={"provision": 1,
             "category": "records", "severity": "serious", "description": "冒名记录"}),
         api.call("auditor_b", "POST", f"/visits/{va}/complete"),
     ]
@@ -271,7 +271,7 @@ def test_another_teams_token_can_neither_read_nor_write_its_visits(api: Api) -> 
     assert api.call("auditor_b", "GET", f"/visits/{va}/../{va}").status_code in (403, 404)
 
     # The team's own auditor may.
-    r = api.call("auditor_a", "POST", f"/visits/{va}/issues", json={
+    r = api.call("auditor_a", "POST", f"/visits/{va}/issues", json={"provision": 1,
         "category": "records", "severity": "minor", "description": "台账不全"})
     assert r.status_code == 201, r.text
     assert api.count("issue") == issues + 1
@@ -307,7 +307,7 @@ def test_a_write_retried_with_the_same_idempotency_key_happens_once(api: Api) ->
     from concurrent.futures import ThreadPoolExecutor
 
     va = api.fx.visit_a["id"]
-    body = {"category": "records", "severity": "minor", "description": "台账缺页"}
+    body = {"category": "records", "severity": "minor", "description": "台账缺页", "provision": 1}
     before = api.count("issue")
 
     def post(key: str, payload: dict[str, Any] = body) -> httpx.Response:

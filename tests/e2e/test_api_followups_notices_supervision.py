@@ -128,7 +128,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     va = visits[0]
     vb = next(v for v in visits if v.team_no != va.team_no and v.uscc != va.uscc)
     calendar = ChineseCalendarSource(folder / "data")
-    ids = [fw.add_issue(v.id, category="records", severity="general", description=text,
+    ids = [fw.add_issue(v.id, provision=1, category="records", severity="general", description=text,
                         evidence=[], team=v.team_no, actor="test:team", uow_factory=uow,
                         clock=clock, calendar=calendar, categories=CATEGORIES)
            for v, text in ((va, "台账缺失"), (vb, "未公示许可证"))]

@@ -305,7 +305,7 @@ def test_issue_add_stores_evidence_by_content_never_overwritten(
     memo = tmp_path / "memo.txt"
     memo.write_text("现场检查记录：冷库温度超标。\n", encoding="utf-8")
     v = site.visit(3)
-    added = site.json("issue", "add", "--visit", str(v["id"]), "--category", "hygiene_storage",
+    added = site.json("issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "hygiene_storage",
                       "--severity", "general", "--description", "冷库温度超标",
                       "--evidence", str(photo), "--evidence", str(memo),
                       "--team", str(v["team"]))
@@ -336,7 +336,7 @@ def test_issue_add_stores_evidence_by_content_never_overwritten(
     # The same photo again (another issue, and renamed): one blob, untouched.
     renamed = tmp_path / "copy.jpg"
     renamed.write_bytes(photo.read_bytes())
-    second = site.json("issue", "add", "--visit", str(v["id"]), "--category", "records",
+    second = site.json("issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "records",
                        "--severity", "minor", "--description", "台账缺页",
                        "--evidence", str(renamed))
     assert second["id"] == issue + 1
@@ -349,13 +349,13 @@ def test_issue_add_stores_evidence_by_content_never_overwritten(
         photo_sha]
 
     # A missing evidence file is refused clearly, and nothing is registered.
-    out = site.cli("issue", "add", "--visit", str(v["id"]), "--category", "records",
+    out = site.cli("issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "records",
                    "--severity", "minor", "--description", "x", "--evidence",
                    str(tmp_path / "missing.jpg"), code=2)
     assert "missing.jpg does not exist" in out
     assert site.sql("SELECT COUNT(*) FROM issue") == [(2,)]
     # Bad category and severity are listed together.
-    out = site.cli("issue", "add", "--visit", str(v["id"]), "--category", "food",
+    out = site.cli("issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "food",
                    "--severity", "huge", "--description", "x", code=2)
     assert "--category: 'food'" in out and "--severity: 'huge'" in out
 
@@ -468,7 +468,7 @@ def test_campaign_metrics_agree_with_what_was_recorded(site: Site, tmp_path: Pat
            answers_file(tmp_path / "d.toml", 'RISK-01 = "fail"\nSTAFF-04 = "pass"\n'))
     record(site, v0, "owner", "李娜",
            answers_file(tmp_path / "o.toml", 'RISK-01 = "fail"\nTRAIN-06 = "fail"\n'))
-    free = site.json("issue", "add", "--visit", str(v1["id"]), "--category", "hygiene_storage",
+    free = site.json("issue", "add", "--provision", "1", "--visit", str(v1["id"]), "--category", "hygiene_storage",
                      "--severity", "general", "--description", "冷库温度超标")["id"]
     site.cli("visit", "complete", str(v0["id"]))
     site.cli("issue", "rectify", "1", "--measures", "已制定清单")
@@ -531,7 +531,7 @@ def test_a_closed_campaign_refuses_recording(site: Site, tmp_path: Path) -> None
     assert site.json(*args, code=4)["error"]["code"] == "campaign_closed"
     assert "campaign 1 is closed" in site.cli("visit", "complete", str(v["id"]), code=4)
     assert "campaign 1 is closed" in site.cli(
-        "issue", "add", "--visit", str(v["id"]), "--category", "records", "--severity", "minor",
+        "issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "records", "--severity", "minor",
         "--description", "x", code=4)
     csv_path = tmp_path / "closed.csv"
     csv_path.write_text(f"visit_id,role,name,item_id,result\n{v['id']},owner,钱多,STAFF-02,pass\n",
@@ -683,13 +683,13 @@ def test_hostile_text_is_shown_as_text_in_every_table(site: Site) -> None:
     the terminal (a MarkupError here made `issue list` fail for everyone)."""
     v = site.visit(3)
     # Control characters are refused on input, naming them ...
-    refused = site.cli("issue", "add", "--visit", str(v["id"]), "--category", "records",
+    refused = site.cli("issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "records",
                        "--severity", "minor", "--description", "过期\x1b]0;pwned\x07\x1b[2J",
                        code=2)
     assert "control characters" in refused and "\\x1b" in refused and "\x1b" not in refused
     # ... and markup is stored as the text it is, and shown as text.
     hostile = "过期牛奶[/][link=http://evil.example]click[/link][bold red]"
-    added = site.json("issue", "add", "--visit", str(v["id"]), "--category", "records",
+    added = site.json("issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "records",
                       "--severity", "minor", "--description", hostile)
     for args in (("issue", "list"), ("issue", "show", str(added["id"])),
                  ("followup", "list")):
@@ -697,3 +697,29 @@ def test_hostile_text_is_shown_as_text_in_every_table(site: Site) -> None:
             out = site.cli(*args, lang=lang)
             assert "\x1b" not in out, args
     assert "[link=http://evil.example]" in site.cli("issue", "show", str(added["id"]))
+
+
+def test_a_free_form_finding_names_the_provision_it_breaches(site: Site) -> None:
+    """Without --provision or --legal-basis the finding is refused, naming the choices;
+    `issue provisions` lists them and `issue show` prints the one chosen."""
+    v = site.visit(3)
+    listed = site.json("issue", "provisions", "--category", "hygiene_storage")
+    assert listed["count"] == len(listed["items"]) >= 2
+    assert [p["provision"] for p in listed["items"]] == list(range(1, listed["count"] + 1))
+    before = site.json("issue", "list")["count"]
+    refused = site.cli("issue", "add", "--visit", str(v["id"]), "--category", "hygiene_storage",
+                       "--severity", "minor", "--description", "冷柜温度超标", code=2)
+    assert "--provision" in refused and listed["items"][0]["legal_basis"] in refused
+    assert site.json("issue", "list")["count"] == before
+    added = site.json("issue", "add", "--visit", str(v["id"]), "--category", "hygiene_storage",
+                      "--severity", "minor", "--description", "冷柜温度超标", "--provision", "2")
+    assert added["legal_basis"] == listed["items"][1]["legal_basis"]
+    assert listed["items"][1]["legal_basis"] in site.cli("issue", "show", str(added["id"]),
+                                                         lang="zh")
+    given = site.json("issue", "add", "--visit", str(v["id"]), "--category", "records",
+                      "--severity", "minor", "--description", "台账缺页",
+                      "--legal-basis", "《中华人民共和国食品安全法》第五十条")
+    assert given["legal_basis"] == "《中华人民共和国食品安全法》第五十条"
+    assert "《》" in site.cli("issue", "add", "--visit", str(v["id"]), "--category", "records",
+                             "--severity", "minor", "--description", "台账缺页",
+                             "--legal-basis", "食品安全法", code=2, lang="en")

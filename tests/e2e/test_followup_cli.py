@@ -13,7 +13,7 @@ __all__ = ["launched", "site"]
 
 
 def add_issue(site: Site, visit: dict[str, Any], description: str) -> int:
-    added = site.json("issue", "add", "--visit", str(visit["id"]), "--category", "records",
+    added = site.json("issue", "add", "--provision", "1", "--visit", str(visit["id"]), "--category", "records",
                       "--severity", "general", "--description", description,
                       "--team", str(visit["team"]))
     return int(added["id"])

@@ -121,7 +121,7 @@ def answers(tmp_path: Path) -> str:
 
 
 def add_issue(remote: Remote, user: str, visit: dict[str, Any], *extra: str) -> dict[str, Any]:
-    out: dict[str, Any] = remote.json(user, "issue", "add", "--visit", str(visit["id"]),
+    out: dict[str, Any] = remote.json(user, "issue", "add", "--provision", "1", "--visit", str(visit["id"]),
                                       "--category", "records", "--severity", "general",
                                       "--description", "台账缺失", *extra)
     return out
@@ -164,13 +164,13 @@ def test_issue_add_uploads_evidence_and_prints_what_the_local_path_prints(
 
     # A missing evidence file stops the command before anything is sent.
     before = remote.sql("SELECT COUNT(*) FROM issue")
-    out = remote.cli("aud_a", "issue", "add", "--visit", str(v["id"]), "--category", "records",
+    out = remote.cli("aud_a", "issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "records",
                      "--severity", "general", "--description", "x", "--evidence",
                      str(tmp_path / "missing.jpg"), code=2)
     assert "missing.jpg: no such file" in out
     assert remote.sql("SELECT COUNT(*) FROM issue") == before
 
-    text = remote.cli("aud_a", "issue", "add", "--visit", str(v["id"]), "--category", "records",
+    text = remote.cli("aud_a", "issue", "add", "--provision", "1", "--visit", str(v["id"]), "--category", "records",
                       "--severity", "minor", "--description", "未公示")
     assert text.startswith("Issue ") and "registered; rectify by" in text
 
@@ -325,3 +325,13 @@ def test_notices_verify_through_the_server(remote: Remote, tmp_path: Path) -> No
     out = json.loads(probe.stdout)
     local = json.loads(remote.local("--json", "notices", "verify", str(pdf), code=1))
     assert out == local and out["status"] == "unknown" and out["ok"] is False
+
+
+def test_behind_a_tls_proxy_the_server_sends_hsts(remote: Remote) -> None:
+    """A reverse proxy on this machine (trusted by default) that says the request came over
+    HTTPS gets HSTS back; a plain HTTP request does not."""
+    plain = httpx.get(f"{remote.url}/health", timeout=5)
+    assert plain.status_code == 200 and "strict-transport-security" not in plain.headers
+    proxied = httpx.get(f"{remote.url}/health", timeout=5,
+                        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+    assert "max-age=" in proxied.headers["strict-transport-security"]

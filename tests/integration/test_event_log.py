@@ -86,8 +86,7 @@ def test_every_state_change_writes_exactly_one_event(campaign: Campaign) -> None
                          ("issue.registered", f"issue:{a}"), ("issue.registered", f"issue:{b}")]
     assert ev[0].payload["failed"] == ["STAFF-04", "RISK-01"]
 
-    d, ev = new_events(c, lambda: fw.add_issue(
-        v.id, category="hygiene_storage", severity="minor", description="冷库温度记录缺失",
+    d, ev = new_events(c, lambda: fw.add_issue(v.id, provision=1, category="hygiene_storage", severity="minor", description="冷库温度记录缺失",
         evidence=[], team=None, calendar=c.calendar, categories=CATEGORIES, **common(c)))
     assert kinds(ev) == [("issue.registered", f"issue:{d}")] and ev[0].payload["from"] == "finding"
 

@@ -47,9 +47,12 @@ def test_the_token_can_come_from_a_file(tmp_path: Path) -> None:
 
 
 def test_https_sends_hsts_and_plain_http_does_not(tmp_path: Path) -> None:
+    """HSTS on every answer over HTTPS (TLS in `serve`, or a trusted proxy's X-Forwarded-Proto,
+    which uvicorn turns into the request's scheme), never over plain HTTP."""
     lb = bootstrap(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", data_dir=tmp_path))
-    with TestClient(create_app(lb, hsts=True)) as c:
+    with TestClient(create_app(lb), base_url="https://testserver") as c:
         assert "max-age=" in c.get("/health").headers["strict-transport-security"]
+        assert "max-age=" in c.get("/issues").headers["strict-transport-security"]  # a 401 too
     with TestClient(create_app(lb)) as c:
         assert "strict-transport-security" not in c.get("/health").headers
 

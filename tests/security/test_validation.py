@@ -30,7 +30,7 @@ def test_invisible_text_is_refused_everywhere(text: str) -> None:
     assert not has_visible(text)
     w: World = world()
     with pytest.raises(BadArgumentError):
-        fw.add_issue(1, category="records", severity="general", description=text, evidence=[],
+        fw.add_issue(1, provision=1, category="records", severity="general", description=text, evidence=[],
                      team=None, actor=ACTOR, uow_factory=w.uow, clock=MON, calendar=CAL,
                      categories=("records",))
     i = finding(w)

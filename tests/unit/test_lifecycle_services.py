@@ -53,7 +53,7 @@ def world() -> World:
 
 
 def finding(w: World, visit: int = 1, clock: FixedClock = MON) -> int:
-    return fw.add_issue(visit, category="records", severity="general", description="台账缺失",
+    return fw.add_issue(visit, provision=1, category="records", severity="general", description="台账缺失",
                         evidence=[], team=None, actor=ACTOR, uow_factory=w.uow, clock=clock,
                         calendar=CAL, categories=("records",))
 

@@ -295,3 +295,15 @@ def test_open_due_with_nothing_opened_before_opens_only_todays_periods() -> None
     assert sv.open_due(uow_factory=store.uow, clock=FixedClock(_at(2027, 2, 10)),
                        actor="sweep") == 1
     assert list(store.visits) == [("T1", "B1", "2027-02")]
+
+
+def test_a_finding_may_end_with_the_provision_it_breaches() -> None:
+    """``category:severity:description:《law》article`` — the last part is the legal basis only
+    when it starts with a law's name in 《》; other colons stay in the description."""
+    from domain.supervision import parse_finding
+
+    f = parse_finding("hygiene_storage:general:温度：8℃:《中华人民共和国食品安全法》第三十四条")
+    assert (f.description, f.legal_basis) == ("温度：8℃".replace("：", ":"),
+                                              "《中华人民共和国食品安全法》第三十四条")
+    g = parse_finding("records:minor:台账缺页: 见附件")
+    assert (g.description, g.legal_basis) == ("台账缺页: 见附件", "")
