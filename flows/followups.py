@@ -15,13 +15,13 @@ from prefect.cache_policies import NO_CACHE
 
 from domain import followups as svc
 from flows.launch import RETRY
-from flows.wiring import clock_for, uow_for
+from flows.wiring import clock_for, run_flow, uow_for
 
 CHUNK = 500
 
 
 @task(name="sweep", cache_policy=NO_CACHE, **RETRY)
-def sweep_task(database_url: str, now_iso: str | None, worker: str) -> dict[str, Any]:
+def sweep_task(now_iso: str | None, worker: str) -> dict[str, Any]:
     logger = get_run_logger()
     fired = 0
 
@@ -30,24 +30,21 @@ def sweep_task(database_url: str, now_iso: str | None, worker: str) -> dict[str,
         fired += n
         logger.info("fired %d follow-ups so far", fired)
 
-    r = svc.sweep(uow_factory=uow_for(database_url), clock=clock_for(now_iso), worker=worker,
+    r = svc.sweep(uow_factory=uow_for(), clock=clock_for(now_iso), worker=worker,
                   batch=CHUNK, on_batch=progress)
     return r.as_dict()
 
 
 @flow(name="lookback-review", log_prints=False)
-def lookback_review(database_url: str, now_iso: str | None = None,
+def lookback_review(now_iso: str | None = None,
                     worker: str = "flow:lookback-review") -> dict[str, Any]:
     """Fire every due follow-up, mark overdue issues, open due supervision visits."""
-    result: dict[str, Any] = sweep_task(database_url, now_iso, worker)
+    result: dict[str, Any] = sweep_task(now_iso, worker)
     return result
 
 
-def run_review(database_url: str, now_iso: str | None = None,
+def run_review(now_iso: str | None = None,
                worker: str = "flow:lookback-review") -> dict[str, Any]:
-    """Run ``lookback_review`` without flow-run heartbeats (see ``flows.launch.run_launch``)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        result: dict[str, Any] = lookback_review(database_url, now_iso, worker)
+    """Run ``lookback_review`` in this process (``flows.wiring.run_flow``)."""
+    result: dict[str, Any] = run_flow(lookback_review, now_iso, worker)
     return result

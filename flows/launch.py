@@ -15,7 +15,7 @@ from prefect.utilities.annotations import quote
 
 from domain import campaigns as svc
 from domain.errors import LookbackError
-from flows.wiring import clock_for, uow_for
+from flows.wiring import clock_for, run_flow, uow_for
 
 VISIT_CHUNK = 500
 
@@ -35,25 +35,25 @@ RETRY = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_unl
 
 
 @task(name="freeze-frame", **RETRY)
-def freeze_frame_task(campaign_id: int, database_url: str, now_iso: str | None) -> dict[str, Any]:
-    frame = svc.freeze_frame(campaign_id, uow_factory=uow_for(database_url),
+def freeze_frame_task(campaign_id: int, now_iso: str | None) -> dict[str, Any]:
+    frame = svc.freeze_frame(campaign_id, uow_factory=uow_for(),
                              clock=clock_for(now_iso))
     return {"sha256": frame.sha256, "businesses": frame.businesses,
             "inspectors": frame.inspectors}
 
 
 @task(name="draw", cache_policy=NO_CACHE, **RETRY)
-def draw_task(campaign_id: int, database_url: str,
+def draw_task(campaign_id: int,
               now_iso: str | None) -> list[tuple[str, int, str]]:
     """Draw (once) and return the visits to plan: (uscc, team, stratum)."""
-    record = svc.run_draw(campaign_id, uow_factory=uow_for(database_url),
+    record = svc.run_draw(campaign_id, uow_factory=uow_for(),
                           clock=clock_for(now_iso))
     return svc.visit_rows(record)
 
 
 @task(name="form-teams", **RETRY)
-def teams_task(campaign_id: int, database_url: str) -> int:
-    uow = uow_for(database_url)
+def teams_task(campaign_id: int) -> int:
+    uow = uow_for()
     with uow() as u:
         record = u.campaigns.get_record(campaign_id)
     assert record is not None
@@ -61,13 +61,13 @@ def teams_task(campaign_id: int, database_url: str) -> int:
 
 
 @task(name="plan-visits", cache_policy=NO_CACHE, **RETRY)
-def visits_task(campaign_id: int, database_url: str, rows: list[tuple[str, int, str]]) -> int:
-    return svc.plan_visits(campaign_id, rows, uow_factory=uow_for(database_url))
+def visits_task(campaign_id: int, rows: list[tuple[str, int, str]]) -> int:
+    return svc.plan_visits(campaign_id, rows, uow_factory=uow_for())
 
 
 @task(name="finish-launch", **RETRY)
-def finish_task(campaign_id: int, database_url: str, now_iso: str | None) -> None:
-    svc.finish_launch(campaign_id, uow_factory=uow_for(database_url), clock=clock_for(now_iso))
+def finish_task(campaign_id: int, now_iso: str | None) -> None:
+    svc.finish_launch(campaign_id, uow_factory=uow_for(), clock=clock_for(now_iso))
 
 
 @dataclass(frozen=True)
@@ -75,45 +75,36 @@ class _TaskSteps:
     """Each launch step as its Prefect task (plain values in, so a worker can run it)."""
 
     campaign_id: int
-    database_url: str
     now_iso: str | None
 
     def freeze(self) -> dict[str, Any]:
-        out: dict[str, Any] = freeze_frame_task(self.campaign_id, self.database_url, self.now_iso)
+        out: dict[str, Any] = freeze_frame_task(self.campaign_id, self.now_iso)
         return out
 
     def draw(self) -> list[tuple[str, int, str]]:
-        rows: list[tuple[str, int, str]] = draw_task(self.campaign_id, self.database_url,
+        rows: list[tuple[str, int, str]] = draw_task(self.campaign_id,
                                                      self.now_iso)
         return rows
 
     def teams(self) -> int:
-        return int(teams_task(self.campaign_id, self.database_url))
+        return int(teams_task(self.campaign_id))
 
     def visits(self, rows: list[tuple[str, int, str]]) -> int:
         # quote(): Prefect would otherwise walk every row of the chunk to track dependencies.
-        return int(visits_task(self.campaign_id, self.database_url, quote(rows)))
+        return int(visits_task(self.campaign_id, quote(rows)))
 
     def finish(self) -> None:
-        finish_task(self.campaign_id, self.database_url, self.now_iso)
+        finish_task(self.campaign_id, self.now_iso)
 
 
 @flow(name="launch-campaign", log_prints=False)
-def launch_campaign(campaign_id: int, database_url: str, now_iso: str | None = None) -> dict[str, Any]:
+def launch_campaign(campaign_id: int, now_iso: str | None = None) -> dict[str, Any]:
     """Launch a campaign: ``domain.campaigns.run_launch_steps``, each step a Prefect task."""
-    return svc.run_launch_steps(_TaskSteps(campaign_id, database_url, now_iso),
+    return svc.run_launch_steps(_TaskSteps(campaign_id, now_iso),
                                 chunk_rows=VISIT_CHUNK)
 
 
-def run_launch(campaign_id: int, database_url: str, now_iso: str | None = None) -> dict[str, Any]:
-    """Run ``launch_campaign`` as the CLI does: without flow-run heartbeats.
-
-    A heartbeat thread makes a short synchronous flow wait about a second on exit (it sleeps in
-    one-second steps); heartbeats exist to notice crashed long runs on a server, and a launch is
-    short and idempotent (rerun it after a crash), so the CLI does not pay that second each time.
-    """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        result: dict[str, Any] = launch_campaign(campaign_id, database_url, now_iso)
+def run_launch(campaign_id: int, now_iso: str | None = None) -> dict[str, Any]:
+    """Run ``launch_campaign`` in this process (``flows.wiring.run_flow``)."""
+    result: dict[str, Any] = run_flow(launch_campaign, campaign_id, now_iso)
     return result

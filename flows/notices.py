@@ -16,11 +16,11 @@ from domain import notices as svc
 from domain.errors import BadArgumentError
 from flows.issuing import CHUNK, issued_numbers, pending_contents, run_issuing
 from flows.launch import RETRY
-from flows.wiring import clock_for, uow_for
+from flows.wiring import clock_for, run_flow, uow_for
 
 
 @task(name="record-notices", **RETRY)
-def record_task(campaign_id: int | None, kind: str, lang: str, database_url: str,
+def record_task(campaign_id: int | None, kind: str, lang: str,
                 now_iso: str | None, actor: str, office: str | None = None,
                 office_short: str | None = None) -> list[int]:
     """Number and record: a campaign's notices, or (no campaign) the rectification orders of
@@ -32,22 +32,22 @@ def record_task(campaign_id: int | None, kind: str, lang: str, database_url: str
                 "包保督导只签发责令整改通知书（--kind rectification_order）")
         return svc.record_supervision_orders(lang, office=office or "",
                                              office_short=office_short,
-                                             uow_factory=uow_for(database_url),
+                                             uow_factory=uow_for(),
                                              clock=clock_for(now_iso), actor=actor)
-    return svc.record_notices(campaign_id, kind, lang, uow_factory=uow_for(database_url),
+    return svc.record_notices(campaign_id, kind, lang, uow_factory=uow_for(),
                               clock=clock_for(now_iso), actor=actor)
 
 
 # No input hashing for cache keys: these tasks carry whole notices and PDFs.
 @task(name="load-contents", cache_policy=NO_CACHE, **RETRY)
-def load_task(database_url: str, ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
-    return pending_contents(ids, uow_factory=uow_for(database_url))
+def load_task(ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    return pending_contents(ids, uow_factory=uow_for())
 
 
 @task(name="store-rendered", cache_policy=NO_CACHE, **RETRY)
-def store_task(database_url: str, rendered: list[tuple[int, bytes]], now_iso: str | None,
+def store_task(rendered: list[tuple[int, bytes]], now_iso: str | None,
                actor: str) -> int:
-    return svc.store_issued(rendered, uow_factory=uow_for(database_url), clock=clock_for(now_iso),
+    return svc.store_issued(rendered, uow_factory=uow_for(), clock=clock_for(now_iso),
                             actor=actor)
 
 
@@ -62,48 +62,44 @@ class _TaskSteps:
     campaign_id: int | None
     kind: str
     lang: str
-    database_url: str
     now_iso: str | None
     actor: str
     office: str | None = None
     office_short: str | None = None
 
     def record(self) -> list[int]:
-        ids: list[int] = record_task(self.campaign_id, self.kind, self.lang, self.database_url,
+        ids: list[int] = record_task(self.campaign_id, self.kind, self.lang,
                                      self.now_iso, self.actor, self.office, self.office_short)
         return ids
 
     def load(self, ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
-        items: list[tuple[int, dict[str, Any]]] = load_task(self.database_url, quote(ids))
+        items: list[tuple[int, dict[str, Any]]] = load_task(quote(ids))
         return items
 
     def store(self, rendered: list[tuple[int, bytes]]) -> int:
-        return int(store_task(self.database_url, quote(rendered), self.now_iso, self.actor))
+        return int(store_task(quote(rendered), self.now_iso, self.actor))
 
     def numbers(self, ids: list[int]) -> list[str]:
-        return issued_numbers(ids, uow_factory=uow_for(self.database_url))
+        return issued_numbers(ids, uow_factory=uow_for())
 
 
 @flow(name="issue-notices", log_prints=False)
-def issue_notices(campaign_id: int | None, kind: str, lang: str, database_url: str,
+def issue_notices(campaign_id: int | None, kind: str, lang: str,
                   now_iso: str | None = None, actor: str = "system",
                   workers: int = 0, office: str | None = None,
                   office_short: str | None = None) -> dict[str, Any]:
     """Number, render and store the notices of one kind for a campaign — or, with no campaign,
     the rectification orders of routine supervision in ``office``'s series
     (``flows.issuing.run_issuing``, each step a task, renders over ``workers`` processes)."""
-    return run_issuing(_TaskSteps(campaign_id, kind, lang, database_url, now_iso, actor, office,
+    return run_issuing(_TaskSteps(campaign_id, kind, lang, now_iso, actor, office,
                                   office_short),
                        workers=workers or default_workers(), chunk=CHUNK)
 
 
-def run_issue(campaign_id: int | None, kind: str, lang: str, database_url: str,
-              now_iso: str | None = None, actor: str = "system", workers: int = 0,
-              office: str | None = None, office_short: str | None = None) -> dict[str, Any]:
-    """Run the flow as the CLI does, without flow-run heartbeats (see ``flows.launch.run_launch``)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        result: dict[str, Any] = issue_notices(campaign_id, kind, lang, database_url, now_iso,
-                                               actor, workers, office, office_short)
+def run_issue(campaign_id: int | None, kind: str, lang: str, now_iso: str | None = None,
+              actor: str = "system", workers: int = 0, office: str | None = None,
+              office_short: str | None = None) -> dict[str, Any]:
+    """Run ``issue_notices`` in this process (``flows.wiring.run_flow``)."""
+    result: dict[str, Any] = run_flow(issue_notices, campaign_id, kind, lang, now_iso, actor,
+                                      workers, office, office_short)
     return result

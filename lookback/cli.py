@@ -97,19 +97,36 @@ def read_token_file(path: Path) -> str:
 
 @app.command()
 @command
-def init(ctx: typer.Context) -> None:
-    """Create or upgrade the database and load the region codes (safe to run twice)."""
+def init(ctx: typer.Context,
+         prefect_only: Annotated[bool, typer.Option(
+             "--prefect-only", help="Only prepare Prefect's local database (what the "
+             "bootstrap runs); touch no Lookback database.")] = False) -> None:
+    """Create or upgrade the database, load the region codes and prepare Prefect's local
+    database for flows (safe to run twice)."""
+    from lookback import prefect_runtime
     from storage import migrate
     from storage.regions import load_regions, snapshot_source
 
     lb, out = state(ctx)
+    prefect = prefect_runtime.prepare(out)
+    prefect_en = {"server": f"Prefect: the server at {prefect_runtime.server_url()}",
+                  "ready": "Prefect's local database was ready",
+                  "prepared": "Prefect's local database prepared"}[prefect]
+    prefect_zh = {"server": f"Prefect：使用服务{prefect_runtime.server_url()}",
+                  "ready": "Prefect本地数据库已就绪", "prepared": "Prefect本地数据库已准备"}[prefect]
+    if prefect_only:
+        if out.json_mode:
+            out.emit({"ok": True, "prefect": prefect})
+        else:
+            out.say(prefect_en + ".", prefect_zh + "。")
+        return
     before, after = migrate.upgrade(lb.engine)
     n = load_regions(lb.uow_factory())
     lb.data_dir.mkdir(parents=True, exist_ok=True)
     if out.json_mode:
         out.emit({"ok": True, "database": lb.database_label, "revision_before": before,
                   "revision": after, "regions": n, "regions_source": snapshot_source(),
-                  "data_dir": str(lb.data_dir)})
+                  "data_dir": str(lb.data_dir), "prefect": prefect})
         return
     if before == after:
         out.say(f"Database {lb.database_label} is up to date (revision {after}).",
@@ -117,8 +134,9 @@ def init(ctx: typer.Context) -> None:
     else:
         out.say(f"Database {lb.database_label} upgraded from {before or 'empty'} to {after}.",
                 f"数据库{lb.database_label}已从{before or '空库'}升级到{after}。")
-    out.say(f"{n} regions loaded (GB/T 2260 snapshot). Data folder: {lb.data_dir}",
-            f"已载入{n}个行政区划（GB/T 2260快照）。数据目录：{lb.data_dir}")
+    out.say(f"{n} regions loaded (GB/T 2260 snapshot). Data folder: {lb.data_dir}. "
+            f"{prefect_en}.",
+            f"已载入{n}个行政区划（GB/T 2260快照）。数据目录：{lb.data_dir}。{prefect_zh}。")
 
 
 def _register_subcommands() -> None:

@@ -76,11 +76,4 @@ def _crash_log(lb: App, exc: BaseException) -> Path | str:
 
 
 
-def quiet_prefect() -> None:
-    """Keep Prefect quiet before it is imported: the CLI reports failures itself (a clear
-    message, or a crash log)."""
-    import os
 
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")

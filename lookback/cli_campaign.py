@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +22,6 @@ draw_app = typer.Typer(no_args_is_help=True)
 
 
 from lookback.cli_base import command as _command  # noqa: E402
-from lookback.cli_base import quiet_prefect  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 from storage.cells import safe_row  # noqa: E402
 
@@ -46,14 +44,13 @@ def read_text(path: Path, what_en: str, what_zh: str) -> str:
 
 def launch_with_prefect(lb: App, out: Output, campaign_id: int) -> dict[str, Any]:
     """Run the launch flow with Prefect (a temporary local server unless PREFECT_API_URL is set)."""
-    quiet_prefect()
-    if not os.environ.get("PREFECT_API_URL"):
-        out.note("Starting Prefect (a temporary local server; set PREFECT_API_URL to use a running "
-                 "one)…", "正在启动Prefect（临时本地服务；设置PREFECT_API_URL可使用已运行的服务）…")
-    from flows.launch import run_launch
+    from lookback import prefect_runtime
 
     now = lb.settings.now.isoformat() if lb.settings.now else None
-    return run_launch(campaign_id, lb.database_url, now)
+    with prefect_runtime.flows(lb, out):
+        from flows.launch import run_launch
+
+        return run_launch(campaign_id, now)
 
 
 @campaign_app.command("create")

@@ -112,6 +112,9 @@ def demo(
                                "inspectors": str(made.inspectors), "seed": seed}
         _before, after = migrate.upgrade(lb.engine)
         n_regions = load_regions(lb.uow_factory())
+        from lookback import prefect_runtime
+
+        prefect_runtime.prepare(out)  # before the first flow: a first start fits its limit
         out.say(f"2/12 Database initialised at revision {after}; {n_regions} regions loaded.",
                 f"2/12 数据库已初始化（版本{after}）；载入{n_regions}个行政区划。")
         report["regions"] = n_regions

@@ -13,7 +13,6 @@ from domain.errors import BadArgumentError
 from domain.vocabulary import CASE_ZH, label, step_label
 from lookback import remote
 from lookback.cli_base import command as _command
-from lookback.cli_base import quiet_prefect
 from lookback.cli_base import state as _state
 from lookback.output import Table, more, named, page
 from lookback.output import due as due_text
@@ -56,12 +55,13 @@ def followup_sweep(
         raise BadArgumentError("--batch must be at least 1", "--batch至少为1")
     worker = f"sweep:{lb.actor}"
     if prefect:
-        quiet_prefect()
-        from flows.followups import run_review
+        from lookback import prefect_runtime
 
         now = lb.settings.now.isoformat() if lb.settings.now else None
-        with out.progress("Look-back review flow", "回头看复查流程"):
-            result = run_review(lb.database_url, now, worker)
+        with prefect_runtime.flows(lb, out), out.progress("Look-back review flow", "回头看复查流程"):
+            from flows.followups import run_review
+
+            result = run_review(now, worker)
     else:
         with lb.read_uow_factory()() as uow:
             due = uow.followups.count_pending(due_before=svc.epoch(lb.clock.now()))

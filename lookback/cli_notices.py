@@ -21,7 +21,6 @@ notices_app = typer.Typer(no_args_is_help=True)
 
 
 from lookback.cli_base import command as _command  # noqa: E402
-from lookback.cli_base import quiet_prefect  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 
 
@@ -64,8 +63,7 @@ def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, l
     from report_templates.render import check_fonts
 
     check_fonts()
-    quiet_prefect()
-    from flows.notices import run_issue
+    from lookback import prefect_runtime
 
     def counts() -> tuple[int, int]:
         with lb.read_uow_factory()() as uow:
@@ -81,24 +79,28 @@ def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, l
     def run() -> None:
         try:
             now = lb.settings.now.isoformat() if lb.settings.now else None
-            result.update(run_issue(campaign, kind, lang, lb.database_url, now, lb.actor, workers,
-                                    office, office_short))
+            result.update(run_issue(campaign, kind, lang, now, lb.actor, workers, office,
+                                    office_short))
         except BaseException as e:  # re-raised in the calling thread
             error.append(e)
         finally:
             stop.set()
 
     worker = threading.Thread(target=run, daemon=True)
-    with out.progress(f"Issuing {kind} notices", f"正在签发{svc.KIND_ZH[kind]}") as update:
-        worker.start()
-        while not stop.wait(0.5):
-            pending, issued = counts()
-            done = issued - issued0
-            if pending + done:
-                update(done / (pending + done))
-        worker.join()
-    if error:
-        raise error[0]  # a LookbackError reaches the command wrapper and becomes a clear message
+    with prefect_runtime.flows(lb, out):
+        from flows.notices import run_issue
+
+        with out.progress(f"Issuing {kind} notices",
+                          f"正在签发{svc.KIND_ZH[kind]}") as update:
+            worker.start()
+            while not stop.wait(0.5):
+                pending, issued = counts()
+                done = issued - issued0
+                if pending + done:
+                    update(done / (pending + done))
+            worker.join()
+        if error:
+            raise error[0]  # a LookbackError reaches the command wrapper: a clear message
     return result
 
 

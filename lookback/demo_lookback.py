@@ -41,13 +41,12 @@ def next_review_instant(lb: App) -> datetime | None:
 
 def review_round(lb: App, rng: random.Random) -> dict[str, Any]:
     """Fire the due look-backs through the lookback-review flow, then record every open check."""
-    from lookback.cli_base import quiet_prefect
-
-    quiet_prefect()
     from flows.followups import run_review
+    from flows.wiring import use_database
 
     assert lb.settings.now is not None
-    fired = run_review(lb.database_url, lb.settings.now.isoformat(), "demo:scheduler")
+    with use_database(lb.database_url):  # Prefect was prepared and started by the launch
+        fired = run_review(lb.settings.now.isoformat(), "demo:scheduler")
     with lb.read_uow_factory()() as uow:
         open_reviews = uow.followups.list(status="open", kind=svc.REVIEW, team=None,
                                           campaign_id=None, due_before=None, limit=10**6)

@@ -23,4 +23,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
+# Prefect's local database, migrated once now so that the first flow never waits for it.
+.venv/bin/lookback init --prefect-only
 echo "bootstrap: done; the CLI is .venv/bin/lookback"

@@ -252,18 +252,29 @@ def test_extension_keeps_every_pick_and_plans_new_visits(loaded: Callable[[], Sq
 def test_launch_through_the_prefect_flow(loaded: Callable[[], SqlUnitOfWork], engine: Engine,
                                          db_url: str, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real Prefect flow (temporary local server), run twice: one draw, same state."""
+    """The real Prefect flow (temporary local server), run twice: one draw, same state. The
+    database comes from the process's settings: the flow run's parameters hold only the
+    campaign id and the clock, no URL and no password."""
     monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    monkeypatch.setenv("LOOKBACK_DATABASE_URL", db_url)
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
     from flows.launch import launch_campaign
 
     cid = create(loaded, plan())
     direct = create(loaded, plan())
     svc.launch(direct, uow_factory=loaded, clock=CLOCK)
-    result = launch_campaign(cid, db_url, CLOCK.now().isoformat())
+    state_of_run = launch_campaign(cid, CLOCK.now().isoformat(), return_state=True)
+    result = state_of_run.result()
     assert result["sampled"] == 40 and result["visits_created"] == 40
+    with get_client(sync_client=True) as client:
+        [run] = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state_of_run.state_details.flow_run_id])))
+    assert run.parameters == {"campaign_id": cid, "now_iso": CLOCK.now().isoformat()}
     first = state(engine, cid)
-    again = launch_campaign(cid, db_url, CLOCK.now().isoformat())
+    again = launch_campaign(cid, CLOCK.now().isoformat())
     assert again["visits_created"] == 0
     assert state(engine, cid) == first
     expected = state(engine, direct)
