@@ -35,7 +35,7 @@ def sweep_task(now_iso: str | None, worker: str) -> dict[str, Any]:
     return r.as_dict()
 
 
-@flow(name="lookback-review", log_prints=False)
+@flow(name="lookback-review", log_prints=False, persist_result=True)
 def lookback_review(now_iso: str | None = None,
                     worker: str = "flow:lookback-review") -> dict[str, Any]:
     """Fire every due follow-up, mark overdue issues, open due supervision visits."""

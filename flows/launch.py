@@ -97,7 +97,7 @@ class _TaskSteps:
         finish_task(self.campaign_id, self.now_iso)
 
 
-@flow(name="launch-campaign", log_prints=False)
+@flow(name="launch-campaign", log_prints=False, persist_result=True)
 def launch_campaign(campaign_id: int, now_iso: str | None = None) -> dict[str, Any]:
     """Launch a campaign: ``domain.campaigns.run_launch_steps``, each step a Prefect task."""
     return svc.run_launch_steps(_TaskSteps(campaign_id, now_iso),

@@ -83,7 +83,7 @@ class _TaskSteps:
         return issued_numbers(ids, uow_factory=uow_for())
 
 
-@flow(name="issue-notices", log_prints=False)
+@flow(name="issue-notices", log_prints=False, persist_result=True)
 def issue_notices(campaign_id: int | None, kind: str, lang: str,
                   now_iso: str | None = None, actor: str = "system",
                   workers: int = 0, office: str | None = None,

@@ -1,30 +1,71 @@
-"""The `lookback` command line: global options, error handling, init and demo."""
+"""The `lookback` command line: global options, error handling, init, and the command groups.
+
+A command loads only what it uses: the root names every group with its help text, and only the
+group that is run is imported (``lookback --help`` imports none; ``lookback issue show`` only the
+fieldwork commands and the storage they read). ``app`` — the whole command line, every group
+loaded — is built on first use, for tests and for ``python -m lookback.cli``.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import SecretStr
 
-from domain.errors import BadArgumentError, LookbackError
-from lookback.bootstrap import bootstrap
-from lookback.cli_base import EXIT_INTERNAL, command, state  # noqa: F401  (re-exported)
-from lookback.output import Output
-from lookback.settings import Lang, get_settings, parse_instant, parse_server
+if TYPE_CHECKING:
+    from lookback.settings import Lang
 
-app = typer.Typer(
-    name="lookback",
-    help="Lookback: food-safety inspection campaigns and their look-back follow-ups "
-    "(督查与回头看).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+#: Every command group: name → (module, attribute, help). The help is here, not in the module,
+#: so that the root's help needs no module loaded.
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "registry": ("lookback.cli_registry", "registry_app",
+                 "Business, cadre and inspector registers (主体、包保干部、督查人员名录)."),
+    "campaign": ("lookback.cli_campaign", "campaign_app",
+                 "Campaigns (督查): create from a plan, launch, show, list."),
+    "draw": ("lookback.cli_campaign", "draw_app",
+             "The double-random draw (双随机一公开): show, export, verify, extend, size."),
+    "visit": ("lookback.cli_fieldwork", "visit_app", "Visits (实地督查): list, complete."),
+    "interview": ("lookback.cli_fieldwork", "interview_app", "Interviews (谈话): record."),
+    "issue": ("lookback.cli_fieldwork", "issue_app",
+              "Issues (问题): add, provisions, rectify, extend, show, list."),
+    "fieldwork": ("lookback.cli_fieldwork", "fieldwork_app",
+                  "Bulk import of teams' interview answers."),
+    "checklist": ("lookback.cli_fieldwork", "checklist_app",
+                  "Interview checklists per role (检查清单)."),
+    "calendar": ("lookback.cli_calendar", "calendar_app",
+                 "Working days under China's official calendar (工作日)."),
+    "notices": ("lookback.cli_notices", "notices_app",
+                "Numbered PDF notices (文书): issue, list, show, void, verify."),
+    "audit": ("lookback.cli_fieldwork", "audit_app", "The hash-chained event log (审计日志)."),
+    "followup": ("lookback.cli_followup", "followup_app",
+                 "Look-back checks (回头看/复查): sweep, list, record, case, show."),
+    "scheduler": ("lookback.cli_followup", "scheduler_app",
+                  "The follow-up scheduler: run, status."),
+    "users": ("lookback.cli_api", "users_app", "API users and their tokens: add, revoke, list."),
+    "supervision": ("lookback.cli_supervision", "supervision_app",
+                    "Routine supervision by assigned officials (包保督导): open, record, list, "
+                    "rates."),
+}
+#: Single commands: name → (module, function, help).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("lookback.cli_api", "serve",
+              "Run the HTTP API (FastAPI under uvicorn); OpenAPI docs at /docs."),
+    "up": ("lookback.cli_stack", "up",
+           "Start and supervise the local stack: Prefect server and UI, a worker, the API and "
+           "the scheduler."),
+    "down": ("lookback.cli_stack", "down", "Stop the stack that `lookback up` started."),
+    "status": ("lookback.cli_stack", "status",
+               "Each part of the running stack, its URL and whether it is healthy."),
+    "deploy": ("lookback.cli_stack", "deploy",
+               "Register the work pool and the flows' deployments on a Prefect server."),
+    "demo": ("lookback.cli_demo", "demo",
+             "Build a complete demo in a new folder: registers, a campaign launched through "
+             "Prefect, fieldwork, notices, look-backs and a summary (SQLite, no server)."),
+}
 
-@app.callback()
+
 def main_options(
     ctx: typer.Context,
     db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file "
@@ -48,6 +89,11 @@ def main_options(
                                                     "for --server from this file.")] = None,
 ) -> None:
     """Global options apply to every command."""
+    from domain.errors import BadArgumentError, LookbackError
+    from lookback.bootstrap import bootstrap
+    from lookback.output import Output
+    from lookback.settings import get_settings, parse_instant, parse_server
+
     out = Output("en" if lang == "en" else "zh", json_mode=json_out)
     try:
         if lang is not None and lang not in ("en", "zh"):
@@ -68,8 +114,12 @@ def main_options(
         if server is not None:
             update["server"] = parse_server(server)
         if token is not None:
+            from pydantic import SecretStr
+
             update["token"] = SecretStr(token)
         if token_file is not None:
+            from pydantic import SecretStr
+
             update["token"] = SecretStr(read_token_file(token_file))
         settings = settings.model_copy(update=update)
     except LookbackError as e:
@@ -84,6 +134,8 @@ def main_options(
 
 def read_token_file(path: Path) -> str:
     """The token in ``path`` (its first line), or a clear error naming the file."""
+    from domain.errors import BadArgumentError
+
     try:
         text = path.read_text(encoding="utf-8").strip().splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -95,8 +147,6 @@ def read_token_file(path: Path) -> str:
     return text[0].strip()
 
 
-@app.command()
-@command
 def init(ctx: typer.Context,
          prefect_only: Annotated[bool, typer.Option(
              "--prefect-only", help="Only prepare Prefect's local database (what the "
@@ -104,6 +154,7 @@ def init(ctx: typer.Context,
     """Create or upgrade the database, load the region codes and prepare Prefect's local
     database for flows (safe to run twice)."""
     from lookback import prefect_runtime
+    from lookback.cli_base import state
     from storage import migrate
     from storage.regions import load_regions, snapshot_source
 
@@ -139,50 +190,68 @@ def init(ctx: typer.Context,
             f"已载入{n}个行政区划（GB/T 2260快照）。数据目录：{lb.data_dir}。{prefect_zh}。")
 
 
-def _register_subcommands() -> None:
-    from lookback.cli_api import serve, users_app
-    from lookback.cli_calendar import calendar_app
-    from lookback.cli_campaign import campaign_app, draw_app
-    from lookback.cli_demo import demo
-    from lookback.cli_fieldwork import (
-        audit_app,
-        checklist_app,
-        fieldwork_app,
-        interview_app,
-        issue_app,
-        visit_app,
+def build(only: str | None = None) -> typer.Typer:
+    """The command line with every group loaded, or (``only``) just that one; the others are
+    named with their help but not loaded (a placeholder that is never run)."""
+    import importlib
+
+    from lookback.cli_base import command
+
+    root = typer.Typer(
+        name="lookback",
+        help="Lookback: food-safety inspection campaigns and their look-back follow-ups "
+        "(督查与回头看).",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
     )
-    from lookback.cli_followup import followup_app, scheduler_app
-    from lookback.cli_notices import notices_app
-    from lookback.cli_registry import registry_app
-    from lookback.cli_supervision import supervision_app
-
-    app.add_typer(registry_app, name="registry", help="Business, cadre and inspector registers "
-                  "(主体、包保干部、督查人员名录).")
-    app.add_typer(campaign_app, name="campaign", help="Campaigns (督查): create from a plan, "
-                  "launch, show, list.")
-    app.add_typer(draw_app, name="draw", help="The double-random draw (双随机一公开): show, export, "
-                  "verify, extend, size.")
-    app.add_typer(visit_app, name="visit", help="Visits (实地督查): list, complete.")
-    app.add_typer(interview_app, name="interview", help="Interviews (谈话): record.")
-    app.add_typer(issue_app, name="issue", help="Issues (问题): add, rectify, extend, show, list.")
-    app.add_typer(fieldwork_app, name="fieldwork", help="Bulk import of teams' interview answers.")
-    app.add_typer(checklist_app, name="checklist", help="Interview checklists per role (检查清单).")
-    app.add_typer(calendar_app, name="calendar", help="Working days under China's official "
-                  "calendar (工作日).")
-    app.add_typer(notices_app, name="notices", help="Numbered PDF notices (文书): issue, list, "
-                  "show, void, verify.")
-    app.add_typer(audit_app, name="audit", help="The hash-chained event log (审计日志).")
-    app.add_typer(followup_app, name="followup", help="Look-back checks (回头看/复查): sweep, "
-                  "list, record, case, show.")
-    app.add_typer(scheduler_app, name="scheduler", help="The follow-up scheduler: run, status.")
-    app.add_typer(users_app, name="users", help="API users and their tokens: add, revoke, list.")
-    app.command("serve")(command(serve))
-    app.add_typer(supervision_app, name="supervision", help="Routine supervision by assigned officials (包保督导): open, record, list, rates.")
-    app.command(name="demo")(command(demo))
+    root.callback()(main_options)
+    root.command(help=init.__doc__)(command(init))
+    for name, (module, attr, help_text) in GROUPS.items():
+        if only is None or only == name:
+            group = getattr(importlib.import_module(module), attr)
+        else:
+            group = typer.Typer()
+        root.add_typer(group, name=name, help=help_text)
+    for name, (module, attr, help_text) in COMMANDS.items():
+        if only is None or only == name:
+            root.command(name, help=help_text)(command(getattr(importlib.import_module(module),
+                                                               attr)))
+        else:
+            root.command(name, help=help_text)(_placeholder)
+    return root
 
 
-_register_subcommands()
+def _placeholder() -> None:  # pragma: no cover - stands for a command that is not loaded
+    raise AssertionError("a command that was not loaded ran")
+
+
+_whole: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the whole command line, built on first use."""
+    global _whole
+    if name == "app":
+        if _whole is None:
+            _whole = build()
+        return _whole
+    raise AttributeError(name)
+
+
+def command_name(args: list[str]) -> str | None:
+    """The group or command that ``args`` (globals hoisted first) run, if any."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in _GLOBAL_VALUED:
+            i += 2
+            continue
+        if a.startswith("-"):
+            i += 1
+            continue
+        return a if a in GROUPS or a in COMMANDS or a == "init" else None
+    return None
 
 
 _GLOBAL_FLAGS = ("--json",)
@@ -218,7 +287,8 @@ def main() -> None:
     import sys
 
     sys.argv[1:] = hoist_globals(sys.argv[1:])
-    app()
+    name = command_name(sys.argv[1:])
+    build(name if name is not None else "").__call__()
 
 
 if __name__ == "__main__":

@@ -7,14 +7,13 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from domain.errors import LookbackError
-from lookback.bootstrap import App
-from lookback.output import Output
+if TYPE_CHECKING:
+    from lookback.bootstrap import App
+    from lookback.output import Output
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +32,10 @@ def command(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+        from domain.errors import LookbackError
+
         ctx = kwargs.get("ctx") or next(a for a in args if isinstance(a, typer.Context))
         lb, out = state(ctx)
         try:

@@ -42,12 +42,20 @@ def read_text(path: Path, what_en: str, what_zh: str) -> str:
                            f"{path}：{what_zh}不是UTF-8文本", code="bad_encoding") from None
 
 
-def launch_with_prefect(lb: App, out: Output, campaign_id: int) -> dict[str, Any]:
-    """Run the launch flow with Prefect (a temporary local server unless PREFECT_API_URL is set)."""
+def launch_with_prefect(lb: App, out: Output, campaign_id: int,
+                        wait: bool = True) -> dict[str, Any]:
+    """Run the launch flow: through the stack's deployment when `lookback up` runs on this
+    database, else in this process (on a temporary Prefect server unless one is configured)."""
     from lookback import prefect_runtime
 
     now = lb.settings.now.isoformat() if lb.settings.now else None
-    with prefect_runtime.flows(lb, out):
+    with prefect_runtime.flows(lb, out) as runner:
+        if runner.stack is not None:
+            return runner.deployment("launch-campaign", {"campaign_id": campaign_id,
+                                                         "now_iso": now}, wait=wait, out=out)
+        if not wait:
+            out.note("--no-wait needs a running stack (`lookback up`); running the launch now",
+                     "--no-wait需要运行中的服务栈（`lookback up`）；现在直接运行")
         from flows.launch import run_launch
 
         return run_launch(campaign_id, now)
@@ -108,13 +116,24 @@ def lookback_cmd(
 
 @campaign_app.command("launch")
 @_command
-def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
+def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")],
+               wait: Annotated[bool, typer.Option(
+                   "--wait/--no-wait", help="With a running stack: wait for the flow run to "
+                   "finish (default), or return its id at once.")] = True) -> None:
     """Freeze the frame, draw, form teams and plan visits (a Prefect flow; safe to rerun)."""
     lb, out = _state(ctx)
     lb.require_schema()
     svc.get_campaign(campaign, uow_factory=lb.uow_factory())
-    result = launch_with_prefect(lb, out, campaign)
+    result = launch_with_prefect(lb, out, campaign, wait=wait)
     counts = _counts(lb, campaign)
+    if "frame" not in result:  # submitted, not waited for
+        if out.json_mode:
+            out.emit({"ok": True, "campaign_id": campaign, **result})
+        else:
+            out.say(f"Launch of campaign {campaign} submitted: flow run {result['flow_run']} "
+                    f"({result['url']}).",
+                    f"督查{campaign}的启动已提交：流程运行{result['flow_run']}（{result['url']}）。")
+        return
     if out.json_mode:
         out.emit({"ok": True, "campaign_id": campaign, **result, **counts})
         return

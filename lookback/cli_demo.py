@@ -78,7 +78,7 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic registers.")] = 2026,
 ) -> None:
     """Build a fresh demo: generate registers, initialise a database, import, show statistics."""
-    from lookback.cli import state
+    from lookback.cli_base import state
     from lookback.cli_registry import print_stats, print_summary, run_import, summary_dict
     from storage import migrate
     from storage.regions import load_regions

@@ -20,7 +20,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from domain.errors import LookbackError
 from lookback.bootstrap import App
@@ -107,19 +109,59 @@ def prepare(out: Output | None = None) -> str:
     return "prepared"
 
 
-@contextmanager
-def flows(lb: App, out: Output) -> Iterator[None]:
-    """Run flows in this process against the command's database: prepares the temporary
-    server's database when no server is configured (and says a temporary server starts), and
-    turns Prefect's start-up failure into a clear error."""
-    from flows.wiring import use_database
+@dataclass(frozen=True)
+class Runner:
+    """How a command's flows run: through the deployments of a running `lookback up` stack on
+    this database (``stack`` set), or in this process."""
 
+    stack: Any = None
+
+    def deployment(self, name: str, parameters: dict[str, Any], *, wait: bool,
+                   out: Output) -> dict[str, Any]:
+        """Submit a run of deployment ``name`` to the stack's work pool. With ``wait``, the
+        flow's result once a worker has run it; else the flow run's id and state at once."""
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(f"{name}/{name}", parameters=parameters,
+                             timeout=None if wait else 0)
+        url = f"{self.stack.ui_url}/runs/flow-run/{run.id}"
+        out.note(f"Flow run {run.name} of {name}: {url}", f"{name}的流程运行{run.name}：{url}")
+        if not wait:
+            return {"flow_run_id": str(run.id), "flow_run": run.name, "url": url,
+                    "state": run.state.type.value if run.state else "SCHEDULED"}
+        state = run.state
+        if state is None or not state.is_completed():
+            message = state.message if state else "no state"
+            raise PrefectUnavailableError(
+                f"flow run {run.name} of {name} ended {state.name if state else '?'}: {message} "
+                f"({url})",
+                f"{name}的流程运行{run.name}结束状态为{state.name if state else '?'}：{message}"
+                f"（{url}）", code="flow_run_failed")
+        result: dict[str, Any] = state.result()
+        return {**result, "flow_run_id": str(run.id), "url": url}
+
+
+@contextmanager
+def flows(lb: App, out: Output) -> Iterator[Runner]:
+    """Run flows against the command's database: through a running stack's deployments when it
+    serves this database; else in this process, on the configured Prefect server or on a
+    temporary one (whose database is prepared first). Prefect's start-up failure becomes a
+    clear error."""
+    from flows.wiring import use_database
+    from lookback import stack as local_stack
+
+    found = local_stack.discover(lb.data_dir.expanduser().resolve(), lb.database_url)
+    if found is not None:
+        out.note(f"Running on the Lookback stack (Prefect {found.ui_url})…",
+                 f"在Lookback服务栈上运行（Prefect {found.ui_url}）…")
+        yield Runner(found)
+        return
     if prepare(out) != "server":
         out.note("Starting a temporary Prefect server (set PREFECT_API_URL to use a running "
                  "one)…", "正在启动临时Prefect服务（设置PREFECT_API_URL可使用已运行的服务）…")
     try:
         with use_database(lb.database_url):
-            yield
+            yield Runner()
     except RuntimeError as e:
         if "ephemeral Prefect API server" not in str(e):
             raise

@@ -18,16 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain import fieldwork as fw
-from domain import followups as fu
-from domain import supervision as sv
 from domain.errors import LookbackError
 from domain.issues import IssueStatus
-from domain.notices import NoticeCheck
-from lookback.bootstrap import App
-from lookback.client import FilePart, LookbackClient, RemoteError, read_upload
+
+if TYPE_CHECKING:  # the HTTP client (httpx) loads only when a command goes through a server
+    from domain import followups as fu
+    from domain import supervision as sv
+    from domain.notices import NoticeCheck
+    from lookback.bootstrap import App
+    from lookback.client import FilePart, LookbackClient, RemoteError
 
 
 def is_remote(lb: App) -> bool:
@@ -37,11 +39,15 @@ def is_remote(lb: App) -> bool:
 
 
 def client_for(lb: App) -> LookbackClient:
+    from lookback.client import LookbackClient
+
     token = lb.settings.token.get_secret_value() if lb.settings.token is not None else ""
     return LookbackClient(lb.settings.server or "", token, lang=lb.lang)
 
 
 def _bad_answer(client: LookbackClient, what: str, e: Exception) -> RemoteError:
+    from lookback.client import RemoteError
+
     return RemoteError(f"{client.base_url} answered with an unexpected {what}: {e!r}",
                        f"{client.base_url}返回的{what}不符合接口约定：{e!r}", code="bad_response")
 
@@ -97,6 +103,8 @@ def _upload_all(c: LookbackClient, issue_id: int, files: Sequence[tuple[Path, Fi
 
 def _read_all(files: Sequence[Path] | None) -> list[tuple[Path, FilePart]]:
     # Every file is read before anything is sent: a typo in a path changes nothing.
+    from lookback.client import read_upload
+
     return [(f, read_upload(f)) for f in files or []]
 
 
@@ -127,6 +135,8 @@ def rectify(lb: App, *, issue: int, measures: str, evidence: Sequence[Path] | No
 def record_followup(lb: App, *, issue: int, outcome: str, note: str,
                     answers: tuple[bool | None, bool | None, bool | None],
                     evidence: Sequence[Path] | None) -> fu.CheckResult:
+    from domain import followups as fu
+
     files = _read_all(evidence)
     with client_for(lb) as c:
         before, d = c.record_followup(issue, outcome=outcome, note=note,
@@ -163,7 +173,8 @@ def record_supervision(lb: App, *, cadre: str, business: str, note: str, on: dat
         d = c.record_supervision(
             cadre_id=cadre, uscc=business.strip().upper(), note=note, on=on.isoformat() if on else None,
             period=period.code if period else None,
-            issues=[f"{f.category}:{f.severity}:{f.description}" for f in findings],
+            issues=[f"{f.category}:{f.severity}:{f.description}"
+                    + (f":{f.legal_basis}" if f.legal_basis else "") for f in findings],
             leads=list(leads))
         try:
             return supervision_outcome(d)
@@ -174,6 +185,8 @@ def record_supervision(lb: App, *, cadre: str, business: str, note: str, on: dat
 def supervision_outcome(d: dict[str, Any]) -> sv.RecordOutcome:
     """A recorded supervision visit as the API shows it (the fields of ``supervision record
     --json``; the visit may also come nested under ``visit``)."""
+    from domain import supervision as sv
+
     v = d.get("visit") if isinstance(d.get("visit"), dict) else d
     assert isinstance(v, dict)
     visit = sv.SupervisionVisit(
@@ -225,6 +238,8 @@ _RESULTS = {"OK": "valid", "VALID": "valid", "ALTERED": "altered", "VOID": "void
 
 
 def verify_notice(lb: App, file: Path) -> NoticeVerdict:
+    from lookback.client import read_upload
+
     part = read_upload(file)
     with client_for(lb) as c:
         d = c.verify_notice(part)

@@ -36,3 +36,4 @@ $PY bench/fieldwork.py --answers 5000
 if [ -f bench/notices.py ]; then $PY bench/notices.py --notices 20; fi
 $PY bench/followups.py --followups 2000
 $PY bench/api_load.py --clients 5 --seconds 3
+$PY bench/cli_startup.py --runs 2
