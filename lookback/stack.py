@@ -88,13 +88,18 @@ def write_state(data_dir: Path, state: State) -> None:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
@@ -279,16 +284,22 @@ class Supervisor:
         self.stop()
 
     def stop(self) -> None:
+        """SIGTERM to every part; what is still running after its grace time is killed (the
+        worker gets 3 s: a flow run it leaves unfinished is marked crashed by its missing
+        heartbeats and picked up by the next run)."""
+        grace = {"worker": 3.0}
         for name in ("scheduler", "api", "worker", "prefect-server"):
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.procs.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        start = time.monotonic()
+        for name, proc in self.procs.items():
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                proc.wait(timeout=max(0.1, start + grace.get(name, 10.0) - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         path = state_path(self.data_dir)
         try:

@@ -1,0 +1,147 @@
+"""`lookback up`: the whole local stack, for real — a Prefect server, a worker of the process
+pool ``lookback``, the API and the scheduler — and the commands that find it.
+
+One stack is started for the module (the Prefect server takes a while); each test uses it, and
+the last stops it with `lookback down` and checks that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lookback import stack
+from tests.e2e.test_remote_cli import free_port
+from tests.plans import small_plan
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("LOOKBACK_TEST_DATABASE_URL")),
+                                reason="the stack test runs once, on SQLite")
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = "2023-09-25T09:00:00+08:00"
+
+
+@dataclass
+class Stack:
+    folder: Path
+    db: Path
+    data: Path
+    up: subprocess.Popen[str]
+    api_port: int
+    prefect_port: int
+
+    def cli(self, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lookback.cli", "--db", str(self.db), "--data-dir",
+             str(self.data), "--lang", "en", "--now", NOW, *args], capture_output=True,
+            text=True, cwd=self.folder, timeout=timeout, check=False,
+            env=env or _env())
+
+    def json(self, *args: str) -> Any:
+        done = self.cli("--json", *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("stack")
+    s = Stack(folder, folder / "lookback.db", folder / "data", None,  # type: ignore[arg-type]
+              free_port(), free_port())
+    for args in (("init",),
+                 ("registry", "generate", "--businesses", "1500", "--seed", "11", "--out",
+                  str(folder / "reg")),
+                 ("registry", "import", str(folder / "reg" / "businesses.csv"), "--kind",
+                  "businesses"),
+                 ("registry", "import", str(folder / "reg" / "inspectors.csv"), "--kind",
+                  "inspectors")):
+        done = s.cli(*args)
+        assert done.returncode == 0, done.stderr
+    (folder / "plan.toml").write_text(small_plan(title="服务栈测试"), encoding="utf-8")
+    for _ in range(2):
+        assert s.cli("campaign", "create", str(folder / "plan.toml")).returncode == 0
+    s.up = subprocess.Popen(
+        [sys.executable, "-m", "lookback.cli", "--db", str(s.db), "--data-dir", str(s.data),
+         "--lang", "en", "--now", NOW, "up", "--prefect-port", str(s.prefect_port),
+         "--api-port", str(s.api_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, cwd=folder, env=_env())
+    deadline = time.monotonic() + 240
+    while stack.read_state(s.data.resolve()) is None:
+        if s.up.poll() is not None or time.monotonic() > deadline:
+            out = s.up.stdout.read() if s.up.stdout else ""
+            raise RuntimeError(f"`lookback up` did not come up: {out}")
+        time.sleep(0.5)
+    try:
+        yield s
+    finally:
+        if s.up.poll() is None:
+            s.up.send_signal(signal.SIGINT)
+            try:
+                s.up.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                s.up.kill()
+
+
+def test_status_shows_every_part_healthy(up: Stack) -> None:
+    status = up.json("status")
+    assert status["up"] and status["healthy"], status
+    assert [p["name"] for p in status["parts"]] == ["prefect-server", "worker", "api",
+                                                    "scheduler"]
+    assert httpx.get(f"http://127.0.0.1:{up.api_port}/health", timeout=5).status_code == 200
+    ui = httpx.get(f"http://127.0.0.1:{up.prefect_port}/", timeout=10)
+    assert ui.status_code == 200  # the Prefect UI
+
+
+def test_a_launch_goes_through_the_deployment_to_the_worker(up: Stack) -> None:
+    """A command in another terminal finds the stack (state file) and submits the run; the
+    worker, with the database in its own environment, runs it. The run's parameters hold only
+    the campaign id and the clock."""
+    done = up.cli("--json", "campaign", "launch", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout)
+    assert out["status"] == "launched" and out["visits_planned"] == 12 and out["flow_run_id"]
+    assert "Starting a temporary" not in done.stderr and "Running on the Lookback stack" in \
+        done.stderr
+    run = httpx.get(f"http://127.0.0.1:{up.prefect_port}/api/flow_runs/{out['flow_run_id']}",
+                    timeout=10).json()
+    assert run["deployment_id"] and run["state"]["type"] == "COMPLETED"
+    assert run["parameters"] == {"campaign_id": 1, "now_iso": "2023-09-25T01:00:00+00:00"}
+    logs = httpx.post(f"http://127.0.0.1:{up.prefect_port}/api/logs/filter", timeout=10,
+                      json={"logs": {"flow_run_id": {"any_": [out["flow_run_id"]]}}}).json()
+    assert any("Completed" in entry["message"] for entry in logs)  # INFO logs reach the server
+
+
+def test_no_wait_returns_the_run_at_once(up: Stack) -> None:
+    out = up.json("campaign", "launch", "2", "--no-wait")
+    assert out["flow_run_id"] and out["state"] in ("SCHEDULED", "PENDING", "RUNNING")
+    deadline = time.monotonic() + 120
+    while up.json("campaign", "show", "2").get("status") != "launched":
+        assert time.monotonic() < deadline, "the submitted launch never finished"
+        time.sleep(1)
+
+
+def test_down_stops_every_part(up: Stack) -> None:
+    state = stack.read_state(up.data.resolve())
+    assert state is not None
+    done = up.cli("down")
+    assert done.returncode == 0 and "Stopped" in done.stdout, done.stdout + done.stderr
+    up.up.wait(timeout=60)
+    assert not any(stack.alive(p.pid) for p in state.parts)
+    assert not stack.state_path(up.data.resolve()).exists()
+    assert "No Lookback stack" in up.cli("status").stdout
