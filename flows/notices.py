@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
@@ -16,6 +16,7 @@ from domain import notices as svc
 from domain.errors import BadArgumentError
 from flows.issuing import CHUNK, issued_numbers, pending_contents, run_issuing
 from flows.launch import RETRY
+from flows.render_worker import render_chunk
 from flows.wiring import clock_for, run_flow, uow_for
 
 
@@ -83,17 +84,74 @@ class _TaskSteps:
         return issued_numbers(ids, uow_factory=uow_for())
 
 
+@flow(name="render-notices", log_prints=False, persist_result=True)
+def render_notices(ids: list[int], now_iso: str | None = None, actor: str = "system") -> int:
+    """One chunk of a fanned-out batch, its own flow run that any worker takes: render the
+    notices of ``ids`` still pending and store them in one transaction; how many were issued.
+    Run again — after a kill midway, or twice at once — it issues nothing twice: what is no
+    longer pending is skipped, and storing re-checks it under lock."""
+    items = pending_contents(ids, uow_factory=uow_for())
+    if not items:
+        return 0
+    return svc.store_issued(render_chunk(items), uow_factory=uow_for(),
+                            clock=clock_for(now_iso), actor=actor)
+
+
+FAN_OUT_TRIES = 3
+
+
+def _render_remotely(ids: list[int], now_iso: str | None, actor: str) -> int:
+    """Run one chunk as a ``render-notices`` flow run on the work pool; a run that crashed (its
+    worker killed) or failed is submitted again, up to three times in all."""
+    from prefect.deployments import run_deployment
+
+    last = ""
+    for _ in range(FAN_OUT_TRIES):
+        run = run_deployment("render-notices/render-notices", as_subflow=False, timeout=None,
+                             parameters={"ids": ids, "now_iso": now_iso, "actor": actor})
+        if run.state is not None and run.state.is_completed():
+            return int(run.state.result())
+        last = f"{run.name}: {run.state.name if run.state else '?'}"
+        get_run_logger().warning("chunk of %d notices ended %s; submitting it again",
+                                 len(ids), last)
+    raise RuntimeError(f"a chunk of {len(ids)} notices did not finish after {FAN_OUT_TRIES} "
+                       f"tries (last {last})")
+
+
+def fan_out_chunk(pending: int, slots: int) -> int:
+    """Notices per chunk: about two chunks per worker slot, 10 to 200 notices each."""
+    return max(10, min(200, -(-pending // max(1, 2 * slots))))
+
+
 @flow(name="issue-notices", log_prints=False, persist_result=True)
 def issue_notices(campaign_id: int | None, kind: str, lang: str,
                   now_iso: str | None = None, actor: str = "system",
                   workers: int = 0, office: str | None = None,
-                  office_short: str | None = None) -> dict[str, Any]:
+                  office_short: str | None = None, fan_out: int = 0) -> dict[str, Any]:
     """Number, render and store the notices of one kind for a campaign — or, with no campaign,
-    the rectification orders of routine supervision in ``office``'s series
-    (``flows.issuing.run_issuing``, each step a task, renders over ``workers`` processes)."""
-    return run_issuing(_TaskSteps(campaign_id, kind, lang, now_iso, actor, office,
-                                  office_short),
-                       workers=workers or default_workers(), chunk=CHUNK)
+    the rectification orders of routine supervision in ``office``'s series.
+
+    ``fan_out`` 0: ``flows.issuing.run_issuing``, each step a task, renders over ``workers``
+    processes. ``fan_out`` N (on a work pool with N run slots): the pending notices are split
+    into chunks, each a ``render-notices`` flow run that any worker takes, N at a time."""
+    steps = _TaskSteps(campaign_id, kind, lang, now_iso, actor, office, office_short)
+    if not fan_out:
+        return run_issuing(steps, workers=workers or default_workers(), chunk=CHUNK)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from report_templates.render import check_fonts
+
+    check_fonts()
+    ids = steps.record()
+    pending = [i for i, _ in steps.load(ids)]
+    size = fan_out_chunk(len(pending), fan_out)
+    chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
+    get_run_logger().info("%d notices pending: %d chunks of up to %d", len(pending), len(chunks),
+                          size)
+    with ThreadPoolExecutor(max(1, min(len(chunks), fan_out))) as pool:
+        issued = sum(pool.map(lambda c: _render_remotely(c, now_iso, actor), chunks))
+    return {"recorded_or_pending": len(ids), "recorded": len(ids), "issued": issued,
+            "numbers": steps.numbers(pending), "chunks": len(chunks)}
 
 
 def run_issue(campaign_id: int | None, kind: str, lang: str, now_iso: str | None = None,

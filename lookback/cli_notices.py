@@ -54,8 +54,9 @@ def export_pdfs(lb: App, campaign: int | None, kind: str, folder: Path) -> list[
 
 def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, lang: str,
                         workers: int, office: str | None = None,
-                        office_short: str | None = None) -> dict[str, Any]:
-    """Run the issuing flow; a Rich progress bar follows the database while it runs."""
+                        office_short: str | None = None, wait: bool = True) -> dict[str, Any]:
+    """Run the issuing flow — on a running stack through its deployment, the batch fanned out
+    over the workers in chunks — while a Rich progress bar follows the database."""
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
         if campaign is not None and uow.campaigns.get(campaign) is None:
@@ -79,6 +80,12 @@ def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, l
     def run() -> None:
         try:
             now = lb.settings.now.isoformat() if lb.settings.now else None
+            if runner.stack is not None:
+                result.update(runner.deployment("issue-notices", {
+                    "campaign_id": campaign, "kind": kind, "lang": lang, "now_iso": now,
+                    "actor": lb.actor, "office": office, "office_short": office_short,
+                    "fan_out": max(1, runner.stack.slots - 1)}, wait=wait, out=out))
+                return
             result.update(run_issue(campaign, kind, lang, now, lb.actor, workers, office,
                                     office_short))
         except BaseException as e:  # re-raised in the calling thread
@@ -87,8 +94,17 @@ def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, l
             stop.set()
 
     worker = threading.Thread(target=run, daemon=True)
-    with prefect_runtime.flows(lb, out):
+    with prefect_runtime.flows(lb, out) as runner:
         from flows.notices import run_issue
+
+        if runner.stack is None and not wait:
+            out.note("--no-wait needs a running stack (`lookback up`); issuing now",
+                     "--no-wait需要运行中的服务栈（`lookback up`）；现在直接签发")
+        if runner.stack is not None and not wait:
+            run()
+            if error:
+                raise error[0]
+            return result
 
         with out.progress(f"Issuing {kind} notices",
                           f"正在签发{svc.KIND_ZH[kind]}") as update:
@@ -127,6 +143,9 @@ def issue_cmd(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also write the PDFs here.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Rendering processes (0 = one per "
                                          "core, up to 4).")] = 0,
+    wait: Annotated[bool, typer.Option(
+        "--wait/--no-wait", help="With a running stack: wait for the batch (default), or "
+        "return the flow run's id at once.")] = True,
 ) -> None:
     """Number, render (in parallel processes) and store notices; rerunning issues nothing twice."""
     lb, out = _state(ctx)
@@ -147,8 +166,16 @@ def issue_cmd(
         raise BadArgumentError("--supervision needs --office: the office that issues the orders",
                                "--supervision需要--office：发文机关")
     t0 = time.perf_counter()
-    result = issue_with_progress(lb, out, campaign, kind, doc_lang, workers, office, office_short)
+    result = issue_with_progress(lb, out, campaign, kind, doc_lang, workers, office, office_short,
+                                 wait=wait)
     elapsed = time.perf_counter() - t0
+    if "flow_run_id" in result and "issued" not in result:  # submitted, not waited for
+        if out.json_mode:
+            out.emit({"ok": True, "campaign_id": campaign, "kind": kind, **result})
+        else:
+            out.say(f"Issuing submitted: flow run {result['flow_run']} ({result['url']}).",
+                    f"签发已提交：流程运行{result['flow_run']}（{result['url']}）。")
+        return
     written = export_pdfs(lb, campaign, kind, out_dir) if out_dir else []
     with lb.read_uow_factory()() as uow:
         notices = [n for n in _of(uow.notices.list_notices(campaign, kind), campaign)

@@ -16,13 +16,18 @@ def up(
     prefect_port: Annotated[int, typer.Option("--prefect-port", help="Port of the Prefect "
                                               "server and its UI.")] = 4200,
     api_port: Annotated[int, typer.Option("--api-port", help="Port of the HTTP API.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes of the pool "
+                                         "lookback.")] = 1,
 ) -> None:
     """Start the whole local stack — Prefect server with its UI, a worker of the process work
     pool `lookback`, the API and the scheduler — and supervise it until Ctrl-C or `lookback
     down`."""
+    from domain.errors import BadArgumentError
     from lookback import stack
 
     lb, out = _state(ctx)
+    if workers < 1:
+        raise BadArgumentError("--workers must be at least 1", "--workers至少为1")
     lb.require_schema()
     lb.settings.data_dir = lb.settings.data_dir.expanduser().resolve()
     lb.data_dir.mkdir(parents=True, exist_ok=True)
@@ -31,7 +36,7 @@ def up(
         args += ["--now", lb.settings.now.isoformat()]
     sup = stack.Supervisor(database_url=lb.database_url, data_dir=lb.data_dir,
                            prefect_port=prefect_port, api_port=api_port, cli_args=args,
-                           say=out.note)
+                           say=out.note, workers=workers)
     state = sup.start()
     if out.json_mode:
         out.emit({"ok": True, **state.as_dict()})

@@ -30,6 +30,7 @@ POOL = "lookback"
 DEPLOYMENTS = {
     "launch-campaign": "flows.launch.launch_campaign",
     "issue-notices": "flows.notices.issue_notices",
+    "render-notices": "flows.notices.render_notices",
     "lookback-review": "flows.followups.lookback_review",
 }
 
@@ -56,6 +57,7 @@ class State:
     database_sha256: str
     started_at: str
     parts: list[Part] = field(default_factory=list)
+    slots: int = 2  # flow runs the workers run at once, in all
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,12 +157,12 @@ def register_deployments(api_url: str) -> list[str]:
 
     from flows.followups import lookback_review
     from flows.launch import launch_campaign
-    from flows.notices import issue_notices
+    from flows.notices import issue_notices, render_notices
 
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
     names = []
-    for fl in (launch_campaign, issue_notices, lookback_review):
+    for fl in (launch_campaign, issue_notices, render_notices, lookback_review):
         deployment = fl.to_deployment(name=fl.name, entrypoint_type=EntrypointType.MODULE_PATH,
                                       work_pool_name=POOL)
         deployment.apply(work_pool_name=POOL)
@@ -173,7 +175,11 @@ class Supervisor:
     SIGINT/SIGTERM."""
 
     def __init__(self, *, database_url: str, data_dir: Path, prefect_port: int, api_port: int,
-                 cli_args: list[str], say: Any) -> None:
+                 cli_args: list[str], say: Any, workers: int = 1) -> None:
+        self.workers = workers
+        #: Flow runs each worker runs at once: one per core, and at least two (a fanned-out
+        #: batch's parent run waits while its chunks run).
+        self.limit = max(2, os.cpu_count() or 1)
         self.database_url, self.data_dir = database_url, data_dir
         self.prefect_port, self.api_port = prefect_port, api_port
         self.cli_args = cli_args  # --db/--data-dir/--now for the API and the scheduler
@@ -205,9 +211,10 @@ class Supervisor:
             "prefect-server": (_python("-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                        "--port", str(self.prefect_port)), ui,
                                f"{self.api_url}/health"),
-            "worker": (_python("-m", "prefect", "worker", "start", "--pool", POOL, "--type",
-                               "process", "--name", f"lookback-{os.getpid()}"), f"pool {POOL}",
-                       ""),
+            **{f"worker-{n}": (_python("-m", "prefect", "worker", "start", "--pool", POOL,
+                                        "--type", "process", "--limit", str(self.limit),
+                                        "--name", f"lookback-{os.getpid()}-{n}"),
+                                f"pool {POOL}", "") for n in range(1, self.workers + 1)},
             "api": (_python("-m", "lookback.cli", *self.cli_args, "serve", "--port",
                             str(self.api_port)), f"http://127.0.0.1:{self.api_port}",
                     f"http://127.0.0.1:{self.api_port}/health"),
@@ -219,8 +226,14 @@ class Supervisor:
         cmd, url, health = self._commands()[name]
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"stack-{name}.log"
+        env = self._env()
+        if name == "prefect-server" and "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in env:
+            # The stack's own Prefect database, in its data folder: its runs, deployments and
+            # logs stay with the Lookback data they are about.
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = (
+                f"sqlite+aiosqlite:///{self.data_dir / 'prefect-server.db'}")
         with log.open("ab") as f:
-            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=self._env(),
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         self.procs[name] = proc
         old = self.parts.get(name)
@@ -233,7 +246,7 @@ class Supervisor:
         return State(os.getpid(), self.api_url, f"http://127.0.0.1:{self.prefect_port}",
                      database_sha256(self.database_url),
                      datetime.now(UTC).replace(microsecond=0).isoformat(),
-                     list(self.parts.values()))
+                     list(self.parts.values()), slots=self.workers * self.limit)
 
     def start(self) -> State:
         if read_state(self.data_dir) is not None:
@@ -248,7 +261,8 @@ class Supervisor:
             names = register_deployments(self.api_url)
             self.say(f"Deployments registered: {', '.join(names)}",
                      f"已注册部署：{'、'.join(names)}")
-            self._spawn("worker")
+            for n in range(1, self.workers + 1):
+                self._spawn(f"worker-{n}")
             api = self._spawn("api")
             _wait(f"http://127.0.0.1:{self.api_port}/health", "the API", api,
                   self.logs / "stack-api.log", 60)
@@ -287,8 +301,8 @@ class Supervisor:
         """SIGTERM to every part; what is still running after its grace time is killed (the
         worker gets 3 s: a flow run it leaves unfinished is marked crashed by its missing
         heartbeats and picked up by the next run)."""
-        grace = {"worker": 3.0}
-        for name in ("scheduler", "api", "worker", "prefect-server"):
+        grace = {f"worker-{n}": 3.0 for n in range(1, self.workers + 1)}
+        for name in ("scheduler", "api", *grace, "prefect-server"):
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

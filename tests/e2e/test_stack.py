@@ -79,7 +79,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s.up = subprocess.Popen(
         [sys.executable, "-m", "lookback.cli", "--db", str(s.db), "--data-dir", str(s.data),
          "--lang", "en", "--now", NOW, "up", "--prefect-port", str(s.prefect_port),
-         "--api-port", str(s.api_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+         "--api-port", str(s.api_port), "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, cwd=folder, env=_env())
     deadline = time.monotonic() + 240
     while stack.read_state(s.data.resolve()) is None:
@@ -101,8 +101,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def test_status_shows_every_part_healthy(up: Stack) -> None:
     status = up.json("status")
     assert status["up"] and status["healthy"], status
-    assert [p["name"] for p in status["parts"]] == ["prefect-server", "worker", "api",
-                                                    "scheduler"]
+    assert [p["name"] for p in status["parts"]] == ["prefect-server", "worker-1", "worker-2",
+                                                    "api", "scheduler"]
     assert httpx.get(f"http://127.0.0.1:{up.api_port}/health", timeout=5).status_code == 200
     ui = httpx.get(f"http://127.0.0.1:{up.prefect_port}/", timeout=10)
     assert ui.status_code == 200  # the Prefect UI
@@ -134,6 +134,33 @@ def test_no_wait_returns_the_run_at_once(up: Stack) -> None:
     while up.json("campaign", "show", "2").get("status") != "launched":
         assert time.monotonic() < deadline, "the submitted launch never finished"
         time.sleep(1)
+
+
+def test_a_notice_batch_fans_out_over_the_workers(up: Stack) -> None:
+    """The rectification orders of a launched campaign: the parent run splits the pending
+    notices into chunks, each a `render-notices` flow run taken by a worker; every notice is
+    issued once and the numbers have no gaps."""
+    visits = up.json("visit", "list", "--campaign", "1")["items"]
+    for v in visits:
+        done = up.cli("issue", "add", "--visit", str(v["id"]), "--category", "records",
+                      "--severity", "general", "--description", "进货台账缺失",
+                      "--provision", "1")
+        assert done.returncode == 0, done.stderr
+    out = up.json("notices", "issue", "--campaign", "1", "--kind", "rectification_order")
+    assert out["issued_now"] == len(visits) == out["total"]
+    serials = sorted(int(n.rsplit("〕", 1)[-1].rstrip("号")) for n in out["numbers"])
+    assert serials == list(range(1, len(visits) + 1)), out["numbers"]
+    api = f"http://127.0.0.1:{up.prefect_port}/api"
+    runs = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
+        "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}).json()
+    flows = {f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", timeout=10,
+                                                     json={}).json()}
+    chunks = [r for r in runs if flows[r["flow_id"]] == "render-notices"]
+    assert len(chunks) >= 2 and all(r["deployment_id"] for r in chunks), [
+        (r["name"], r["parameters"], r["state"]["type"]) for r in runs]
+    assert sum(len(r["parameters"]["ids"]) for r in chunks) == len(visits)
+    again = up.json("notices", "issue", "--campaign", "1", "--kind", "rectification_order")
+    assert again["issued_now"] == 0 and again["total"] == len(visits)
 
 
 def test_down_stops_every_part(up: Stack) -> None:
