@@ -170,6 +170,9 @@ def register_deployments(api_url: str) -> list[str]:
     return names
 
 
+HEARTBEAT_SECONDS = 30  # how often a worker's flow run says it is alive (Prefect's minimum)
+
+
 class Supervisor:
     """Starts the four parts, restarts one that dies (up to 3 times), stops them all on
     SIGINT/SIGTERM."""
@@ -202,6 +205,7 @@ class Supervisor:
         # it asks for new runs every second (Prefect's default is 10 s).
         env.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
         env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "1")
+        env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
         return env
 
     def _commands(self) -> dict[str, tuple[list[str], str, str]]:

@@ -76,6 +76,9 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (folder / "plan.toml").write_text(small_plan(title="服务栈测试"), encoding="utf-8")
     for _ in range(2):
         assert s.cli("campaign", "create", str(folder / "plan.toml")).returncode == 0
+    (folder / "big.toml").write_text(small_plan(title="服务栈测试（大批）", total=40),
+                                     encoding="utf-8")
+    assert s.cli("campaign", "create", str(folder / "big.toml")).returncode == 0  # campaign 3
     s.up = subprocess.Popen(
         [sys.executable, "-m", "lookback.cli", "--db", str(s.db), "--data-dir", str(s.data),
          "--lang", "en", "--now", NOW, "up", "--prefect-port", str(s.prefect_port),
@@ -161,6 +164,16 @@ def test_a_notice_batch_fans_out_over_the_workers(up: Stack) -> None:
     assert sum(len(r["parameters"]["ids"]) for r in chunks) == len(visits)
     again = up.json("notices", "issue", "--campaign", "1", "--kind", "rectification_order")
     assert again["issued_now"] == 0 and again["total"] == len(visits)
+
+
+def _flow_runs(up: Stack, flow: str, **state: Any) -> list[dict[str, Any]]:
+    api = f"http://127.0.0.1:{up.prefect_port}/api"
+    body: dict[str, Any] = {"flows": {"name": {"any_": [flow]}}}
+    if state:
+        body["flow_runs"] = {"state": {"type": {"any_": state["types"]}}}
+    runs: list[dict[str, Any]] = httpx.post(f"{api}/flow_runs/filter", json=body,
+                                            timeout=10).json()
+    return runs
 
 
 def test_down_stops_every_part(up: Stack) -> None:
