@@ -123,6 +123,7 @@ def init(ctx: typer.Context) -> None:
 
 def _register_subcommands() -> None:
     from lookback.cli_api import serve, users_app
+    from lookback.cli_backup import backup, restore
     from lookback.cli_calendar import calendar_app
     from lookback.cli_campaign import campaign_app, draw_app
     from lookback.cli_demo import demo
@@ -162,6 +163,8 @@ def _register_subcommands() -> None:
     app.command("serve")(command(serve))
     app.add_typer(supervision_app, name="supervision", help="Routine supervision by assigned officials (包保督导): open, record, list, rates.")
     app.command(name="demo")(command(demo))
+    app.command(name="backup")(command(backup))
+    app.command(name="restore")(command(restore))
 
 
 _register_subcommands()
