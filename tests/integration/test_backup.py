@@ -277,6 +277,26 @@ def test_backup_refuses_an_existing_file_without_force(
     assert tarfile.is_tarfile(archive) and archive.stat().st_mode & 0o077 == 0
 
 
+def test_backup_stops_at_a_missing_or_damaged_evidence_file(
+        source: tuple[Site, int], tmp_path: Path) -> None:
+    site, _ = source
+    [(sha,), *_] = site.sql("SELECT sha256 FROM evidence ORDER BY sha256")
+    rel = f"evidence/{sha[:2]}/{sha[2:4]}/{sha}"
+    blob = site.data / rel
+    kept = blob.read_bytes()
+    archive = tmp_path / "b.tar"
+    blob.chmod(0o644)
+    blob.write_bytes(kept[:-1] + b"X")
+    out = site.json("backup", str(archive), code=1)
+    assert out["error"]["code"] == "verification_failed" and rel in out["error"]["message"]
+    blob.unlink()
+    out = site.json("backup", str(archive), code=1)
+    assert rel in out["error"]["message"] and "missing" in out["error"]["message"]
+    assert list(tmp_path.glob("*b.tar*")) == []  # no archive, no temporary file left
+    blob.write_bytes(kept)
+    assert site.json("backup", str(archive))["ok"] is True
+
+
 def test_restore_refuses_a_target_that_holds_data(
         source: tuple[Site, int], tmp_path: Path) -> None:
     site, _ = source
