@@ -71,8 +71,9 @@ class App:
         engine = self.engine
         return lambda: SqlUnitOfWork(engine, read_only=True)
 
-    def require_schema(self) -> None:
-        """Refuse to work on a database that `lookback init` has not created or upgraded."""
+    def require_schema(self, *, newest: bool = True) -> None:
+        """Refuse to work on a database that `lookback init` has not created or (unless
+        ``newest`` is False) upgraded."""
         url = make_url(self.database_url)
         missing_file = (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
                         and not Path(url.database or "").expanduser().exists())
@@ -83,7 +84,7 @@ class App:
                 f"the database {self.database_label} is not initialised; run `lookback init` first",
                 f"数据库{self.database_label}尚未初始化；请先运行`lookback init`",
             )
-        if current != migrate.HEAD:
+        if newest and current != migrate.HEAD:
             raise NotInitialisedError(
                 f"the database schema is at revision {current}, not the newest; run "
                 "`lookback init` to upgrade it",

@@ -60,6 +60,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Each part of the running stack, its URL and whether it is healthy."),
     "deploy": ("lookback.cli_stack", "deploy",
                "Register the work pool and the flows' deployments on a Prefect server."),
+    "backup": ("lookback.cli_backup", "backup",
+               "Write one archive of the database, the evidence and the data files, with a "
+               "manifest of SHA-256s."),
+    "restore": ("lookback.cli_backup", "restore",
+                "Restore an archive from `lookback backup`, checking every file and the event "
+                "chain."),
     "demo": ("lookback.cli_demo", "demo",
              "Build a complete demo in a new folder: registers, a campaign launched through "
              "Prefect, fieldwork, notices, look-backs and a summary (SQLite, no server)."),

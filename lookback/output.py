@@ -105,12 +105,14 @@ class Output:
         with progress:
             task = progress.add_task(self.t(en, zh), total=total)
 
-            def update(completed: float, *, description: str | None = None) -> None:
+            def update(completed: float, *, description: str | None = None,
+                       of: float | None = None) -> None:
                 progress.update(task, completed=completed,
-                                **({"description": description} if description else {}))
+                                **({"description": description} if description else {}),
+                                **({"total": of} if of is not None else {}))
 
             yield update
-            progress.update(task, completed=total)
+            progress.update(task, completed=progress.tasks[0].total or total)
 
 
 def pct(value: float | None) -> str:

@@ -2,12 +2,14 @@
 # Install what Lookback needs on a fresh Debian machine, then the project into ./.venv.
 #   - Debian packages (as root): Noto CJK fonts and HarfBuzz's subsetter for the PDF notices
 #     (without libharfbuzz-subset0 WeasyPrint falls back to fontTools and a Chinese page takes
-#     seconds), Pango for WeasyPrint, and PostgreSQL for the test run at scale.
+#     seconds), Pango for WeasyPrint, and PostgreSQL for the test run at scale (with its client
+#     tools pg_dump and pg_restore, which `lookback backup` / `restore` use on PostgreSQL).
 #   - Python packages: the project and its dev tools, in a virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 postgresql)
+PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 postgresql
+          postgresql-client)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "bootstrap: apt-get install ${PACKAGES[*]}"
