@@ -87,12 +87,12 @@ def clock_for(now_iso: str | None) -> Clock:
     return FixedClock(datetime.fromisoformat(now_iso)) if now_iso else SystemClock()
 
 
-def on_server() -> bool:
-    """Whether flows report to a Prefect server (``PREFECT_API_URL`` in the environment or the
-    active Prefect profile) rather than to a temporary one started for this process."""
+def server_url() -> str | None:
+    """The Prefect server flows report to (``PREFECT_API_URL`` in the environment or the active
+    Prefect profile), or None: then Prefect starts a temporary one for this process."""
     from prefect.settings import get_current_settings
 
-    return bool(get_current_settings().api.url)
+    return get_current_settings().api.url or None
 
 
 def run_flow(flow_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -101,7 +101,7 @@ def run_flow(flow_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     short synchronous flow wait about a second on exit, and nobody watches a temporary server)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    quiet = nullcontext() if on_server() else temporary_settings(
+    quiet = nullcontext() if server_url() else temporary_settings(
         {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
     with quiet:
         return flow_fn(*args, **kwargs)

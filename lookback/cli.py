@@ -166,10 +166,11 @@ def init(ctx: typer.Context,
 
     lb, out = state(ctx)
     prefect = prefect_runtime.prepare(out)
-    prefect_en = {"server": f"Prefect: the server at {prefect_runtime.server_url()}",
+    server = prefect_runtime.server_url() if prefect == "server" else None
+    prefect_en = {"server": f"Prefect: the server at {server}",
                   "ready": "Prefect's local database was ready",
                   "prepared": "Prefect's local database prepared"}[prefect]
-    prefect_zh = {"server": f"Prefect：使用服务{prefect_runtime.server_url()}",
+    prefect_zh = {"server": f"Prefect：使用服务{server}",
                   "ready": "Prefect本地数据库已就绪", "prepared": "Prefect本地数据库已准备"}[prefect]
     if prefect_only:
         if out.json_mode:

@@ -54,9 +54,9 @@ def configure() -> None:
 def server_url() -> str | None:
     """The Prefect server flows report to, or None for the temporary one."""
     configure()
-    from prefect.settings import get_current_settings
+    from flows.wiring import server_url as configured
 
-    return get_current_settings().api.url or None
+    return configured()
 
 
 def _home() -> Path:

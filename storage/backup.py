@@ -43,6 +43,7 @@ from domain.errors import BadArgumentError, BadFileError, InputError, LookbackEr
 from domain.events import verify_chain
 from storage import migrate
 from storage.db import make_engine, normalise_url
+from storage.readers import file_sha256
 from storage.uow import SqlUnitOfWork
 
 FORMAT = "lookback-backup"
@@ -590,14 +591,6 @@ def _check_staged(archive: Path, staged: _Staged, kind: str) -> list[tuple[FileE
     return out
 
 
-def _sha_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_database(engine: Engine, manifest: dict[str, Any], where_en: str, where_zh: str
                     ) -> tuple[str, int, str | None, int]:
     """The event chain intact and as long as recorded, every notice PDF and evidence row as the
@@ -680,7 +673,7 @@ def restore(url: str, data_dir: Path, archive: Path, *, force: bool = False,
         for entry, _ in files:
             dest = data_dir / entry.path
             if dest.exists():
-                if dest.is_file() and _sha_of(dest) == entry.sha256:
+                if dest.is_file() and file_sha256(dest) == entry.sha256:
                     present.add(entry.path)
                 elif not force:
                     raise TargetNotEmptyError(

@@ -93,7 +93,8 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
@@ -139,7 +140,7 @@ class RegisterFile:
             self.encoding, self.sha256 = detect_encoding(path)
         else:
             self.encoding = "xlsx"
-            self.sha256 = _sha256(path)
+            self.sha256 = file_sha256(path)
         self.headers: list[str] = []
         self.mapping: dict[int, str] = {}
 

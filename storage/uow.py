@@ -76,8 +76,8 @@ class SqlUnitOfWork:
     supervision: _Repository[SqlSupervisionRepository] = _Repository(
         "storage.supervision", "SqlSupervisionRepository")
     users: _Repository[SqlUserRepository] = _Repository("storage.users", "SqlUserRepository")
-    _NAMES = ("regions", "registers", "import_runs", "campaigns", "fieldwork", "issues", "events",
-              "notices", "followups", "supervision", "users")
+    _NAMES = tuple(name for name, value in list(locals().items())
+                   if isinstance(value, _Repository))
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
