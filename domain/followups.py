@@ -233,16 +233,18 @@ def fire(ids: Sequence[int] | None, *, uow_factory: FollowUpUowFactory, clock: C
 
 def sweep(*, uow_factory: FollowUpUowFactory, clock: Clock, worker: str,
           batch: int = 1000, on_batch: Callable[[int], None] | None = None,
-          frequencies: Mapping[str, str] = DEFAULT_FREQUENCIES) -> SweepResult:
+          frequencies: Mapping[str, str] = DEFAULT_FREQUENCIES,
+          fire_due: bool = True) -> SweepResult:
     """The one sweep (the scheduler's safety net, ``lookback followup sweep`` and the Prefect flow
     ``lookback-review``): fire everything due, mark the issues whose due date passed with nothing
     reported as overdue, and open the routine-supervision visits of the periods that have begun.
 
     Each step commits on its own, in batches, and skips what another transaction holds, so any
-    number of sweeps may run at once: each row is done by exactly one of them.
+    number of sweeps may run at once: each row is done by exactly one of them. ``fire_due``
+    False leaves the due follow-ups to the caller (a scheduler that hands them to workers).
     """
-    result = fire(None, uow_factory=uow_factory, clock=clock, worker=worker, batch=batch,
-                  on_batch=on_batch)
+    result = (fire(None, uow_factory=uow_factory, clock=clock, worker=worker, batch=batch,
+                   on_batch=on_batch) if fire_due else SweepResult())
     result.marked_overdue = len(issues.mark_overdue(today=china_date(clock.now()), actor=worker,
                                                     uow_factory=uow_factory, clock=clock,
                                                     batch=batch))

@@ -35,10 +35,23 @@ def sweep_task(now_iso: str | None, worker: str) -> dict[str, Any]:
     return r.as_dict()
 
 
+@task(name="fire", cache_policy=NO_CACHE, **RETRY)
+def fire_task(ids: list[int], now_iso: str | None, worker: str) -> dict[str, Any]:
+    r = svc.fire(ids, uow_factory=uow_for(), clock=clock_for(now_iso), worker=worker)
+    get_run_logger().info("follow-ups %s: %d fired (%d look-backs opened, %d reminders, "
+                          "%d cancelled)", ids, r.fired, r.opened, r.reminded, r.cancelled)
+    return {**r.as_dict(), "followups": ids, "fired_ids": r.fired_ids}
+
+
 @flow(name="lookback-review", log_prints=False, persist_result=True)
-def lookback_review(now_iso: str | None = None,
-                    worker: str = "flow:lookback-review") -> dict[str, Any]:
-    """Fire every due follow-up, mark overdue issues, open due supervision visits."""
+def lookback_review(now_iso: str | None = None, worker: str = "flow:lookback-review",
+                    followup_ids: list[int] | None = None) -> dict[str, Any]:
+    """Fire every due follow-up, mark overdue issues, open due supervision visits — or, given
+    ``followup_ids`` (a scheduler's timer), fire just those (each only if still pending and
+    due: a run submitted twice fires nothing twice)."""
+    if followup_ids:
+        fired: dict[str, Any] = fire_task(followup_ids, now_iso, worker)
+        return fired
     result: dict[str, Any] = sweep_task(now_iso, worker)
     return result
 

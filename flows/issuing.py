@@ -36,6 +36,13 @@ def pending_contents(ids: Sequence[int], *, uow_factory: Callable[[], UnitOfWork
     return out
 
 
+def pending_ids(ids: Sequence[int], *, uow_factory: Callable[[], UnitOfWork]) -> list[int]:
+    """Those of ``ids`` still pending, in order, without loading their contents."""
+    with uow_factory() as uow:
+        status = uow.notices.statuses(ids)
+    return [i for i in ids if status.get(i) == "pending"]
+
+
 class IssuingSteps(Protocol):
     def record(self) -> list[int]: ...
     def load(self, ids: list[int]) -> Contents: ...

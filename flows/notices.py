@@ -14,7 +14,7 @@ from prefect.utilities.annotations import quote
 
 from domain import notices as svc
 from domain.errors import BadArgumentError
-from flows.issuing import CHUNK, issued_numbers, pending_contents, run_issuing
+from flows.issuing import CHUNK, issued_numbers, pending_contents, pending_ids, run_issuing
 from flows.launch import RETRY
 from flows.render_worker import render_chunk
 from flows.wiring import clock_for, run_flow, uow_for
@@ -98,22 +98,52 @@ def render_notices(ids: list[int], now_iso: str | None = None, actor: str = "sys
 
 
 FAN_OUT_TRIES = 3
+CHUNK_TIMEOUT_VARIABLE = "LOOKBACK_NOTICE_CHUNK_TIMEOUT"
+DEFAULT_CHUNK_TIMEOUT = 600.0
 
 
-def _render_remotely(ids: list[int], now_iso: str | None, actor: str) -> int:
-    """Run one chunk as a ``render-notices`` flow run on the work pool; a run that crashed (its
-    worker killed) or failed is submitted again, up to three times in all."""
+def chunk_timeout() -> float:
+    """Seconds a chunk's run may take before it is taken for lost (its worker killed, the run
+    left RUNNING) and submitted again: ``LOOKBACK_NOTICE_CHUNK_TIMEOUT``, default 600."""
+    raw = os.environ.get(CHUNK_TIMEOUT_VARIABLE, "")
+    try:
+        return max(1.0, float(raw)) if raw else DEFAULT_CHUNK_TIMEOUT
+    except ValueError:
+        return DEFAULT_CHUNK_TIMEOUT
+
+
+def _give_up(run_id: Any, why: str) -> None:
+    """Mark a chunk's run that outlived its time CRASHED, so that the UI shows what happened and
+    no worker starts it late (if it still runs somewhere, its store re-checks under lock)."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, Crashed(message=why), force=True)
+
+
+def _render_remotely(ids: list[int], now_iso: str | None, actor: str, logger: Any) -> int:
+    """Run one chunk as a ``render-notices`` flow run on the work pool. A run that crashed or
+    failed, or did not finish within :func:`chunk_timeout` (its worker was killed), is
+    submitted again, up to three times in all; what the lost run stored stays stored once."""
     from prefect.deployments import run_deployment
 
     last = ""
+    limit = chunk_timeout()
     for _ in range(FAN_OUT_TRIES):
-        run = run_deployment("render-notices/render-notices", as_subflow=False, timeout=None,
+        run = run_deployment("render-notices/render-notices", as_subflow=False, timeout=limit,
+                             poll_interval=1,
                              parameters={"ids": ids, "now_iso": now_iso, "actor": actor})
-        if run.state is not None and run.state.is_completed():
-            return int(run.state.result())
-        last = f"{run.name}: {run.state.name if run.state else '?'}"
-        get_run_logger().warning("chunk of %d notices ended %s; submitting it again",
-                                 len(ids), last)
+        state = run.state
+        if state is not None and state.is_completed():
+            return int(state.result())
+        if state is None or not state.is_final():
+            why = f"no result within {limit:.0f} s ({CHUNK_TIMEOUT_VARIABLE}); submitted again"
+            _give_up(run.id, why)
+            last = f"{run.name}: {why}"
+        else:
+            last = f"{run.name}: {state.name}"
+        logger.warning("chunk of %d notices: %s; submitting it again", len(ids), last)
     raise RuntimeError(f"a chunk of {len(ids)} notices did not finish after {FAN_OUT_TRIES} "
                        f"tries (last {last})")
 
@@ -143,13 +173,15 @@ def issue_notices(campaign_id: int | None, kind: str, lang: str,
 
     check_fonts()
     ids = steps.record()
-    pending = [i for i, _ in steps.load(ids)]
+    pending = pending_ids(ids, uow_factory=uow_for())
     size = fan_out_chunk(len(pending), fan_out)
     chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
-    get_run_logger().info("%d notices pending: %d chunks of up to %d", len(pending), len(chunks),
-                          size)
+    # The chunks are waited for in threads, outside the run's context: they log through the
+    # run's logger, taken here.
+    logger = get_run_logger()
+    logger.info("%d notices pending: %d chunks of up to %d", len(pending), len(chunks), size)
     with ThreadPoolExecutor(max(1, min(len(chunks), fan_out))) as pool:
-        issued = sum(pool.map(lambda c: _render_remotely(c, now_iso, actor), chunks))
+        issued = sum(pool.map(lambda c: _render_remotely(c, now_iso, actor, logger), chunks))
     return {"recorded_or_pending": len(ids), "recorded": len(ids), "issued": issued,
             "numbers": steps.numbers(pending), "chunks": len(chunks)}
 

@@ -281,12 +281,38 @@ def scheduler_run(
     daemon = Daemon(lb, lease_seconds=lease_seconds, sweep_seconds=sweep_seconds,
                     horizon_seconds=int(horizon_hours * 3600), max_jobs=max_jobs, clock=clock,
                     on_event=lambda m: out.note(m, m))
+    _submit_to_workers(daemon, out)
     install_signal_handlers(daemon)
     out.note(f"scheduler {daemon.holder} on {lb.database_label}; Ctrl-C to stop",
              f"调度器{daemon.holder}，数据库{lb.database_label}；按Ctrl-C停止")
     daemon.run()
     if out.json_mode:
         out.emit({"ok": True, "holder": daemon.holder, **daemon.stats})
+
+
+def _submit_to_workers(daemon: Any, out: Any) -> None:
+    """On a Prefect server with the ``lookback-review`` deployment, fired look-backs become its
+    flow runs (visible in the UI); otherwise, or if the server does not answer, they run here."""
+    from lookback.prefect_runtime import server_url
+    from lookback.scheduler import ReviewRuns
+
+    url = server_url()
+    if url is None:
+        return
+    try:
+        daemon.runs = ReviewRuns.find(daemon.holder)
+    except Exception as e:  # the server does not answer now: fire in this process
+        out.note(f"Prefect server {url} does not answer ({type(e).__name__}); look-backs fire "
+                 "in this process", f"Prefect服务{url}无应答（{type(e).__name__}）；回头看任务在"
+                 "本进程内执行")
+        return
+    if daemon.runs is None:
+        out.note(f"no lookback-review deployment on {url} (`lookback deploy` registers it); "
+                 "look-backs fire in this process",
+                 f"{url}上没有lookback-review部署（`lookback deploy`可注册）；回头看任务在本进程内执行")
+    else:
+        out.note(f"look-backs are submitted as lookback-review runs to the workers of {url}",
+                 f"回头看任务以lookback-review流程运行提交给{url}的工作进程")
 
 
 @scheduler_app.command("status")

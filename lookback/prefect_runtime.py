@@ -112,7 +112,8 @@ def prepare(out: Output | None = None) -> str:
 @dataclass(frozen=True)
 class Runner:
     """How a command's flows run: through the deployments of a running `lookback up` stack on
-    this database (``stack`` set), or in this process."""
+    this database, or of a work pool named by the environment (``stack`` set: its ``ui_url``
+    and ``slots``), or in this process."""
 
     stack: Any = None
 
@@ -123,7 +124,7 @@ class Runner:
         from prefect.deployments import run_deployment
 
         run = run_deployment(f"{name}/{name}", parameters=parameters,
-                             timeout=None if wait else 0)
+                             timeout=None if wait else 0, poll_interval=1)
         url = f"{self.stack.ui_url}/runs/flow-run/{run.id}"
         out.note(f"Flow run {run.name} of {name}: {url}", f"{name}的流程运行{run.name}：{url}")
         if not wait:
@@ -155,6 +156,12 @@ def flows(lb: App, out: Output) -> Iterator[Runner]:
         out.note(f"Running on the Lookback stack (Prefect {found.ui_url})…",
                  f"在Lookback服务栈上运行（Prefect {found.ui_url}）…")
         yield Runner(found)
+        return
+    pool = local_stack.configured_pool()
+    if pool is not None:
+        out.note(f"Submitting to the workers of work pool {local_stack.POOL} ({pool.ui_url})…",
+                 f"提交给工作池{local_stack.POOL}的工作进程（{pool.ui_url}）…")
+        yield Runner(pool)
         return
     if prepare(out) != "server":
         out.note("Starting a temporary Prefect server (set PREFECT_API_URL to use a running "

@@ -15,6 +15,13 @@ The follow-up rows are the truth; APScheduler only holds timers for the ones due
   ``domain.followups``): a job that finds its row already fired does nothing.
 * **Sweep** every ``sweep_seconds``: the safety net for anything due without a run, and the
   overdue marking. **Refill** tops up the timers as the horizon moves.
+* **On a Prefect server** (``PREFECT_API_URL`` set, the ``lookback-review`` deployment
+  registered) a due follow-up is not fired here but submitted as a ``lookback-review`` flow run
+  that a worker takes (:class:`ReviewRuns`), so each fired look-back shows in the Prefect UI. The
+  run's idempotency key names the follow-up, so a timer and a sweep, or a leader and the standby
+  that took over from it, submit one run between them. What the server refuses, what its run
+  ended without firing, and what a run has left pending for ``stale_seconds`` is fired here:
+  nothing waits on a worker that is gone.
 """
 
 from __future__ import annotations
@@ -54,6 +61,59 @@ def fire_job(followup_id: int) -> None:
     d.fire_one(followup_id)
 
 
+REVIEW_DEPLOYMENT = "lookback-review/lookback-review"
+DISPATCH_MAX = 200  # follow-ups submitted one run each per sweep; a larger backlog fires here
+
+
+@dataclass
+class ReviewRuns:
+    """Submits due follow-ups as runs of the ``lookback-review`` deployment, one run per
+    follow-up and due instant (the idempotency key)."""
+
+    deployment_id: Any
+    holder: str
+    stale_seconds: float = 600.0
+
+    @classmethod
+    def find(cls, holder: str) -> ReviewRuns | None:
+        """The deployment on the configured Prefect server, or None (no server, or not
+        registered: then the scheduler fires in its own process)."""
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                dep = client.read_deployment_by_name(REVIEW_DEPLOYMENT)
+            except ObjectNotFound:
+                return None
+        return cls(dep.id, holder)
+
+    @staticmethod
+    def key(fu: svc.FollowUp) -> str:
+        return f"followup:{fu.id}:{fu.revision}:{fu.due_at}"
+
+    def submit(self, due: list[svc.FollowUp], now_iso: str | None) -> list[int]:
+        """Submit a run for each of ``due``; returns the ids to fire in this process instead: the
+        run exists already and ended (it fired them, or found them not yet due), or it has been
+        waiting for a worker longer than ``stale_seconds``."""
+        from prefect.client.orchestration import get_client
+
+        left: list[int] = []
+        now = datetime.now(UTC)
+        with get_client(sync_client=True) as client:
+            for fu in due:
+                run = client.create_flow_run_from_deployment(
+                    self.deployment_id, idempotency_key=self.key(fu),
+                    parameters={"followup_ids": [fu.id], "now_iso": now_iso,
+                                "worker": f"flow:lookback-review:{self.holder}"},
+                    tags=["lookback-review", f"issue:{fu.issue_id}"])
+                state = run.state
+                waited = (now - run.created).total_seconds() if run.created else 0.0
+                if (state is not None and state.is_final()) or waited > self.stale_seconds:
+                    left.append(fu.id)
+        return left
+
+
 @dataclass
 class Daemon:
     app: App
@@ -65,6 +125,7 @@ class Daemon:
     clock: Clock = field(default_factory=SystemClock)
     stop: threading.Event = field(default_factory=threading.Event)
     on_event: Any = None  # callable(str) for progress messages (the CLI prints them)
+    runs: ReviewRuns | None = None  # set: due follow-ups go to the Prefect workers
     _scheduler: Any = None
     stats: dict[str, int] = field(default_factory=lambda: {"fired": 0, "sweeps": 0, "jobs": 0})
 
@@ -86,16 +147,55 @@ class Daemon:
         wait = fu.due_at - self.clock.now().timestamp()
         if 0 < wait <= 5:  # timer and clock a hair apart: never fire early
             time.sleep(wait)
-        r = svc.fire([followup_id], uow_factory=self.app.uow_factory(), clock=self.clock,
+        ids = self._dispatch([fu]) if self.runs else [followup_id]
+        if not ids:
+            return
+        r = svc.fire(ids, uow_factory=self.app.uow_factory(), clock=self.clock,
                      worker=self.holder)
         self.stats["fired"] += r.fired
         if r.fired:
             self._say(f"fired follow-up {followup_id} ({fu.kind} of issue {fu.issue_id})")
 
+    def _now_iso(self) -> str | None:
+        """The clock a submitted run fires by: the scheduler's own when it is shifted (--now)."""
+        return self.clock.now().isoformat() if isinstance(self.clock, OffsetClock) else None
+
+    def _dispatch(self, due: list[svc.FollowUp]) -> list[int]:
+        """Submit ``due`` to the workers; the ids to fire here instead (all of them when the
+        server does not answer)."""
+        assert self.runs is not None
+        try:
+            left = self.runs.submit(due, self._now_iso())
+        except Exception as e:  # the server is down or refuses: fire here, lose nothing
+            log.warning("submitting %d follow-ups to Prefect failed (%s); firing them here",
+                        len(due), e)
+            return [fu.id for fu in due]
+        if len(left) < len(due):
+            self.stats["submitted"] = self.stats.get("submitted", 0) + len(due) - len(left)
+            self._say(f"submitted {len(due) - len(left)} look-back runs to the Prefect workers")
+        return left
+
+    def _sweep_through_workers(self) -> tuple[svc.SweepResult, bool]:
+        """The due follow-ups submitted as runs (what is left fired here); whether a backlog
+        larger than one sweep submits is left to the in-process sweep."""
+        with self.app.read_uow_factory()() as uow:
+            due = uow.followups.list(status="pending", kind=None, team=None, campaign_id=None,
+                                     due_before=svc.epoch(self.clock.now()),
+                                     limit=DISPATCH_MAX)
+        left = self._dispatch(due) if due else []
+        r = (svc.fire(left, uow_factory=self.app.uow_factory(), clock=self.clock,
+                      worker=self.holder) if left else svc.SweepResult())
+        return r, len(due) >= DISPATCH_MAX
+
     def sweep(self) -> svc.SweepResult:
         # The one sweep: fire what is due, mark overdue, and open the routine-supervision visits
         # (包保督导) of any period that has begun, on the same clock.
-        r = svc.sweep(uow_factory=self.app.uow_factory(), clock=self.clock, worker=self.holder)
+        here, backlog = (self._sweep_through_workers() if self.runs
+                         else (svc.SweepResult(), True))
+        r = svc.sweep(uow_factory=self.app.uow_factory(), clock=self.clock, worker=self.holder,
+                      fire_due=backlog)
+        for name in ("opened", "reminded", "cancelled"):
+            setattr(r, name, getattr(r, name) + getattr(here, name))
         self.stats["fired"] += r.fired
         self.stats["sweeps"] += 1
         if r.supervision_opened:

@@ -115,6 +115,36 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+SUBMIT_VARIABLE = "LOOKBACK_SUBMIT_TO_WORKERS"
+SLOTS_VARIABLE = "LOOKBACK_WORKER_SLOTS"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The work pool of a Prefect server that another process runs (the national topology):
+    commands submit to its deployments when ``LOOKBACK_SUBMIT_TO_WORKERS=1`` and
+    ``PREFECT_API_URL`` are set; its workers must run on the same Lookback database."""
+
+    prefect_api_url: str
+    slots: int
+
+    @property
+    def ui_url(self) -> str:
+        return self.prefect_api_url.removesuffix("/").removesuffix("/api")
+
+
+def configured_pool() -> Pool | None:
+    """The pool named by the environment, or None."""
+    url = os.environ.get("PREFECT_API_URL", "")
+    if os.environ.get(SUBMIT_VARIABLE, "") not in ("1", "true", "yes") or not url:
+        return None
+    try:
+        slots = max(2, int(os.environ.get(SLOTS_VARIABLE, "") or 4))
+    except ValueError:
+        slots = 4
+    return Pool(url, slots)
+
+
 def discover(data_dir: Path, database_url: str) -> State | None:
     """The running stack when it serves this database (then ``PREFECT_API_URL`` is set for this
     process, unless already set), else None."""

@@ -25,6 +25,8 @@ fi
 if [ -n "${LOOKBACK_TEST_DATABASE_URL:-}" ]; then
   echo "== pytest storage tests (PostgreSQL)"
   $PY -m pytest -q -p no:cacheprovider -m "not sqlite_only" tests/integration
+  echo "== pytest the national topology (scripts/cluster.py: PostgreSQL, Prefect server, workers)"
+  $PY -m pytest -q -p no:cacheprovider tests/cluster
 else
   echo "== PostgreSQL not available: storage tests ran on SQLite only"
 fi

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text, update
 
 from domain.notices import Notice, canonical
-from storage.repositories import SqlRepository, fits_id
+from storage.repositories import SqlRepository, _chunks, fits_id
 from storage.tables import NoticePdfRow, NoticeRow
 
 _LOCK_KEY = 7_041_643
@@ -88,6 +89,14 @@ class SqlNoticeRepository(SqlRepository):
             select(NoticeRow.id).where(NoticeRow.status == "pending", NoticeRow.kind == kind,
                                        NoticeRow.campaign_id.is_(None))  # type: ignore[union-attr]
             .order_by(NoticeRow.id)).scalars()]
+
+    def statuses(self, ids: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(ids)):
+            out.update((int(i), str(st)) for i, st in self._conn.execute(
+                select(NoticeRow.id, NoticeRow.status).where(
+                    NoticeRow.id.in_(chunk))))  # type: ignore[union-attr]
+        return out
 
     def list_notices(self, campaign_id: int | None, kind: str | None) -> list[Notice]:
         stmt = select(NoticeRow).order_by(NoticeRow.id).execution_options(populate_existing=True)

@@ -378,6 +378,9 @@ class FakeNotices(_Repo):
         return [n.id for n in self.w.notices.values()
                 if n.status == "pending" and n.campaign_id is None and n.kind == kind]
 
+    def statuses(self, ids: Sequence[int]) -> dict[int, str]:
+        return {i: self.w.notices[i].status for i in ids if i in self.w.notices}
+
     def mark_issued(self, notice_id: int, pdf: bytes, pdf_sha256: str, at: datetime) -> bool:
         n = self.w.notices[notice_id]
         if n.status != "pending":
