@@ -122,7 +122,8 @@ def _give_up(run_id: Any, why: str) -> None:
         client.set_flow_run_state(run_id, Crashed(message=why), force=True)
 
 
-def _render_remotely(ids: list[int], now_iso: str | None, actor: str, logger: Any) -> int:
+def _render_remotely(ids: list[int], now_iso: str | None, actor: str, logger: Any,
+                     batch: str) -> int:
     """Run one chunk as a ``render-notices`` flow run on the work pool. A run that crashed or
     failed, or did not finish within :func:`chunk_timeout` (its worker was killed), is
     submitted again, up to three times in all; what the lost run stored stays stored once."""
@@ -132,7 +133,7 @@ def _render_remotely(ids: list[int], now_iso: str | None, actor: str, logger: An
     limit = chunk_timeout()
     for _ in range(FAN_OUT_TRIES):
         run = run_deployment("render-notices/render-notices", as_subflow=False, timeout=limit,
-                             poll_interval=1,
+                             poll_interval=1, tags=[batch],
                              parameters={"ids": ids, "now_iso": now_iso, "actor": actor})
         state = run.state
         if state is not None and state.is_completed():
@@ -146,6 +147,11 @@ def _render_remotely(ids: list[int], now_iso: str | None, actor: str, logger: An
         logger.warning("chunk of %d notices: %s; submitting it again", len(ids), last)
     raise RuntimeError(f"a chunk of {len(ids)} notices did not finish after {FAN_OUT_TRIES} "
                        f"tries (last {last})")
+
+
+def batch_tag(parent_run_id: str) -> str:
+    """The tag of every chunk run of one fanned-out batch."""
+    return f"batch:{parent_run_id}"
 
 
 def fan_out_chunk(pending: int, slots: int) -> int:
@@ -180,8 +186,12 @@ def issue_notices(campaign_id: int | None, kind: str, lang: str,
     # run's logger, taken here.
     logger = get_run_logger()
     logger.info("%d notices pending: %d chunks of up to %d", len(pending), len(chunks), size)
+    from prefect.runtime import flow_run
+
+    batch = batch_tag(str(flow_run.get_id()))  # the chunks' tag: a job's progress counts them
     with ThreadPoolExecutor(max(1, min(len(chunks), fan_out))) as pool:
-        issued = sum(pool.map(lambda c: _render_remotely(c, now_iso, actor, logger), chunks))
+        issued = sum(pool.map(lambda c: _render_remotely(c, now_iso, actor, logger, batch),
+                              chunks))
     return {"recorded_or_pending": len(ids), "recorded": len(ids), "issued": issued,
             "numbers": steps.numbers(pending), "chunks": len(chunks)}
 

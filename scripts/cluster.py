@@ -166,9 +166,13 @@ def up(a: argparse.Namespace) -> None:
             c.spawn(f"worker-{n}", [py, "-m", "prefect", "worker", "start", "--pool", "lookback",
                                     "--type", "process", "--limit", str(a.worker_limit),
                                     "--name", f"cluster-worker-{n}"], worker_env)
+        # The APIs hand notice batches to the workers (202 and a job) instead of rendering in
+        # the request.
+        api_env = {**role_env, "LOOKBACK_SUBMIT_TO_WORKERS": "1",
+                   "LOOKBACK_WORKER_SLOTS": str(a.workers * a.worker_limit)}
         for n in range(1, a.apis + 1):
             port = a.api_port + n - 1
-            c.spawn(f"api-{n}", [*cli, *clock, "serve", "--port", str(port)], role_env,
+            c.spawn(f"api-{n}", [*cli, *clock, "serve", "--port", str(port)], api_env,
                     f"http://127.0.0.1:{port}")
         for n in range(1, a.schedulers + 1):
             c.spawn(f"scheduler-{n}", [*cli, *clock, "scheduler", "run", "--lease-seconds",

@@ -1,16 +1,19 @@
 """Notices (文书): list, show, download the PDF, verify a PDF, void, and issue a campaign's notices.
 
 A business user sees and downloads only the notices addressed to it; staff see all. Only the
-office (or an administrator) issues and voids notices. Issuing here runs the same steps as
-``lookback notices issue`` (record, render, store) in this process, without Prefect.
+office (or an administrator) issues and voids notices. Issuing runs the same steps as
+``lookback notices issue`` (record, render, store): in this process, or — when the API's flows
+go to Prefect workers (a `lookback up` stack, or a work pool named by the environment) — as an
+``issue-notices`` run, answered 202 with a job to follow at ``/jobs/{id}`` (``lookback.jobs``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 
 from domain import access
 from domain import notices as svc
@@ -22,6 +25,7 @@ from lookback.api.limits import UPLOAD_LIMIT
 from lookback.api.problems import wants_english
 from lookback.api.schemas import (
     NoticeIssueCreate,
+    NoticeJob,
     NoticeKind,
     NoticeList,
     NoticePublic,
@@ -157,19 +161,46 @@ def void_notice(notice_id: int, body: NoticeVoid, lb: AppDep, guard: GuardDep,
     return notice_public(voided)
 
 
-@router.post("/campaigns/{campaign_id}/notices", tags=["notices"])
+@router.post("/campaigns/{campaign_id}/notices", tags=["notices"], response_model=NoticesIssued,
+             responses={
+    202: {"model": NoticeJob, "description": "Submitted to the Prefect workers: a job to "
+          "follow at its Location (/jobs/{id})."}})
 def issue_notices(campaign_id: int, body: NoticeIssueCreate, lb: AppDep, guard: GuardDep,
-                  user: UserDep) -> NoticesIssued:
+                  user: UserDep) -> Any:
     """Number, render and store the notices of one kind that the campaign still owes (office
-    only), here and now; rerunning issues nothing twice. ``recorded``: the notices that were
-    pending (numbered now or left by an interrupted run); ``issued``: those issued now."""
+    only); rerunning issues nothing twice. Here and now (200: ``recorded``, the notices that were
+    pending — numbered now or left by an interrupted run; ``issued``, those issued now), or, when
+    the API's flows go to Prefect workers, submitted as a job (202)."""
     from flows.issuing import issue_inline
+    from lookback import jobs
 
     guard(Action.ISSUE_NOTICE, f"campaign:{campaign_id}", campaign_id=campaign_id)
     with lb.read_uow_factory()() as uow:
         if uow.campaigns.get(campaign_id) is None:
             raise NotFoundError(f"campaign {campaign_id} does not exist",
                                 f"督查{campaign_id}不存在")
+    pool = jobs.workers_for(lb)
+    if pool is not None:
+        job = jobs.submit_notices(pool, {
+            "campaign_id": campaign_id, "kind": body.kind, "lang": body.lang,
+            "now_iso": lb.settings.now.isoformat() if lb.settings.now else None,
+            "actor": user.actor})
+        return JSONResponse(NoticeJob(**job).model_dump(), status_code=202,
+                            headers={"Location": f"/jobs/{job['id']}"})
     result = issue_inline(campaign_id, body.kind, body.lang, uow_factory=lb.uow_factory(),
                           clock=lb.clock, actor=user.actor)
     return NoticesIssued(**result)
+
+
+@router.get("/jobs/{job_id}", tags=["notices"])
+def get_job(job_id: str, lb: AppDep, guard: GuardDep) -> NoticeJob:
+    """A notice job: the flow run's state, done/total, and the result once completed (whoever
+    may issue the campaign's notices)."""
+    from lookback import jobs
+
+    if len(job_id) > 64:
+        raise NotFoundError(f"job {job_id[:64]}… does not exist", f"任务{job_id[:64]}…不存在")
+    run, pool = jobs.read_run(lb, job_id)
+    campaign_id = (run.parameters or {}).get("campaign_id")
+    guard(Action.ISSUE_NOTICE, f"job:{job_id}", campaign_id=campaign_id)
+    return NoticeJob(**jobs.progress(lb, run, pool))

@@ -339,6 +339,23 @@ class NoticesIssued(BaseModel):
     numbers: list[str]
 
 
+class NoticeJob(BaseModel):
+    """Notices being issued by the Prefect workers: the flow run's state, and how many of the
+    batch's notices are issued (``done``) out of those it split into chunks (``total``, 0 until
+    it has)."""
+
+    id: str
+    kind: Literal["issue-notices"]
+    state: str
+    state_message: str | None
+    campaign_id: int | None
+    notice_kind: str | None
+    done: int
+    total: int
+    result: dict[str, Any] | None
+    url: str
+
+
 def notice_public(n: Any) -> NoticePublic:
     return NoticePublic(id=n.id, number=n.number, kind=n.kind, lang=n.lang,
                         campaign_id=n.campaign_id, addressee=n.addressee, uscc=n.uscc,

@@ -248,6 +248,40 @@ def test_3_two_api_processes_take_concurrent_interview_writes(cluster: Cluster) 
     assert cluster.sql("SELECT count(*) FROM interview WHERE name = '重试的总监'") == [(1,)]
 
 
+def test_3b_notices_through_the_api_are_a_job_on_the_workers(cluster: Cluster) -> None:
+    """With the APIs' flows on the workers, issuing notices answers 202 with a job at once;
+    any API process follows it to COMPLETED, with done/total counted from the records."""
+    token = cluster.json("users", "add", "cluster-office", "--role", "office")["token"]
+    ports = [urlsplit(p["url"]).port for p in cluster.state["parts"]
+             if p["name"].startswith("api-")]
+    auth = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(f"http://127.0.0.1:{ports[0]}/campaigns/1/notices", headers=auth,
+                   json={"kind": "circular", "lang": "zh"}, timeout=60)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/jobs/{job['id']}" and job["kind"] == "issue-notices"
+    assert job["campaign_id"] == 1 and job["notice_kind"] == "circular"
+    deadline = time.monotonic() + 120
+    while job["state"] not in ("COMPLETED", "FAILED", "CRASHED"):
+        assert time.monotonic() < deadline, job
+        time.sleep(1)
+        got = httpx.get(f"http://127.0.0.1:{ports[1]}/jobs/{job['id']}", headers=auth,
+                        timeout=30)
+        assert got.status_code == 200, got.text
+        job = got.json()
+    assert job["state"] == "COMPLETED" and job["done"] == job["total"] == 1, job
+    assert cluster.sql("SELECT status FROM notice WHERE campaign_id = 1 AND kind = 'circular'"
+                       ) == [("issued",)]
+    # An auditor may not follow an office's job; an unknown job is a 404, not a 500.
+    auditor = cluster.json("users", "add", "cluster-auditor", "--role", "auditor", "--team", "1",
+                           "--campaign", "1")["token"]
+    assert httpx.get(f"http://127.0.0.1:{ports[0]}/jobs/{job['id']}", timeout=30, headers={
+        "Authorization": f"Bearer {auditor}"}).status_code == 403
+    for bad in (str(uuid.uuid4()), "not-a-job"):
+        assert httpx.get(f"http://127.0.0.1:{ports[0]}/jobs/{bad}", headers=auth,
+                         timeout=30).status_code == 404
+
+
 def _leader(c: Cluster, not_: str = "") -> dict[str, Any]:
     """The scheduler part that holds the lease (other than ``not_``)."""
     deadline = time.monotonic() + 60

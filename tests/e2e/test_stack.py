@@ -125,8 +125,14 @@ def test_a_launch_goes_through_the_deployment_to_the_worker(up: Stack) -> None:
                     timeout=10).json()
     assert run["deployment_id"] and run["state"]["type"] == "COMPLETED"
     assert run["parameters"] == {"campaign_id": 1, "now_iso": "2023-09-25T01:00:00+00:00"}
-    logs = httpx.post(f"http://127.0.0.1:{up.prefect_port}/api/logs/filter", timeout=10,
-                      json={"logs": {"flow_run_id": {"any_": [out["flow_run_id"]]}}}).json()
+    deadline = time.monotonic() + 30  # the worker's run sends its logs in batches
+    while True:
+        logs = httpx.post(f"http://127.0.0.1:{up.prefect_port}/api/logs/filter", timeout=10,
+                          json={"logs": {"flow_run_id": {"any_": [out["flow_run_id"]]}}}).json()
+        if any("Completed" in entry["message"] for entry in logs) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert any("Completed" in entry["message"] for entry in logs)  # INFO logs reach the server
 
 

@@ -99,13 +99,13 @@ class Site:
         assert len(ids) == n
         return ids
 
-    def start(self, *extra: str) -> subprocess.Popen[bytes]:
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self.folder / f"scheduler-{len(self.procs)}.log"
         f: IO[bytes] = log.open("wb")
         p = subprocess.Popen(
             [LOOKBACK, "--db", self.url, "--data-dir", str(self.data), "--lang", "en",
              "scheduler", "run", "--lease-seconds", "3", "--sweep-seconds", "2", *extra],
-            stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
+            stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200", **(env or {})})
         f.close()
         self.procs.append((p, log))
         return p
@@ -289,3 +289,25 @@ def test_nothing_runs_before_its_due_instant(site: Site) -> None:
     a.send_signal(signal.SIGTERM)
     assert a.wait(15) == 0, site.log(a)
     assert_fired_once(site, [fid])
+
+
+def test_with_a_prefect_server_that_does_not_answer_look_backs_fire_here(site: Site) -> None:
+    """A scheduler configured for a Prefect server (PREFECT_API_URL) that is down says so and
+    fires the due follow-ups in its own process: nothing waits on workers that cannot be
+    reached. (With a server up, they go to the workers: tests/cluster.)"""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    a = site.start(env={"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"})
+    wait_for("the scheduler to lead", lambda: site.lease_holder() == holder_of(a), 30,
+             procs=[a])
+    now = int(time.time())
+    ids = site.add_followups(lambda k: now, 6, first_revision=300)
+    wait_for("the follow-ups to fire", lambda: "pending" not in site.status_of(ids), 20,
+             procs=[a])
+    assert_fired_once(site, ids)
+    assert "does not answer" in site.log(a) and "fire in this process" in site.log(a)
+    fired_by = {r[0] for r in site.q("SELECT fired_by FROM followup WHERE revision >= 300")}
+    assert fired_by == {holder_of(a)}
+    a.send_signal(signal.SIGTERM)
+    assert a.wait(15) == 0, site.log(a)
