@@ -1,6 +1,6 @@
 """What the benchmarks under bench/ share: the child-process CLI helper, the plan of a launched
-campaign, the team size for a register, SQLite set-up and copies, peak-RSS measurement, and the
-JSON line printed under BENCH_JSON.
+campaign, the team size for a register, a local stack (`lookback up`) started and stopped, SQLite
+set-up and copies, peak-RSS measurement, and the JSON line printed under BENCH_JSON.
 
 bench/ is not a package: each script is run as ``python bench/X.py``, so Python puts bench/ first
 on ``sys.path`` and the scripts ``import _common`` as a sibling module. Everything here is a plain
@@ -11,11 +11,13 @@ function or constant; nothing runs on import, and the project itself (``domain``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import pstats
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +25,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,7 +149,7 @@ class Launched:
     members: int
 
 
-def launch_campaign(db: Path, work: Path, *, title: str, visits: int, businesses: int,
+def launch_campaign(db: Path | str, work: Path, *, title: str, visits: int, businesses: int,
                     seed: int, now: str = SETUP_NOW, office: str = OFFICE,
                     office_short: str = OFFICE_SHORT,
                     env: Mapping[str, str] | None = None) -> Launched:
@@ -155,30 +158,21 @@ def launch_campaign(db: Path, work: Path, *, title: str, visits: int, businesses
     campaign of ``visits`` visits from ``plan_toml`` (written to WORK/plan.toml), created with
     ``create_campaign`` and launched with ``domain.campaigns.launch`` (no Prefect) under a fixed
     clock at ``now``. No connection of ours stays open afterwards. Exits unless every visit was
-    planned."""
-    from domain.campaigns import create_campaign, launch
+    planned.
+
+    ``db`` may also be a database URL (e.g. ``postgresql://...``): the same steps on it, which
+    the caller must have emptied first (an SQLite file is deleted here; a server database is
+    not touched before `lookback init`)."""
+    from domain.campaigns import launch
     from domain.clock import FixedClock
     from flows.wiring import engine_for, uow_for
 
-    remove_database(db)
-    regs = work / "registers"
-    lookback("init", db=db, work=work, env=env)
-    lookback("registry", "generate", "--businesses", str(businesses), "--seed", str(seed),
-             "--out", str(regs), db=db, work=work, env=env)
-    for kind in ("businesses", "inspectors"):
-        lookback("registry", "import", str(regs / f"{kind}.csv"), "--kind", kind, db=db,
-                 work=work, env=env)
-    teams, members, _active = team_spec(regs / "inspectors.csv")
-    plan = plan_toml(title=title, total=visits, teams=teams, members=members, office=office,
-                     office_short=office_short)
-    plan_path = work / "plan.toml"
-    plan_path.write_text(plan, encoding="utf-8")
-
-    url = f"sqlite:///{db}"
+    teams, members = setup_registers(db, work, businesses=businesses, seed=seed, env=env)
+    [cid] = create_campaigns(db, work, title=title, visits=visits, teams=teams, members=members,
+                             count=1, now=now, office=office, office_short=office_short)
+    url = f"sqlite:///{db}" if isinstance(db, Path) else db
     uow = uow_for(url)
     clock = FixedClock(datetime.fromisoformat(now))
-    cid = create_campaign(plan, source=str(plan_path), uow_factory=uow, clock=clock,  # type: ignore[arg-type]
-                          new_seed=lambda: "1")
     launch(cid, uow_factory=uow, clock=clock)  # type: ignore[arg-type]
     with uow() as u:
         counts = u.campaigns.counts(cid)
@@ -191,9 +185,121 @@ def launch_campaign(db: Path, work: Path, *, title: str, visits: int, businesses
     return Launched(cid, sorted(found, key=lambda v: v.id), teams, members)
 
 
+def setup_registers(db: Path | str, work: Path, *, businesses: int, seed: int,
+                    env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """A fresh database ``db`` (an SQLite file, deleted first, or an emptied server database's
+    URL; `lookback init`) with registers of ``businesses`` businesses (`registry generate` into
+    WORK/registers, then `registry import` of businesses and inspectors); the (teams, members)
+    of ``team_spec`` for them."""
+    if isinstance(db, Path):
+        remove_database(db)
+    regs = work / "registers"
+    lookback("init", db=db, work=work, env=env)
+    lookback("registry", "generate", "--businesses", str(businesses), "--seed", str(seed),
+             "--out", str(regs), db=db, work=work, env=env)
+    for kind in ("businesses", "inspectors"):
+        lookback("registry", "import", str(regs / f"{kind}.csv"), "--kind", kind, db=db,
+                 work=work, env=env)
+    teams, members, _active = team_spec(regs / "inspectors.csv")
+    return teams, members
+
+
+def create_campaigns(db: Path | str, work: Path, *, title: str, visits: int, teams: int, members: int,
+                     count: int, now: str = SETUP_NOW, office: str = OFFICE,
+                     office_short: str = OFFICE_SHORT) -> list[int]:
+    """``count`` identical draft campaigns of ``visits`` visits from ``plan_toml`` (written to
+    WORK/plan.toml), created with ``create_campaign`` under a fixed clock at ``now``; their ids.
+    No connection of ours stays open afterwards."""
+    from domain.campaigns import create_campaign
+    from domain.clock import FixedClock
+    from flows.wiring import engine_for, uow_for
+
+    plan = plan_toml(title=title, total=visits, teams=teams, members=members, office=office,
+                     office_short=office_short)
+    plan_path = work / "plan.toml"
+    plan_path.write_text(plan, encoding="utf-8")
+    url = f"sqlite:///{db}" if isinstance(db, Path) else db
+    uow = uow_for(url)
+    clock = FixedClock(datetime.fromisoformat(now))
+    ids = [create_campaign(plan, source=str(plan_path), uow_factory=uow, clock=clock,  # type: ignore[arg-type]
+                           new_seed=lambda: "1") for _ in range(count)]
+    engine_for(url).dispose()
+    return ids
+
+
 def random_name(rng: random.Random) -> str:
     """A three-character Chinese name (one surname, two given characters)."""
     return rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+
+
+# --- the local stack (`lookback up`) ------------------------------------------------------------
+
+@contextmanager
+def stack_up(db: Path, work: Path, *, prefect_port: int, api_port: int, workers: int = 1,
+             worker_limit: int | None = None, now: str | None = None,
+             env: Mapping[str, str] | None = None, timeout: float = 240) -> Iterator[Any]:
+    """`lookback up` on ``db`` with data folder WORK/data (its output in WORK/up-P.log), until
+    its state file is written and ``workers`` workers of the pool are online; yields the state
+    (``lookback.stack.State``). Afterwards, whatever happened: `lookback down`, then any part or
+    supervisor still alive is killed. Exits if the stack does not come up."""
+    import httpx
+
+    from lookback import stack
+
+    data = (work / "data").resolve()
+    cmd = [sys.executable, *cli_args("up", "--prefect-port", str(prefect_port), "--api-port",
+                                     str(api_port), "--workers", str(workers),
+                                     *(["--worker-limit", str(worker_limit)]
+                                       if worker_limit is not None else []),
+                                     db=db, work=work, now=now)]
+    log = work / f"up-{prefect_port}.log"
+    with log.open("w") as f:
+        up = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    state = None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if up.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"`lookback up` did not come up ({up.returncode}):\n"
+                         f"{log.read_text(errors='replace')[-2000:]}")
+            state = state or stack.read_state(data)
+            if state is not None and len(online_workers(state.prefect_api_url, httpx)) >= workers:
+                break
+            time.sleep(0.5)
+        yield state
+    finally:
+        run_cli("down", db=db, work=work, env=env)
+        try:
+            up.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()
+        for part in state.parts if state is not None else ():
+            if stack.alive(part.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(part.pid, signal.SIGKILL)
+
+
+def online_workers(api_url: str, httpx: Any) -> list[str]:
+    """The names of the online workers of the pool ``lookback`` on the Prefect server."""
+    try:
+        r = httpx.post(f"{api_url}/work_pools/lookback/workers/filter", json={}, timeout=5)
+    except httpx.HTTPError:
+        return []
+    if r.status_code != 200:
+        return []
+    return [w["name"] for w in r.json() if w.get("status") == "ONLINE"]
+
+
+def stack_env(work: Path, prefect_home: Path) -> dict[str, str]:
+    """The environment of our child processes when a stack is involved: this one without
+    PREFECT_API_URL (the commands find the stack by its state file), PREFECT_HOME in the work
+    folder (shared by the stack, its workers and the CLI: the runs' persisted results live
+    there), quiet logs and no analytics."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               LOOKBACK_DATA_DIR=str(work / "data"))
+    return env
 
 
 # --- SQLite -------------------------------------------------------------------------------------
@@ -230,8 +336,8 @@ def stored_datetime(instant: datetime) -> str:
 
 # --- child processes and their peak RSS ---------------------------------------------------------
 
-def tree_rss_kb(root: int) -> int:
-    """Summed RSS (kB) of ``root`` and all its descendants, from /proc."""
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its live descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -243,10 +349,33 @@ def tree_rss_kb(root: int) -> int:
             continue
         ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        found.append(pid)
         todo.extend(children.get(pid, ()))
+    return found
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and its live descendants, and by every
+    descendant that exited and was waited for (the cutime and cstime of /proc/PID/stat)."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_kb(root: int) -> int:
+    """Summed RSS (kB) of ``root`` and all its descendants, from /proc."""
+    total = 0
+    for pid in process_tree(root):
         try:
             with open(f"/proc/{pid}/statm", "rb") as f:
                 total += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)

@@ -57,10 +57,12 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from _common import (
     ROLES,
@@ -92,8 +94,9 @@ class Sent:
     role: str
     name: str
     answers: list[tuple[str, str, str]]
-    latency_s: float = 0.0
+    latency_s: float = 0.0  # from the send (closed loop) or the scheduled send time (open loop)
     done_at: float = 0.0  # perf_counter when the response (or the exception) came back
+    lag_s: float = 0.0  # open loop: how late the request was sent after its scheduled time
     status: int | None = None  # None: an exception instead of a response
     error: str = ""
 
@@ -114,7 +117,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def add_auditors(db: Path, work: Path, campaign: int, teams: list[int]) -> dict[int, str]:
+def add_auditors(db: Path | str, work: Path, campaign: int, teams: list[int]) -> dict[int, str]:
     """One auditor per team (`lookback users add`, a few at a time); team -> token."""
     def add(team: int) -> tuple[int, str]:
         out = lookback("users", "add", USER.format(team=team), "--role", "auditor", "--team",
@@ -125,16 +128,19 @@ def add_auditors(db: Path, work: Path, campaign: int, teams: list[int]) -> dict[
         return dict(pool.map(add, teams))
 
 
-def start_server(db: Path, work: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(db: Path | str, work: Path, port: int,
+                 log: str = "server") -> subprocess.Popen[bytes]:
+    """`lookback serve` on 127.0.0.1:``port`` for ``db`` (an SQLite file or a database URL), its
+    output to WORK/LOG.stdout and WORK/LOG.stderr."""
     cmd = [sys.executable, *cli_args("serve", "--host", "127.0.0.1", "--port", str(port),
                                      db=db, work=work, now=NOW)]
-    out = (work / "server.stdout").open("wb")
-    err = (work / "server.stderr").open("wb")
+    out = (work / f"{log}.stdout").open("wb")
+    err = (work / f"{log}.stderr").open("wb")
     return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
 
 
 def wait_healthy(server: subprocess.Popen[bytes], base: str, work: Path,
-                 timeout_s: float = 60.0) -> float:
+                 timeout_s: float = 60.0, log: str = "server") -> float:
     """Seconds until GET /health answers 200; exits if the server dies or never answers."""
     import httpx
 
@@ -142,7 +148,7 @@ def wait_healthy(server: subprocess.Popen[bytes], base: str, work: Path,
     while time.perf_counter() - t < timeout_s:
         if server.poll() is not None:
             sys.exit(f"lookback serve exited with {server.returncode}:\n"
-                     f"{(work / 'server.stderr').read_text(errors='replace')}")
+                     f"{(work / f'{log}.stderr').read_text(errors='replace')}")
         try:
             if httpx.get(f"{base}/health", timeout=2.0).status_code == 200:
                 return time.perf_counter() - t
@@ -177,31 +183,51 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_load(base: str, tokens: dict[int, str], visits_by_team: dict[int, list[int]],
-             items: dict[str, list[str]], *, clients: int, seconds: float,
-             seed: int) -> tuple[list[ClientLog], float, float]:
-    """The clients' logs, the release time and the wall time from release to last response."""
+def run_load(base: str | Sequence[str], tokens: dict[int, str],
+             visits_by_team: dict[int, list[int]], items: dict[str, list[str]], *, clients: int,
+             seconds: float, seed: int, rate: float | None = None,
+             tag: str = "") -> tuple[list[ClientLog], float, float]:
+    """The clients' logs, the release time and the wall time from release to last response.
+
+    Client k talks to ``base`` (or to the k mod len-th of several) with the token of team k mod
+    teams. Closed loop (``rate`` None): each client sends back to back until ``seconds`` after
+    the release; the latency runs from the send. Open loop: request i of round(rate x seconds)
+    is due at release + i / rate and is sent by client i mod clients (as soon as it is due, or
+    when that client's previous response came back if that is later); its latency runs from the
+    due time, so a server that falls behind is charged for the wait (no coordinated omission).
+    ``tag`` goes into the names, to keep them unique across runs on one database."""
     import httpx
 
+    bases = [base] if isinstance(base, str) else list(base)
     teams = sorted(tokens)
     logs = [ClientLog() for _ in range(clients)]
     ready = threading.Barrier(clients + 1)
     start = [0.0]
+    total = round(rate * seconds) if rate is not None else 0
 
     def client(k: int) -> None:
         rng = random.Random(seed * 1_000_003 + k)
         team = teams[k % len(teams)]
         log = logs[k]
-        with httpx.Client(base_url=base, timeout=60.0,
+        with httpx.Client(base_url=bases[k % len(bases)], timeout=60.0,
                           headers={"Authorization": f"Bearer {tokens[team]}"}) as http:
             ready.wait()
             deadline = start[0] + seconds
             n = 0
-            while time.perf_counter() < deadline:
+            while True:
+                due: float | None = None
+                if rate is None:
+                    if time.perf_counter() >= deadline:
+                        break
+                else:
+                    i = k + n * clients
+                    if i >= total:
+                        break
+                    due = start[0] + i / rate
                 n += 1
                 role = rng.choice(ROLES)
                 s = Sent(team, rng.choice(visits_by_team[team]), role,
-                         f"{random_name(rng)}-{k:03d}-{n:06d}", [])
+                         f"{random_name(rng)}-{tag}{k:03d}-{n:06d}", [])
                 for item_id in items[role]:
                     fail = rng.random() < FAIL_RATE
                     s.answers.append((item_id, "fail" if fail else "pass",
@@ -210,7 +236,11 @@ def run_load(base: str, tokens: dict[int, str], visits_by_team: dict[int, list[i
                     {"item_id": i, "result": r, "note": note} for i, r, note in s.answers]},
                     ensure_ascii=False).encode()
                 url = f"/visits/{s.visit_id}/interviews"
+                if due is not None and (wait := due - time.perf_counter()) > 0:
+                    time.sleep(wait)
                 t = time.perf_counter()
+                if due is not None:
+                    s.lag_s, t = t - due, due
                 try:
                     r = http.post(url, content=body,
                                   headers={"Content-Type": "application/json"})
@@ -245,22 +275,110 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
+@dataclass
+class Figures:
+    """What a load run's requests came to."""
+
+    sent: list[Sent]
+    ok: list[Sent]  # the 2xx, in completion order
+    failed: list[Sent]
+    errors: Counter[str]  # non-2xx by status, exceptions by type
+    lat: list[float]  # every request's latency in ms, ascending
+    wall: float
+    p50: float
+    p95: float
+    p99: float
+    mean_ms: float
+    rps: float  # 2xx per second of wall time
+
+    @property
+    def n_err(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def max_ms(self) -> float:
+        return self.lat[-1] if self.lat else 0.0
+
+    def errors_text(self) -> str:
+        return ", ".join(f"{k}: {v:,}" for k, v in self.errors.most_common()) or "none"
+
+    def first_error(self) -> str:
+        first = min(self.failed, key=lambda s: s.done_at)
+        return f"{first.status} {first.error}"
+
+
+def summarise(logs: list[ClientLog], wall: float) -> Figures:
+    sent = [s for log in logs for s in log.sent]
+    ok = sorted((s for s in sent if s.ok), key=lambda s: s.done_at)  # in completion order
+    failed = [s for s in sent if not s.ok]
+    errors: Counter[str] = Counter(str(s.status) if s.status is not None else
+                                   s.error.split(":", 1)[0] for s in failed)
+    lat = sorted(s.latency_s * 1000 for s in sent)
+    p50, p95, p99 = (percentile(lat, p) for p in (50, 95, 99))
+    mean_ms = sum(lat) / len(lat) if lat else 0.0
+    rps = len(ok) / wall if wall > 0 else 0.0
+    return Figures(sent, ok, failed, errors, lat, wall, p50, p95, p99, mean_ms, rps)
+
+
 Key = tuple[int, str, str]
+Answers = Counter[tuple[Key, str, str, str]]
+
+INTERVIEWS_SQL = "SELECT visit_id, role, name, recorded_at, recorded_by FROM interview"
+ANSWERS_SQL = ("SELECT i.visit_id, i.role, i.name, a.item_id, a.result, a.note "
+               "FROM answer a JOIN interview i ON i.id = a.interview_id")
 
 
-def stored(db: Path) -> tuple[dict[Key, tuple[str, str]], Counter[tuple[Key, str, str, str]]]:
-    """Interviews by (visit, role, name) -> (recorded_at, recorded_by), and the answers."""
-    conn = sqlite3.connect(db)
+def stored(db: Path | str) -> tuple[dict[Key, tuple[Any, str]], Answers]:
+    """Interviews by (visit, role, name) -> (recorded_at, recorded_by), and the answers; ``db``
+    an SQLite file (read with sqlite3) or a database URL (read with SQLAlchemy)."""
+    def read(execute: Callable[[str], Iterable[Any]]) -> tuple[dict[Key, tuple[Any, str]],
+                                                                Answers]:
+        interviews = {(v, r, n): (at, by) for v, r, n, at, by in execute(INTERVIEWS_SQL)}
+        answers: Answers = Counter(
+            ((v, r, n), item, res, note) for v, r, n, item, res, note in execute(ANSWERS_SQL))
+        return interviews, answers
+
+    if isinstance(db, Path):
+        conn = sqlite3.connect(db)
+        try:
+            return read(conn.execute)
+        finally:
+            conn.close()
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db)
     try:
-        interviews = {(v, r, n): (at, by) for v, r, n, at, by in conn.execute(
-            "SELECT visit_id, role, name, recorded_at, recorded_by FROM interview")}
-        answers: Counter[tuple[Key, str, str, str]] = Counter(
-            ((v, r, n), item, res, note) for v, r, n, item, res, note in conn.execute(
-                "SELECT i.visit_id, i.role, i.name, a.item_id, a.result, a.note "
-                "FROM answer a JOIN interview i ON i.id = a.interview_id"))
+        with engine.connect() as c:
+            return read(c.exec_driver_sql)
     finally:
-        conn.close()
-    return interviews, answers
+        engine.dispose()
+
+
+@dataclass
+class Check:
+    """The database against the 2xx responses: exactly their interviews, with their answers."""
+
+    stored: int
+    lost: set[Key]  # 2xx without an interview
+    phantom: set[Key]  # interviews without a 2xx
+    answers: int
+    want_answers: int
+    ok: bool
+
+    def text(self, n_ok: int) -> str:
+        return (f"{self.stored:>10,}   2xx {n_ok:,}, lost {len(self.lost):,}, phantom "
+                f"{len(self.phantom):,}, answers {self.answers:,} (expected "
+                f"{self.want_answers:,})   {'OK' if self.ok else 'FAIL'}")
+
+
+def check_stored(interviews: Mapping[Key, Any], answers: Answers, ok: list[Sent]) -> Check:
+    ok_keys = {(s.visit_id, s.role, s.name) for s in ok}
+    lost = ok_keys - interviews.keys()
+    phantom = interviews.keys() - ok_keys
+    want: Answers = Counter(
+        ((s.visit_id, s.role, s.name), i, r, note) for s in ok for i, r, note in s.answers)
+    good = len(interviews) == len(ok) and not lost and not phantom and answers == want
+    return Check(len(interviews), lost, phantom, sum(answers.values()), sum(want.values()), good)
 
 
 def run_baseline(db: Path, work: Path, ok: list[Sent]) -> float:
@@ -339,25 +457,14 @@ def main() -> None:
             server.kill()
             server.wait()
 
-    sent = [s for log in logs for s in log.sent]
-    ok = sorted((s for s in sent if s.ok), key=lambda s: s.done_at)  # in completion order
-    failed = [s for s in sent if not s.ok]
-    errors: Counter[str] = Counter(str(s.status) if s.status is not None else
-                                   s.error.split(":", 1)[0] for s in failed)
-    lat = sorted(s.latency_s * 1000 for s in sent)
-    p50, p95, p99 = (percentile(lat, p) for p in (50, 95, 99))
-    mean_ms = sum(lat) / len(lat) if lat else 0.0
-    rps = len(ok) / wall if wall > 0 else 0.0
+    f = summarise(logs, wall)
+    sent, ok, errors, lat = f.sent, f.ok, f.errors, f.lat
+    p50, p95, p99, mean_ms, rps = f.p50, f.p95, f.p99, f.mean_ms, f.rps
 
     # The checks: the database holds exactly the 2xx interviews and their answers.
     interviews, answers = stored(db)
-    ok_keys = {(s.visit_id, s.role, s.name) for s in ok}
-    lost = ok_keys - interviews.keys()
-    phantom = interviews.keys() - ok_keys
-    want_answers: Counter[tuple[Key, str, str, str]] = Counter(
-        ((s.visit_id, s.role, s.name), i, r, note) for s in ok for i, r, note in s.answers)
-    checks_ok = (len(interviews) == len(ok) and not lost and not phantom
-                 and answers == want_answers)
+    check = check_stored(interviews, answers, ok)
+    lost, phantom, checks_ok = check.lost, check.phantom, check.ok
 
     # The baseline: the same interviews, in the order their responses came back.
     base_s = run_baseline(base_db, work, ok) if ok else 0.0
@@ -366,7 +473,7 @@ def main() -> None:
     same = (base_interviews == interviews and base_answers == answers) if ok else True
     ratio = mean_ms / per_base_ms if per_base_ms else 0.0
 
-    n_err = sum(errors.values())
+    n_err = f.n_err
     goals = {"errors": n_err == 0, "lost_writes": not lost and checks_ok, "p95": p95 <= P95_GOAL_MS}
 
     def met(flag: bool) -> str:
@@ -380,14 +487,10 @@ def main() -> None:
     print(f"CPU during the load       server {server_cpu:.1f} s ({server_cpu / wall:.0%} of one core, "
           f"{server_cpu / max(1, len(sent)) * 1000:.1f} ms per request), clients {clients_cpu:.1f} s;"
           f" {os.cpu_count()} cores")
-    print(f"errors                   {n_err:>10,}   "
-          + (", ".join(f"{k}: {v:,}" for k, v in errors.most_common()) or "none"))
+    print(f"errors                   {n_err:>10,}   {f.errors_text()}")
     if n_err:
-        first = min(failed, key=lambda s: s.done_at)
-        print(f"  first error: {first.status} {first.error}")
-    print(f"stored interviews        {len(interviews):>10,}   2xx {len(ok):,}, lost {len(lost):,}, "
-          f"phantom {len(phantom):,}, answers {sum(answers.values()):,} (expected "
-          f"{sum(want_answers.values()):,})   {'OK' if checks_ok else 'FAIL'}")
+        print(f"  first error: {f.first_error()}")
+    print(f"stored interviews        {check.text(len(ok))}")
     print(f"baseline record_interview {per_base_ms:9.2f} ms per interview, in-process, sequential "
           f"({len(ok):,} in {base_s:.1f} s); same rows stored: {'OK' if same else 'FAIL'}")
     cpu_ratio = server_cpu / max(1, len(sent)) * 1000 / per_base_ms if per_base_ms else 0.0
@@ -400,7 +503,7 @@ def main() -> None:
     print(f"work folder              {work}")
     print_json({"clients": args.clients, "seconds": args.seconds, "requests": len(sent),
                 "ok": len(ok), "wall_s": wall, "rps": rps, "p50_ms": p50, "p95_ms": p95,
-                "p99_ms": p99, "mean_ms": mean_ms, "server_cpu_s": server_cpu, "clients_cpu_s": clients_cpu, "max_ms": lat[-1] if lat else 0.0,
+                "p99_ms": p99, "mean_ms": mean_ms, "server_cpu_s": server_cpu, "clients_cpu_s": clients_cpu, "max_ms": f.max_ms,
                 "errors": dict(errors), "stored": len(interviews), "lost": len(lost),
                 "phantom": len(phantom), "check_ok": checks_ok, "same_as_baseline": same,
                 "baseline_ms": per_base_ms, "ratio": ratio, "cpu_ratio": cpu_ratio,

@@ -18,6 +18,12 @@ def up(
     api_port: Annotated[int, typer.Option("--api-port", help="Port of the HTTP API.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes of the pool "
                                          "lookback.")] = 1,
+    worker_limit: Annotated[int | None, typer.Option(
+        "--worker-limit", help="Chunk runs of a notice batch each worker runs at once. Each "
+        "worker then starts with --limit N+1 (one more slot for a batch's parent run, which "
+        "waits while its chunks run) and a batch fans out over workers x N chunk runs. "
+        "Default: --limit one per core, at least 2, and a batch fans out over all the slots "
+        "but the one its parent run takes.")] = None,
 ) -> None:
     """Start the whole local stack — Prefect server with its UI, a worker of the process work
     pool `lookback`, the API and the scheduler — and supervise it until Ctrl-C or `lookback
@@ -28,6 +34,8 @@ def up(
     lb, out = _state(ctx)
     if workers < 1:
         raise BadArgumentError("--workers must be at least 1", "--workers至少为1")
+    if worker_limit is not None and worker_limit < 1:
+        raise BadArgumentError("--worker-limit must be at least 1", "--worker-limit至少为1")
     lb.require_schema()
     lb.settings.data_dir = lb.settings.data_dir.expanduser().resolve()
     lb.data_dir.mkdir(parents=True, exist_ok=True)
@@ -36,7 +44,7 @@ def up(
         args += ["--now", lb.settings.now.isoformat()]
     sup = stack.Supervisor(database_url=lb.database_url, data_dir=lb.data_dir,
                            prefect_port=prefect_port, api_port=api_port, cli_args=args,
-                           say=out.note, workers=workers)
+                           say=out.note, workers=workers, worker_limit=worker_limit)
     state = sup.start()
     if out.json_mode:
         out.emit({"ok": True, **state.as_dict()})

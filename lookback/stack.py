@@ -57,7 +57,9 @@ class State:
     database_sha256: str
     started_at: str
     parts: list[Part] = field(default_factory=list)
-    slots: int = 2  # flow runs the workers run at once, in all
+    #: Flow runs a fanned-out batch may use at once: its parent run and its chunk runs (by
+    #: default every worker's limit, summed; with ``worker_limit`` N, workers x N + 1).
+    slots: int = 2
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,11 +210,16 @@ class Supervisor:
     SIGINT/SIGTERM."""
 
     def __init__(self, *, database_url: str, data_dir: Path, prefect_port: int, api_port: int,
-                 cli_args: list[str], say: Any, workers: int = 1) -> None:
+                 cli_args: list[str], say: Any, workers: int = 1,
+                 worker_limit: int | None = None) -> None:
         self.workers = workers
-        #: Flow runs each worker runs at once: one per core, and at least two (a fanned-out
-        #: batch's parent run waits while its chunks run).
-        self.limit = max(2, os.cpu_count() or 1)
+        #: Flow runs each worker runs at once (its ``--limit``). By default one per core, and at
+        #: least two (a fanned-out batch's parent run waits while its chunks run), and a batch
+        #: fans out over all the slots but the parent's. With ``worker_limit`` N: N chunk runs
+        #: per worker plus one slot for a waiting parent run, so a batch fans out over exactly
+        #: workers x N chunk runs (one worker's capacity, times the workers).
+        self.worker_limit = worker_limit
+        self.limit = max(2, os.cpu_count() or 1) if worker_limit is None else worker_limit + 1
         self.database_url, self.data_dir = database_url, data_dir
         self.prefect_port, self.api_port = prefect_port, api_port
         self.cli_args = cli_args  # --db/--data-dir/--now for the API and the scheduler
@@ -280,7 +287,14 @@ class Supervisor:
         return State(os.getpid(), self.api_url, f"http://127.0.0.1:{self.prefect_port}",
                      database_sha256(self.database_url),
                      datetime.now(UTC).replace(microsecond=0).isoformat(),
-                     list(self.parts.values()), slots=self.workers * self.limit)
+                     list(self.parts.values()), slots=self.slots)
+
+    @property
+    def slots(self) -> int:
+        """``State.slots``: what a fanned-out batch may use at once, its parent run included."""
+        if self.worker_limit is None:
+            return self.workers * self.limit
+        return self.workers * self.worker_limit + 1
 
     def start(self) -> State:
         if read_state(self.data_dir) is not None:

@@ -20,6 +20,8 @@ if [ -z "${LOOKBACK_TEST_DATABASE_URL:-}" ] && command -v pg_lsclusters >/dev/nu
     || su postgres -c "psql -qc \"CREATE ROLE lookback LOGIN SUPERUSER PASSWORD 'lookback'\""
   su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='lookback_test'\"" | grep -q 1 \
     || su postgres -c "createdb -O lookback lookback_test"
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='lookback_bench_api'\"" \
+    | grep -q 1 || su postgres -c "createdb -O lookback lookback_bench_api"
   export LOOKBACK_TEST_DATABASE_URL="postgresql://lookback:lookback@127.0.0.1:5432/lookback_test"
 fi
 if [ -n "${LOOKBACK_TEST_DATABASE_URL:-}" ]; then
@@ -27,6 +29,9 @@ if [ -n "${LOOKBACK_TEST_DATABASE_URL:-}" ]; then
   $PY -m pytest -q -p no:cacheprovider -m "not sqlite_only" tests/integration
   echo "== pytest the national topology (scripts/cluster.py: PostgreSQL, Prefect server, workers)"
   $PY -m pytest -q -p no:cacheprovider tests/cluster
+  echo "== benchmark at a small size: the API on PostgreSQL, several processes"
+  LOOKBACK_BENCH_DATABASE_URL="${LOOKBACK_TEST_DATABASE_URL%/*}/lookback_bench_api" \
+    $PY bench/api_cluster.py --clients 5 --seconds 3 --rate 20 --processes 2
 else
   echo "== PostgreSQL not available: storage tests ran on SQLite only"
 fi
@@ -39,3 +44,5 @@ if [ -f bench/notices.py ]; then $PY bench/notices.py --notices 20; fi
 $PY bench/followups.py --followups 2000
 $PY bench/api_load.py --clients 5 --seconds 3
 $PY bench/cli_startup.py --runs 2
+$PY bench/flow_cost.py --runs 1
+$PY bench/notice_workers.py --notices 20
