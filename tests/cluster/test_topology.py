@@ -333,10 +333,18 @@ def test_4_a_due_look_back_fires_once_through_the_deployment_across_a_failover(
                          "('followup.opened', 'followup.reminded', 'followup.cancelled') "
                          "GROUP BY entity", [f"followup:{i}" for i in fu_ids])
     assert sorted(events) == sorted((f"followup:{i}", 1) for i in fu_ids)
-    runs = cluster.runs("lookback-review")
-    for i in fu_ids:
-        mine = [r for r in runs if r["parameters"].get("followup_ids") == [i]]
-        assert len(mine) == 1 and mine[0]["state"]["type"] == "COMPLETED", mine
+    # Each was fired by exactly one run; a run finishes a moment after its row is written.
+    deadline = time.monotonic() + 60
+    while True:
+        runs = cluster.runs("lookback-review")
+        mine = {i: [r for r in runs if r["parameters"].get("followup_ids") == [i]]
+                for i in fu_ids}
+        done = all(len(m) == 1 and m[0]["state"]["type"] == "COMPLETED" for m in mine.values())
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert all(len(m) == 1 for m in mine.values()), mine
+    assert done, {i: m[0]["state"]["type"] for i, m in mine.items()}
 
 
 def _flow_run_processes(worker_pid: int) -> dict[str, psutil.Process]:
