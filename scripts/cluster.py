@@ -32,6 +32,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from lookback.stack import alive  # noqa: E402  (the one liveness check, zombies included)
+
 STATE = "cluster.json"
 DEFAULT_DB = "postgresql://lookback:lookback@127.0.0.1:5432/lookback_cluster"
 DEFAULT_PREFECT_DB = "postgresql://lookback:lookback@127.0.0.1:5432/lookback_prefect"
@@ -107,19 +110,6 @@ class Cluster:
     def write(self, extra: dict[str, Any]) -> None:
         self.state_path.write_text(json.dumps({**extra, "parts": self.parts}, indent=2,
                                               ensure_ascii=False), encoding="utf-8")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def up(a: argparse.Namespace) -> None:
