@@ -154,9 +154,17 @@ def batch_tag(parent_run_id: str) -> str:
     return f"batch:{parent_run_id}"
 
 
+MAX_CHUNK = 200  # notices per chunk run at most: what a retry after a lost worker repeats
+MIN_CHUNK = 10
+
+
 def fan_out_chunk(pending: int, slots: int) -> int:
-    """Notices per chunk: about two chunks per worker slot, 10 to 200 notices each."""
-    return max(10, min(200, -(-pending // max(1, 2 * slots))))
+    """Notices per chunk. The chunk count is a multiple of ``slots`` (two per slot, more when
+    that would exceed 200 notices a chunk), so that every slot renders about the same number of
+    notices and the batch ends when they all do; at least 10 notices a chunk."""
+    slots = max(1, slots)
+    rounds = max(2, -(-pending // (slots * MAX_CHUNK)))
+    return max(MIN_CHUNK, min(MAX_CHUNK, -(-pending // (slots * rounds))))
 
 
 @flow(name="issue-notices", log_prints=False, persist_result=True)

@@ -68,9 +68,8 @@ def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, l
 
     def counts() -> tuple[int, int]:
         with lb.read_uow_factory()() as uow:
-            ns = _of(uow.notices.list_notices(campaign, kind), campaign)
-        return (sum(1 for n in ns if n.status == "pending"),
-                sum(1 for n in ns if n.status == "issued"))
+            by_status = uow.notices.status_counts(campaign, kind)
+        return by_status.get("pending", 0), by_status.get("issued", 0)
 
     _, issued0 = counts()
     stop = threading.Event()
@@ -109,7 +108,8 @@ def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, l
         with out.progress(f"Issuing {kind} notices",
                           f"正在签发{svc.KIND_ZH[kind]}") as update:
             worker.start()
-            while not stop.wait(0.5):
+            # One GROUP BY a second: the progress bar costs the batch next to nothing.
+            while not stop.wait(1.0):
                 pending, issued = counts()
                 done = issued - issued0
                 if pending + done:

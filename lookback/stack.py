@@ -199,10 +199,59 @@ def register_deployments(api_url: str) -> list[str]:
                                       work_pool_name=POOL)
         deployment.apply(work_pool_name=POOL)
         names.append(f"{fl.name}/{fl.name}")
+    ensure_crash_automation()
     return names
 
 
 HEARTBEAT_SECONDS = 30  # how often a worker's flow run says it is alive (Prefect's minimum)
+#: A flow run whose heartbeats stop for this long is marked CRASHED by the server.
+CRASH_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS
+CRASH_AUTOMATION = "lookback: crash flow runs that stopped sending heartbeats"
+
+
+def ensure_crash_automation(after_seconds: int = CRASH_AFTER_SECONDS) -> str:
+    """The server's automation that marks a flow run CRASHED when its heartbeats stop (its
+    worker or process was killed) — Prefect's server does not do that by itself. A proactive
+    trigger per flow run: after a heartbeat, expect another heartbeat or a final state within
+    ``after_seconds``, else change the run's state to Crashed. Created once (by name), or
+    updated when its window changed; returns its id."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    automation = Automation(
+        name=CRASH_AUTOMATION,
+        description="Lookback: a flow run that stopped sending heartbeats (its worker or its "
+                    "process was killed) is marked Crashed; the next run picks up its work.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed",
+                    "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
+                    "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=after_seconds),
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.CRASHED,
+            message=f"no heartbeat for {after_seconds} s: its worker or process was killed")],
+    )
+    try:
+        existing = Automation.read(name=CRASH_AUTOMATION)
+    except ValueError:  # none of that name yet
+        existing = None
+    if existing is None:
+        return str(automation.create().id)
+    if getattr(existing.trigger, "within", None) != timedelta(seconds=after_seconds):
+        automation.id = existing.id
+        automation.update()
+    return str(existing.id)
 
 
 class Supervisor:
@@ -252,8 +301,8 @@ class Supervisor:
             "prefect-server": (_python("-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                        "--port", str(self.prefect_port)), ui,
                                f"{self.api_url}/health"),
-            **{f"worker-{n}": (_python("-m", "prefect", "worker", "start", "--pool", POOL,
-                                        "--type", "process", "--limit", str(self.limit),
+            **{f"worker-{n}": (_python("-m", "lookback.worker", "--pool", POOL,
+                                        "--limit", str(self.limit),
                                         "--name", f"lookback-{os.getpid()}-{n}"),
                                 f"pool {POOL}", "") for n in range(1, self.workers + 1)},
             "api": (_python("-m", "lookback.cli", *self.cli_args, "serve", "--port",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
 from domain.notices import Notice, canonical
 from storage.repositories import SqlRepository, _chunks, fits_id
@@ -97,6 +97,14 @@ class SqlNoticeRepository(SqlRepository):
                 select(NoticeRow.id, NoticeRow.status).where(
                     NoticeRow.id.in_(chunk))))  # type: ignore[union-attr]
         return out
+
+    def status_counts(self, campaign_id: int | None, kind: str | None) -> dict[str, int]:
+        stmt = select(NoticeRow.status, func.count()).group_by(NoticeRow.status)
+        stmt = stmt.where(NoticeRow.campaign_id == campaign_id if campaign_id is not None
+                          else NoticeRow.campaign_id.is_(None))  # type: ignore[union-attr]
+        if kind is not None:
+            stmt = stmt.where(NoticeRow.kind == kind)
+        return {str(st): int(n) for st, n in self._conn.execute(stmt)}
 
     def list_notices(self, campaign_id: int | None, kind: str | None) -> list[Notice]:
         stmt = select(NoticeRow).order_by(NoticeRow.id).execution_options(populate_existing=True)

@@ -381,6 +381,13 @@ class FakeNotices(_Repo):
     def statuses(self, ids: Sequence[int]) -> dict[int, str]:
         return {i: self.w.notices[i].status for i in ids if i in self.w.notices}
 
+    def status_counts(self, campaign_id: int | None, kind: str | None) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for n in self.w.notices.values():
+            if n.campaign_id == campaign_id and (kind is None or n.kind == kind):
+                counts[n.status] = counts.get(n.status, 0) + 1
+        return counts
+
     def mark_issued(self, notice_id: int, pdf: bytes, pdf_sha256: str, at: datetime) -> bool:
         n = self.w.notices[notice_id]
         if n.status != "pending":
