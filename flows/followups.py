@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from domain import followups as svc
 from flows.launch import RETRY
-from flows.wiring import clock_for, run_flow, uow_for
+from flows.wiring import clock_for, publish_result, run_flow, uow_for
 
 CHUNK = 500
 
@@ -51,9 +51,9 @@ def lookback_review(now_iso: str | None = None, worker: str = "flow:lookback-rev
     due: a run submitted twice fires nothing twice)."""
     if followup_ids:
         fired: dict[str, Any] = fire_task(followup_ids, now_iso, worker)
-        return fired
+        return publish_result(fired)
     result: dict[str, Any] = sweep_task(now_iso, worker)
-    return result
+    return publish_result(result)
 
 
 def run_review(now_iso: str | None = None,

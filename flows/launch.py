@@ -15,7 +15,7 @@ from prefect.utilities.annotations import quote
 
 from domain import campaigns as svc
 from domain.errors import LookbackError
-from flows.wiring import clock_for, run_flow, uow_for
+from flows.wiring import clock_for, publish_result, run_flow, uow_for
 
 VISIT_CHUNK = 500
 
@@ -100,8 +100,8 @@ class _TaskSteps:
 @flow(name="launch-campaign", log_prints=False, persist_result=True)
 def launch_campaign(campaign_id: int, now_iso: str | None = None) -> dict[str, Any]:
     """Launch a campaign: ``domain.campaigns.run_launch_steps``, each step a Prefect task."""
-    return svc.run_launch_steps(_TaskSteps(campaign_id, now_iso),
-                                chunk_rows=VISIT_CHUNK)
+    return publish_result(svc.run_launch_steps(_TaskSteps(campaign_id, now_iso),
+                                               chunk_rows=VISIT_CHUNK))
 
 
 def run_launch(campaign_id: int, now_iso: str | None = None) -> dict[str, Any]:

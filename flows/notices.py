@@ -17,7 +17,7 @@ from domain.errors import BadArgumentError
 from flows.issuing import CHUNK, issued_numbers, pending_contents, pending_ids, run_issuing
 from flows.launch import RETRY
 from flows.render_worker import render_chunk
-from flows.wiring import clock_for, run_flow, uow_for
+from flows.wiring import clock_for, publish_result, run_flow, uow_for
 
 
 @task(name="record-notices", **RETRY)
@@ -180,7 +180,8 @@ def issue_notices(campaign_id: int | None, kind: str, lang: str,
     into chunks, each a ``render-notices`` flow run that any worker takes, N at a time."""
     steps = _TaskSteps(campaign_id, kind, lang, now_iso, actor, office, office_short)
     if not fan_out:
-        return run_issuing(steps, workers=workers or default_workers(), chunk=CHUNK)
+        return publish_result(run_issuing(steps, workers=workers or default_workers(),
+                                          chunk=CHUNK))
     from concurrent.futures import ThreadPoolExecutor
 
     from report_templates.render import check_fonts
@@ -200,8 +201,9 @@ def issue_notices(campaign_id: int | None, kind: str, lang: str,
     with ThreadPoolExecutor(max(1, min(len(chunks), fan_out))) as pool:
         issued = sum(pool.map(lambda c: _render_remotely(c, now_iso, actor, logger, batch),
                               chunks))
-    return {"recorded_or_pending": len(ids), "recorded": len(ids), "issued": issued,
-            "numbers": steps.numbers(pending), "chunks": len(chunks)}
+    return publish_result({"recorded_or_pending": len(ids), "recorded": len(ids),
+                           "issued": issued, "numbers": steps.numbers(pending),
+                           "chunks": len(chunks)})
 
 
 def run_issue(campaign_id: int | None, kind: str, lang: str, now_iso: str | None = None,

@@ -95,6 +95,24 @@ def server_url() -> str | None:
     return get_current_settings().api.url or None
 
 
+RESULT_ARTIFACT = "lookback-result"
+
+
+def publish_result(result: dict[str, Any]) -> dict[str, Any]:
+    """Attach a flow run's result to the run as an artifact of type ``lookback-result`` (JSON),
+    when the run came from a deployment: the command that submitted it reads it over the REST
+    API (``lookback.prefect_http``) without importing Prefect, and the UI shows it under the
+    run's artifacts. Returns ``result`` unchanged."""
+    from prefect.runtime import deployment
+
+    if deployment.id:
+        from prefect.artifacts import Artifact
+
+        Artifact(type=RESULT_ARTIFACT, data=result,
+                 description="Lookback: the result of this run").create()
+    return result
+
+
 def run_flow(flow_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a flow in this process. On a Prefect server heartbeats stay on, so that a run killed
     midway is marked crashed; on a temporary server they are off (a heartbeat thread makes a

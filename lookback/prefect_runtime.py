@@ -119,27 +119,34 @@ class Runner:
 
     def deployment(self, name: str, parameters: dict[str, Any], *, wait: bool,
                    out: Output) -> dict[str, Any]:
-        """Submit a run of deployment ``name`` to the stack's work pool. With ``wait``, the
+        """Submit a run of deployment ``name`` to the stack's work pool, over Prefect's REST API
+        (``lookback.prefect_http``: this process never imports Prefect). With ``wait``, the
         flow's result once a worker has run it; else the flow run's id and state at once."""
-        from prefect.deployments import run_deployment
+        from lookback.prefect_http import PrefectAPI, PrefectHTTPError
 
-        run = run_deployment(f"{name}/{name}", parameters=parameters,
-                             timeout=None if wait else 0, poll_interval=1)
-        url = f"{self.stack.ui_url}/runs/flow-run/{run.id}"
-        out.note(f"Flow run {run.name} of {name}: {url}", f"{name}的流程运行{run.name}：{url}")
-        if not wait:
-            return {"flow_run_id": str(run.id), "flow_run": run.name, "url": url,
-                    "state": run.state.type.value if run.state else "SCHEDULED"}
-        state = run.state
-        if state is None or not state.is_completed():
-            message = state.message if state else "no state"
+        try:
+            with PrefectAPI(self.stack.prefect_api_url) as api:
+                run = api.submit(f"{name}/{name}", parameters)
+                url = f"{self.stack.ui_url}/runs/flow-run/{run.id}"
+                out.note(f"Flow run {run.name} of {name}: {url}",
+                         f"{name}的流程运行{run.name}：{url}")
+                if not wait:
+                    return {"flow_run_id": run.id, "flow_run": run.name, "url": url,
+                            "state": run.state_type}
+                run = api.wait(run.id)
+                result = api.result(run.id) if run.state_type == "COMPLETED" else None
+        except PrefectHTTPError as e:
             raise PrefectUnavailableError(
-                f"flow run {run.name} of {name} ended {state.name if state else '?'}: {message} "
-                f"({url})",
-                f"{name}的流程运行{run.name}结束状态为{state.name if state else '?'}：{message}"
-                f"（{url}）", code="flow_run_failed")
-        result: dict[str, Any] = state.result()
-        return {**result, "flow_run_id": str(run.id), "url": url}
+                f"the Prefect server at {self.stack.prefect_api_url} did not take the run of "
+                f"{name}: {e}",
+                f"Prefect服务（{self.stack.prefect_api_url}）未能接收{name}的运行：{e}") from None
+        if run.state_type != "COMPLETED" or result is None:
+            message = run.message or ("no result" if result is None else "")
+            raise PrefectUnavailableError(
+                f"flow run {run.name} of {name} ended {run.state_name}: {message} ({url})",
+                f"{name}的流程运行{run.name}结束状态为{run.state_name}：{message}（{url}）",
+                code="flow_run_failed")
+        return {**result, "flow_run_id": run.id, "url": url}
 
 
 @contextmanager

@@ -1,0 +1,112 @@
+"""Submitting a run of a deployment and waiting for it over Prefect's REST API, with httpx alone.
+
+A command that hands its flow to the workers does not import Prefect (about 1.1 s here, and as
+much again at exit for its background services): it looks the deployment up, creates the flow
+run, polls the run's state every ``poll`` seconds and reads the result the flow attached to its
+run as a ``lookback-result`` artifact (``flows.wiring.publish_result``). The server's address is
+``PREFECT_API_URL``; ``PREFECT_API_KEY`` (bearer) or ``PREFECT_API_AUTH_STRING`` (basic) are
+sent when set, as Prefect's own client does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+RESULT_ARTIFACT = "lookback-result"  # the artifact type flows.wiring.publish_result writes
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+class PrefectHTTPError(Exception):
+    """The server refused a request or could not be reached."""
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    id: str
+    name: str
+    state_type: str
+    state_name: str
+    message: str
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> FlowRun:
+        state = raw.get("state") or {}
+        return cls(str(raw["id"]), str(raw.get("name") or ""), str(state.get("type") or
+                                                                   "SCHEDULED"),
+                   str(state.get("name") or "Scheduled"), str(state.get("message") or ""))
+
+    @property
+    def final(self) -> bool:
+        return self.state_type in FINAL
+
+
+def _headers() -> dict[str, str]:
+    if key := os.environ.get("PREFECT_API_KEY"):
+        return {"Authorization": f"Bearer {key}"}
+    if auth := os.environ.get("PREFECT_API_AUTH_STRING"):
+        return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+    return {}
+
+
+class PrefectAPI:
+    """The few calls a command needs, on one connection."""
+
+    def __init__(self, api_url: str, timeout: float = 30.0) -> None:
+        self.http = httpx.Client(base_url=api_url.rstrip("/") + "/", headers=_headers(),
+                                 timeout=timeout)
+
+    def __enter__(self) -> PrefectAPI:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            r = self.http.request(method, path, json=body)
+        except httpx.HTTPError as e:
+            raise PrefectHTTPError(f"{method} {path}: {e}") from e
+        if r.status_code >= 400:
+            raise PrefectHTTPError(f"{method} {path}: HTTP {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    def submit(self, deployment: str, parameters: dict[str, Any], *,
+               tags: list[str] | None = None, idempotency_key: str | None = None) -> FlowRun:
+        """A new run of ``deployment`` ("flow-name/deployment-name"), SCHEDULED now."""
+        flow_name, name = deployment.split("/", 1)
+        dep = self._call("GET", f"deployments/name/{flow_name}/{name}")
+        body: dict[str, Any] = {"parameters": parameters, "state": {"type": "SCHEDULED"},
+                                "tags": tags or []}
+        if idempotency_key:
+            body["idempotency_key"] = idempotency_key
+        return FlowRun.of(self._call("POST", f"deployments/{dep['id']}/create_flow_run", body))
+
+    def read(self, run_id: str) -> FlowRun:
+        return FlowRun.of(self._call("GET", f"flow_runs/{run_id}"))
+
+    def wait(self, run_id: str, *, poll: float = 0.2, timeout: float | None = None) -> FlowRun:
+        """The run once it reached a final state (or as it is at ``timeout`` seconds)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.read(run_id)
+            if run.final or (deadline is not None and time.monotonic() >= deadline):
+                return run
+            time.sleep(poll)
+
+    def result(self, run_id: str) -> dict[str, Any] | None:
+        """The result the run attached as its ``lookback-result`` artifact, if any."""
+        found = self._call("POST", "artifacts/filter", {
+            "artifacts": {"flow_run_id": {"any_": [run_id]}, "type": {"any_": [RESULT_ARTIFACT]}},
+            "sort": "CREATED_DESC", "limit": 1})
+        if not found:
+            return None
+        data = found[0].get("data")
+        value = json.loads(data) if isinstance(data, str) else data
+        return value if isinstance(value, dict) else None
