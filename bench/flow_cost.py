@@ -96,42 +96,14 @@ print(json.dumps({"status": c.campaign.status, "visits_planned": c.visits_planne
                   "imports_s": imported - t, "launch_s": launched - imported}))
 """
 
-# The command with run_deployment's poll interval set (the first argument), then the CLI's own.
-# Prefect is patched only once the command has found the stack (which sets PREFECT_API_URL):
-# imported before, Prefect would settle on its temporary server.
-POLLED = """\
-import runpy, sys
-from lookback import stack
-
-poll, found_stack = float(sys.argv[1]), stack.discover
-
-def discover(*args, **kwargs):
-    found = found_stack(*args, **kwargs)
-    import prefect.deployments as deployments
-    from prefect.deployments.flow_runs import run_deployment as original
-
-    def run_deployment(*args, **kwargs):
-        kwargs.setdefault("poll_interval", poll)
-        return original(*args, **kwargs)
-
-    deployments.run_deployment = run_deployment
-    return found
-
-stack.discover = discover
-sys.argv = ["lookback", *sys.argv[2:]]
-runpy.run_module("lookback.cli", run_name="__main__")
-"""
-
 # What the worker's flow-run process imports before it can start the flow.
 ENGINE_IMPORTS = "import prefect.engine, flows.launch"
 
-POLL = 0.5
-VARIANTS = ("direct", "wait", "no-wait", "poll", "in-process", "no-stack")
+VARIANTS = ("direct", "wait", "no-wait", "in-process", "no-stack")
 LABELS = {
     "direct": "direct: domain launch, fresh process",
     "wait": "stack: campaign launch --wait",
     "no-wait": "stack: campaign launch --no-wait",
-    "poll": f"  proposal: --wait, poll {POLL} s",
     "in-process": "  proposal: in-process, stack server",
     "no-stack": "no stack: temporary server",
 }
@@ -236,11 +208,8 @@ class Bench:
 
     def through_stack(self, variant: str, record: bool = True) -> None:
         cid = next(self.campaigns)
-        if variant == "poll":
-            cmd = [sys.executable, "-c", POLLED, str(POLL), *self.launch_cmd(cid)[2:]]
-        else:
-            cmd = [sys.executable, *self.launch_cmd(cid, *(["--no-wait"] if variant == "no-wait"
-                                                           else []))]
+        cmd = [sys.executable, *self.launch_cmd(cid, *(["--no-wait"] if variant == "no-wait"
+                                                       else []))]
         start, end, seconds, out = self._child(cmd, variant)
         run_id = out.get("flow_run_id")
         if not run_id:
@@ -340,8 +309,7 @@ def main() -> None:
         bench.through_stack("wait", record=False)  # warm-up
         round_steps: list[Callable[[], None]] = [
             bench.direct, lambda: bench.through_stack("wait"),
-            lambda: bench.through_stack("no-wait"), lambda: bench.through_stack("poll"),
-            bench.in_process]
+            lambda: bench.through_stack("no-wait"), bench.in_process]
         for _ in range(args.runs):
             for step in round_steps:
                 step()
@@ -359,17 +327,16 @@ def main() -> None:
         xs = r[v].seconds
         over = med(xs) - direct
         goal = ""
-        if v in ("wait", "no-wait", "poll", "in-process"):
+        if v in ("wait", "no-wait", "in-process"):
             goal = f"  goal <= {GOAL} s: {'met' if over <= GOAL else 'MISSED'}"
         print(f"{LABELS[v]:38}{med(xs):8.2f}s{min(xs):8.2f}s"
               f"{'' if v == 'direct' else f'{over:+22.2f} s'}{goal}")
     ex = r["direct"].extra
     print(f"  direct, inside its process: imports {med([e['imports'] for e in ex]):.2f} s, "
           f"launch {med([e['launch'] for e in ex]):.2f} s (the rest is interpreter start/exit)")
-    for v in ("wait", "poll"):
-        print(f"where the time goes, {LABELS[v].strip()} (medians, from the run's states):")
-        for key, label in PHASES:
-            print(f"  {label:36}{med([p[key] for p in r[v].phases]):8.2f} s")
+    print(f"where the time goes, {LABELS['wait']} (medians, from the run's states):")
+    for key, label in PHASES:
+        print(f"  {label:36}{med([p[key] for p in r['wait'].phases]):8.2f} s")
     nw = r["no-wait"].extra
     print(f"--no-wait: command start -> run created {med([e['cli'] for e in nw]):.2f} s, "
           f"created -> exit {med([e['after'] for e in nw]):.2f} s")

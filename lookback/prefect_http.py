@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ import httpx
 
 RESULT_ARTIFACT = "lookback-result"  # the artifact type flows.wiring.publish_result writes
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+RETRY_STATUS = {429, 502, 503}
+RETRIES = 6
 
 
 class PrefectHTTPError(Exception):
@@ -69,10 +72,24 @@ class PrefectAPI:
         self.http.close()
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            r = self.http.request(method, path, json=body)
-        except httpx.HTTPError as e:
-            raise PrefectHTTPError(f"{method} {path}: {e}") from e
+        """One request; a busy server (429, 502, 503: its database locked, say) or a dropped
+        connection is tried again, up to 6 times in about 15 s, as Prefect's own client does.
+        Every request here is safe to repeat (a new run carries an idempotency key)."""
+        delay = 0.5
+        for attempt in range(RETRIES + 1):
+            try:
+                r = self.http.request(method, path, json=body)
+            except httpx.TransportError as e:
+                if attempt == RETRIES:
+                    raise PrefectHTTPError(f"{method} {path}: {e}") from e
+            else:
+                if r.status_code not in RETRY_STATUS or attempt == RETRIES:
+                    break
+                retry_after = r.headers.get("Retry-After", "")
+                if retry_after.replace(".", "", 1).isdigit():
+                    delay = min(10.0, float(retry_after))
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
         if r.status_code >= 400:
             raise PrefectHTTPError(f"{method} {path}: HTTP {r.status_code} {r.text[:300]}")
         return r.json()
@@ -83,9 +100,9 @@ class PrefectAPI:
         flow_name, name = deployment.split("/", 1)
         dep = self._call("GET", f"deployments/name/{flow_name}/{name}")
         body: dict[str, Any] = {"parameters": parameters, "state": {"type": "SCHEDULED"},
-                                "tags": tags or []}
-        if idempotency_key:
-            body["idempotency_key"] = idempotency_key
+                                "tags": tags or [],
+                                # a retried request finds the run the first one created
+                                "idempotency_key": idempotency_key or str(uuid.uuid4())}
         return FlowRun.of(self._call("POST", f"deployments/{dep['id']}/create_flow_run", body))
 
     def read(self, run_id: str) -> FlowRun:

@@ -148,7 +148,7 @@ def up(a: argparse.Namespace) -> None:
                               text=True, check=False)
         if done.returncode != 0:
             _fail(f"lookback deploy failed: {done.stderr.strip() or done.stdout.strip()}")
-        worker_env = {**role_env, "PREFECT_WORKER_QUERY_SECONDS": "0.5",
+        worker_env = {**role_env, "PREFECT_WORKER_QUERY_SECONDS": "0.25",
                       "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
                       "PREFECT_LOGGING_LEVEL": "INFO",
                       "LOOKBACK_NOTICE_CHUNK_TIMEOUT": str(a.chunk_timeout)}
