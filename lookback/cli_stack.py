@@ -108,8 +108,9 @@ def status(ctx: typer.Context) -> None:
 
 
 def deploy(ctx: typer.Context) -> None:
-    """Register the work pool `lookback` and the deployments launch-campaign, issue-notices and
-    lookback-review on the Prefect server of PREFECT_API_URL (one `lookback up` did not start)."""
+    """Register the work pool `lookback`, the deployments launch-campaign, issue-notices,
+    render-notices and lookback-review, and the automation that marks a run CRASHED when its
+    heartbeats stop, on the Prefect server of PREFECT_API_URL (one `lookback up` did not start)."""
     import os
 
     from domain.errors import BadArgumentError
@@ -123,10 +124,12 @@ def deploy(ctx: typer.Context) -> None:
     names = stack.register_deployments(url)
     if out.json_mode:
         out.emit({"ok": True, "prefect_api_url": url, "work_pool": stack.POOL,
-                  "deployments": names})
+                  "deployments": names, "automation": stack.CRASH_AUTOMATION})
     else:
-        out.say(f"Work pool {stack.POOL} and deployments {', '.join(names)} registered on {url}. "
-                "Start a worker with: prefect worker start --pool lookback (with "
+        out.say(f"Work pool {stack.POOL} and deployments {', '.join(names)} registered on {url}, "
+                "with the automation that marks a run CRASHED when its heartbeats stop. Start a "
+                "worker with: python -m lookback.worker --pool lookback (with "
                 "LOOKBACK_DATABASE_URL in its environment).",
-                f"已在{url}注册工作池{stack.POOL}及部署{'、'.join(names)}。启动工作进程："
-                "prefect worker start --pool lookback（其环境中须有LOOKBACK_DATABASE_URL）。")
+                f"已在{url}注册工作池{stack.POOL}及部署{'、'.join(names)}，以及心跳中断即将运行"
+                "标记为崩溃的自动化规则。启动工作进程：python -m lookback.worker --pool lookback"
+                "（其环境中须有LOOKBACK_DATABASE_URL）。")

@@ -2,7 +2,7 @@
 
 A command that hands its flow to the workers does not import Prefect (about 1.1 s here, and as
 much again at exit for its background services): it looks the deployment up, creates the flow
-run, polls the run's state every ``poll`` seconds and reads the result the flow attached to its
+run, polls the run's state (often at first, then once a second) and reads the result the flow attached to its
 run as a ``lookback-result`` artifact (``flows.wiring.publish_result``). The server's address is
 ``PREFECT_API_URL``; ``PREFECT_API_KEY`` (bearer) or ``PREFECT_API_AUTH_STRING`` (basic) are
 sent when set, as Prefect's own client does.
@@ -61,9 +61,10 @@ def _headers() -> dict[str, str]:
 class PrefectAPI:
     """The few calls a command needs, on one connection."""
 
-    def __init__(self, api_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, api_url: str, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.http = httpx.Client(base_url=api_url.rstrip("/") + "/", headers=_headers(),
-                                 timeout=timeout)
+                                 timeout=timeout, transport=transport)
 
     def __enter__(self) -> PrefectAPI:
         return self
@@ -108,14 +109,18 @@ class PrefectAPI:
     def read(self, run_id: str) -> FlowRun:
         return FlowRun.of(self._call("GET", f"flow_runs/{run_id}"))
 
-    def wait(self, run_id: str, *, poll: float = 0.2, timeout: float | None = None) -> FlowRun:
-        """The run once it reached a final state (or as it is at ``timeout`` seconds)."""
+    def wait(self, run_id: str, *, poll: float = 0.05, max_poll: float = 1.0,
+             timeout: float | None = None) -> FlowRun:
+        """The run once it reached a final state (or as it is at ``timeout`` seconds). It asks
+        every ``poll`` seconds at first, half again as long each time up to ``max_poll``: a short
+        run is seen to end at once, a long one costs the server one request a second."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             run = self.read(run_id)
             if run.final or (deadline is not None and time.monotonic() >= deadline):
                 return run
             time.sleep(poll)
+            poll = min(max_poll, poll * 1.5)
 
     def result(self, run_id: str) -> dict[str, Any] | None:
         """The result the run attached as its ``lookback-result`` artifact, if any."""

@@ -288,9 +288,9 @@ class Supervisor:
                "LOOKBACK_DATA_DIR": str(self.data_dir),
                "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         # The worker's flow runs log INFO to the server and keep its terminal (the log) short;
-        # it asks for new runs every 0.25 s (Prefect's default is 10 s).
+        # it asks for new runs every 0.5 s (Prefect's default is 10 s).
         env.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-        env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "0.25")
+        env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "0.5")
         env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
         return env
 

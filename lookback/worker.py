@@ -85,13 +85,19 @@ warnings.filterwarnings("ignore", message="Type 'LookbackWorker'", category=User
 
 
 class LookbackWorker(ProcessWorker):
-    """The process worker, with Lookback's flows forked warm (see the module's docstring)."""
+    """The process worker, with Lookback's flows forked warm (see the module's docstring).
+
+    One executor context (Prefect's API client, process manager, cancellation observer and
+    control channel for the runs) serves every warm run of the worker, as Prefect's own runner
+    shares one, instead of a new one per run."""
 
     _flows: dict[str, Flow[..., Any]]
-    _warm: bool
+    _by_deployment: dict[Any, Flow[..., Any]]
+    _warm: bool = False
+    _executors: Any = None
 
     def _lookback_flow(self, entrypoint: str | None) -> Flow[..., Any] | None:
-        if not getattr(self, "_warm", False) or entrypoint not in DEPLOYMENTS.values():
+        if not self._warm or entrypoint not in DEPLOYMENTS.values():
             return None
         cache = self.__dict__.setdefault("_flows", {})
         if entrypoint not in cache:
@@ -100,44 +106,65 @@ class LookbackWorker(ProcessWorker):
         flow: Flow[..., Any] = cache[entrypoint]
         return flow
 
+    async def setup(self) -> None:
+        await super().setup()
+        if self._warm:
+            from prefect.runner._flow_run_executor import FlowRunExecutorContext
+
+            self._stack = contextlib.AsyncExitStack()
+            self._executors = await self._stack.enter_async_context(FlowRunExecutorContext())
+
+    async def teardown(self, *exc_info: Any) -> None:
+        try:
+            if self._executors is not None:
+                await self._stack.aclose()
+                self._executors = None
+        finally:
+            await super().teardown(*exc_info)
+
     async def run(self, flow_run: FlowRun, configuration: ProcessJobConfiguration,
                   task_status: Any = None) -> ProcessWorkerResult:
-        entrypoint = None
-        if flow_run.deployment_id is not None:
-            deployment = await self.client.read_deployment(flow_run.deployment_id)
-            entrypoint = deployment.entrypoint
-        flow = self._lookback_flow(entrypoint)
+        flow = None
+        if self._executors is not None and flow_run.deployment_id is not None:
+            known = self.__dict__.setdefault("_by_deployment", {})
+            if flow_run.deployment_id not in known:
+                deployment = await self.client.read_deployment(flow_run.deployment_id)
+                known[flow_run.deployment_id] = self._lookback_flow(deployment.entrypoint)
+            flow = known[flow_run.deployment_id]
         if flow is None:
             return await super().run(flow_run, configuration, task_status)
         return await self._run_warm(flow, flow_run, task_status)
 
+    async def _resolve_flow(self, flow_run: FlowRun) -> Flow[..., Any]:
+        """The flow of a warm run, for its hooks (on crash or cancellation)."""
+        flow = self.__dict__.get("_by_deployment", {}).get(flow_run.deployment_id)
+        if flow is None:
+            raise RuntimeError(f"flow run {flow_run.id} is not one of Lookback's")
+        return flow
+
     async def _run_warm(self, flow: Flow[..., Any], flow_run: FlowRun,
                         task_status: Any) -> ProcessWorkerResult:
         import anyio
-        from prefect.runner._flow_run_executor import FlowRunExecutorContext
         from prefect.runner._starter_direct import DirectSubprocessStarter
 
         if task_status is None:
             task_status = anyio.TASK_STATUS_IGNORED
+        ctx = self._executors
+        starter = DirectSubprocessStarter(flow=flow, heartbeat_seconds=_heartbeat_seconds(),
+                                          control_channel=ctx.control_channel)
+        executor = ctx.create_executor(flow_run, starter, resolve_flow=self._resolve_flow,
+                                       propose_submitting=False)
         execution: Any = None
-        async with FlowRunExecutorContext() as ctx:
-            starter = DirectSubprocessStarter(flow=flow, heartbeat_seconds=_heartbeat_seconds(),
-                                              control_channel=ctx.control_channel)
-            async def resolve_flow(_: FlowRun) -> Flow[..., Any]:  # for the run's hooks
-                return flow
 
-            executor = ctx.create_executor(flow_run, starter, resolve_flow=resolve_flow,
-                                           propose_submitting=False)
+        async def execute(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+            nonlocal execution
+            execution = await executor.submit(task_status=task_status)
 
-            async def execute(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-                nonlocal execution
-                execution = await executor.submit(task_status=task_status)
-
-            async with anyio.create_task_group() as group:
-                handle = await group.start(execute)
-                if handle.pid is None:
-                    raise RuntimeError("Flow run process has no PID")
-                task_status.started(handle.pid)
+        async with anyio.create_task_group() as group:
+            handle = await group.start(execute)
+            if handle.pid is None:
+                raise RuntimeError("Flow run process has no PID")
+            task_status.started(handle.pid)
         if execution is None or execution.status_code is None:
             raise RuntimeError("Failed to start flow run process.")
         return ProcessWorkerResult(status_code=execution.status_code,
@@ -152,7 +179,7 @@ async def _main(pool: str, limit: int | None, name: str | None) -> None:
         _forkserver()  # the preload list, before the first run starts the server
     worker = LookbackWorker(name=name, work_pool_name=pool, limit=limit,
                             heartbeat_interval_seconds=int(PREFECT_WORKER_HEARTBEAT_SECONDS.value()))
-    worker._warm = warm
+    worker._warm = warm  # before start(): setup() opens the shared executor context
     try:
         await worker.start(printer=print)
     except asyncio.CancelledError:

@@ -148,13 +148,13 @@ def up(a: argparse.Namespace) -> None:
                               text=True, check=False)
         if done.returncode != 0:
             _fail(f"lookback deploy failed: {done.stderr.strip() or done.stdout.strip()}")
-        worker_env = {**role_env, "PREFECT_WORKER_QUERY_SECONDS": "0.25",
+        worker_env = {**role_env, "PREFECT_WORKER_QUERY_SECONDS": "0.5",
                       "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
                       "PREFECT_LOGGING_LEVEL": "INFO",
                       "LOOKBACK_NOTICE_CHUNK_TIMEOUT": str(a.chunk_timeout)}
         for n in range(1, a.workers + 1):
-            c.spawn(f"worker-{n}", [py, "-m", "prefect", "worker", "start", "--pool", "lookback",
-                                    "--type", "process", "--limit", str(a.worker_limit),
+            c.spawn(f"worker-{n}", [py, "-m", "lookback.worker", "--pool", "lookback",
+                                    "--limit", str(a.worker_limit),
                                     "--name", f"cluster-worker-{n}"], worker_env)
         # The APIs hand notice batches to the workers (202 and a job) instead of rendering in
         # the request.

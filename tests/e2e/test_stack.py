@@ -134,6 +134,13 @@ def test_a_launch_goes_through_the_deployment_to_the_worker(up: Stack) -> None:
             break
         time.sleep(0.5)
     assert any("Completed" in entry["message"] for entry in logs)  # INFO logs reach the server
+    artifacts = httpx.post(f"http://127.0.0.1:{up.prefect_port}/api/artifacts/filter",
+                           timeout=10, json={"artifacts": {"flow_run_id": {
+                               "any_": [out["flow_run_id"]]}}}).json()
+    # the result the command printed came from the run's artifact, not from Prefect's storage
+    results = [a for a in artifacts if a["type"] == "lookback-result"]
+    assert len(results) == 1
+    assert json.loads(results[0]["data"])["visits_created"] == out["visits_created"]
 
 
 def test_no_wait_returns_the_run_at_once(up: Stack) -> None:
@@ -180,6 +187,47 @@ def _flow_runs(up: Stack, flow: str, **state: Any) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = httpx.post(f"{api}/flow_runs/filter", json=body,
                                             timeout=10).json()
     return runs
+
+
+def test_a_run_whose_heartbeats_stop_is_marked_crashed(up: Stack) -> None:
+    """The server's automation (registered by `lookback up`): a run that sent a heartbeat and
+    then fell silent — its worker or process killed — becomes CRASHED once the window passes.
+    The window is shortened for the test (in use it is 3 heartbeats, 90 s), which also checks
+    that registering again updates the automation rather than adding a second one."""
+    api = f"http://127.0.0.1:{up.prefect_port}/api"
+    env = {**_env(), "PREFECT_API_URL": api}
+    shorten = ("from lookback import stack; import sys; "
+               "print(stack.ensure_crash_automation(int(sys.argv[1])))")
+    first = subprocess.run([sys.executable, "-c", shorten, "12"], env=env, capture_output=True,
+                           text=True, timeout=120, check=True).stdout.strip()
+    try:
+        automations = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
+        assert [a["id"] for a in automations if a["name"] == stack.CRASH_AUTOMATION] == [first]
+        deployment = httpx.get(f"{api}/deployments/name/lookback-review/lookback-review",
+                               timeout=10).json()
+        run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", timeout=10,
+                         json={"parameters": {"followup_ids": [999_999]},
+                               "state": {"type": "RUNNING", "name": "Running"}}).json()
+        # a stand-in for a run on a worker: RUNNING, one heartbeat, then silence. No worker
+        # takes it (it is not SCHEDULED).
+        from datetime import UTC, datetime
+        from uuid import uuid4
+
+        beat = {"id": str(uuid4()), "occurred": datetime.now(UTC).isoformat(),
+                "event": "prefect.flow-run.heartbeat",
+                "resource": {"prefect.resource.id": f"prefect.flow-run.{run['id']}",
+                             "prefect.resource.name": run["name"]}}
+        assert httpx.post(f"{api}/events", json=[beat], timeout=10).status_code == 204
+        deadline = time.monotonic() + 90
+        state = run["state"]
+        while state["type"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(1)
+            state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()["state"]
+        assert state["type"] == "CRASHED", state
+        assert "heartbeat" in (state["message"] or "")
+    finally:
+        subprocess.run([sys.executable, "-c", shorten, str(stack.CRASH_AFTER_SECONDS)],
+                       env=env, capture_output=True, timeout=120, check=True)
 
 
 def test_down_stops_every_part(up: Stack) -> None:
