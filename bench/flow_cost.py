@@ -29,16 +29,15 @@ turn), each waiting for the previous one's flow run to finish; median and min ar
 
 Where the --wait time goes, from the flow run's state history on the stack's server (the
 timestamps of SCHEDULED, PENDING, RUNNING, COMPLETED against the child's start and exit): the
-command up to the run's creation (process start, imports, deployment look-up), the worker's pick
-up (it polls every PREFECT_WORKER_QUERY_SECONDS=1 s), the flow-run process the worker spawns
-(``python -m prefect.engine``: imports Prefect and ``flows.launch``), the flow itself, and from
-the COMPLETED state to the command's exit (``run_deployment`` polls every 5 s unless told
-otherwise, then the result is read and the counts printed). Also timed, as proposals for
-``lookback.prefect_runtime`` (not changed by this benchmark):
+command up to the run's creation (process start, imports, deployment look-up; the command
+submits over Prefect's REST API with httpx and never imports Prefect), the worker's pick up (it
+polls every PREFECT_WORKER_QUERY_SECONDS=0.5 s), the flow-run process (Lookback's worker forks it
+from a fork server that imported Prefect and the flows once; Prefect's own process worker would
+start ``python -m prefect.engine``, whose imports are printed for reference), the flow itself,
+and from the COMPLETED state to the command's exit (the command polls the run, every 0.05 s at
+first and less often later, then reads the run's result artifact and prints the counts). Also
+timed, for reference:
 
-- poll 0.5 s: the same --wait command with ``run_deployment(..., poll_interval=0.5)`` (a wrapper
-  around ``prefect.deployments.run_deployment`` in the child, nothing else changed; the command itself
-  now asks for 1 s).
 - in-process on the stack's server: the same command with PREFECT_API_URL set to the stack's
   server and a data folder where no stack runs: the flow runs in the command's own process and
   reports to the stack's server (what ``prefect_runtime.flows`` does with a configured server).

@@ -109,18 +109,22 @@ class PrefectAPI:
     def read(self, run_id: str) -> FlowRun:
         return FlowRun.of(self._call("GET", f"flow_runs/{run_id}"))
 
-    def wait(self, run_id: str, *, poll: float = 0.05, max_poll: float = 1.0,
-             timeout: float | None = None) -> FlowRun:
+    def wait(self, run_id: str, *, poll: float = 0.05, fast_for: float = 10.0,
+             max_poll: float = 1.0, timeout: float | None = None) -> FlowRun:
         """The run once it reached a final state (or as it is at ``timeout`` seconds). It asks
-        every ``poll`` seconds at first, half again as long each time up to ``max_poll``: a short
-        run is seen to end at once, a long one costs the server one request a second."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        every ``poll`` seconds for the first ``fast_for`` seconds, then half again as long each
+        time up to ``max_poll``: a short run is seen to end at once, a long one costs the server
+        one request a second."""
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
         while True:
             run = self.read(run_id)
-            if run.final or (deadline is not None and time.monotonic() >= deadline):
+            now = time.monotonic()
+            if run.final or (deadline is not None and now >= deadline):
                 return run
             time.sleep(poll)
-            poll = min(max_poll, poll * 1.5)
+            if now - start >= fast_for:
+                poll = min(max_poll, poll * 1.5)
 
     def result(self, run_id: str) -> dict[str, Any] | None:
         """The result the run attached as its ``lookback-result`` artifact, if any."""
