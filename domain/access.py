@@ -38,6 +38,7 @@ from domain.errors import (
     PermissionDeniedError,
 )
 from domain.events import EventLog
+from domain.offices import OfficeRepository
 from domain.ports import RegisterRepository, Transaction
 from domain.uscc import is_valid
 
@@ -93,15 +94,28 @@ class Principal:
     team: int | None = None
     campaign_id: int | None = None
     uscc: str | None = None
+    office_id: int | None = None
+    #: The prefix of the office's territory (属地): the regions whose code starts with it.
+    #: Empty for the national office, and for a user of no office (the whole country).
+    territory: str = ""
 
     @property
     def actor(self) -> str:
         """How the user appears in the event log."""
         return f"api:{self.name}"
 
+    def covers(self, region: str | None) -> bool:
+        """Whether a region code — a business's, or the territory prefix of a campaign's
+        office — lies in this user's territory. ``None`` (not known) lies in the national
+        territory only."""
+        if not self.territory:
+            return True
+        return region is not None and region.startswith(self.territory)
+
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role.value, "team": self.team,
-                "campaign_id": self.campaign_id, "uscc": self.uscc}
+                "campaign_id": self.campaign_id, "uscc": self.uscc, "office_id": self.office_id,
+                "territory": self.territory}
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,8 @@ class StoredUser:
 
 class UserRepository(Protocol):
     def add(self, *, name: str, role: str, team: int | None, campaign_id: int | None,
-            uscc: str | None, token_sha256: str, at: datetime) -> int: ...
+            uscc: str | None, token_sha256: str, at: datetime,
+            office_id: int | None = None) -> int: ...
     def by_name(self, name: str) -> StoredUser | None: ...
     def by_token(self, token_sha256: str) -> StoredUser | None: ...
     def revoke(self, name: str, at: datetime) -> bool: ...
@@ -124,6 +139,8 @@ class UserRepository(Protocol):
 class AccessUnitOfWork(Transaction, Protocol):
     @property
     def users(self) -> UserRepository: ...
+    @property
+    def offices(self) -> OfficeRepository: ...
     @property
     def registers(self) -> RegisterRepository: ...
     @property
@@ -146,8 +163,9 @@ def new_token() -> str:
 
 def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
              uscc: str | None, actor: str, uow_factory: Callable[[], UnitOfWork],
-             clock: Clock) -> tuple[Principal, str]:
-    """Add a user; returns it and its token (shown once: only the hash is stored)."""
+             clock: Clock, office: str | None = None) -> tuple[Principal, str]:
+    """Add a user, of ``office`` (its name or id) when given; returns it and its token (shown
+    once: only the hash is stored)."""
     name = name.strip()
     problems: list[tuple[str, str]] = []
     if not name or len(name) > 100 or any(c.isspace() or ord(c) < 32 for c in name):
@@ -185,13 +203,23 @@ def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
         if uscc and uow.registers.get_business(uscc) is None:
             raise NotFoundError(f"--business {uscc}: no such business in the register",
                                 f"--business {uscc}：名录中没有该主体")
+        the_office = None
+        if office is not None:
+            ref = office.strip()
+            the_office = (uow.offices.get(int(ref)) if ref.isdigit()
+                          else uow.offices.by_name(ref))
+            if the_office is None:
+                raise NotFoundError(f"--office {office}: no such office (`lookback office list`)",
+                                    f"--office {office}：没有该食安办（`lookback office list`）")
+        office_id = the_office.id if the_office else None
         uid = uow.users.add(name=name, role=role, team=team, campaign_id=campaign_id, uscc=uscc,
-                            token_sha256=token_sha256(token), at=now)
+                            token_sha256=token_sha256(token), at=now, office_id=office_id)
         uow.events.append(at=now, actor=actor, kind="user.added", entity=f"user:{name}",
                           payload={"role": role, "team": team, "campaign": campaign_id,
-                                   "uscc": uscc})
+                                   "uscc": uscc, "office": office_id})
         uow.commit()
-    return Principal(uid, name, Role(role), team, campaign_id, uscc), token
+    territory = the_office.territory.prefix if the_office else ""
+    return Principal(uid, name, Role(role), team, campaign_id, uscc, office_id, territory), token
 
 
 def revoke_user(name: str, *, actor: str, uow_factory: Callable[[], UnitOfWork],
@@ -277,15 +305,20 @@ def may_read_notice(p: Principal, *, campaign_id: int | None, teams: frozenset[i
 
 def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
               team: int | None = None, uscc: str | None = None,
-              teams: frozenset[int] | None = None) -> None:
+              teams: frozenset[int] | None = None, region: str | None = None) -> None:
     """Allow or raise PermissionDeniedError naming the user, the action and why.
 
     ``campaign_id``/``team`` describe the visit (or the issue's visit) acted on, ``uscc`` the
-    business it concerns.
+    business it concerns, ``region`` where it lies (the business's region code, or the
+    territory prefix of the office that owns a campaign): staff of an office act only within
+    its territory (属地管理), a higher office over everything below it.
     """
     r = p.role
     if r == Role.ADMIN:
         return
+    if region is not None and r in STAFF_READERS and not p.covers(region):
+        raise _deny(p, action, f"it lies outside the office's territory ({region})",
+                    f"不在本单位辖区内（{region}）")
     if action == Action.READ:
         return
     if action == Action.READ_NOTICE:

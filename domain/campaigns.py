@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from domain.clock import Clock
 from domain.errors import BadArgumentError, ConflictError, InputError, NotFoundError
 from domain.events import EventLog
+from domain.offices import Office
 from domain.plan import Plan, parse_plan
 from domain.ports import Transaction
 from domain.sampling import (
@@ -58,6 +59,9 @@ class Campaign:
     created_at: datetime
     launched_at: datetime | None = None
     source_campaign_id: int | None = None  # a look-back (回头看): the campaign it re-checks
+    office_id: int | None = None  # the office that owns it (None: planned before offices)
+    #: The owning office's territory prefix ("": national, or no office): who may see it.
+    territory: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ class CampaignRepository(Protocol):
     """Campaigns, their frozen frames, draw records, teams and visits."""
 
     def add(self, plan: Plan, *, seed: str, seed_auto: bool, source: str,
-            created_at: datetime, source_campaign_id: int | None = None) -> int: ...
+            created_at: datetime, source_campaign_id: int | None = None,
+            office_id: int | None = None) -> int: ...
     def get(self, campaign_id: int) -> Campaign | None: ...
     def issue_businesses(self, source_campaign_id: int, *, issues: str, provinces: list[str],
                          categories: list[str], risk_levels: list[str]) -> list[FrameBusiness]:
@@ -128,9 +133,14 @@ def not_found(campaign_id: int) -> NotFoundError:
 
 
 def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFactory, clock: Clock,
-                    new_seed: Callable[[], str], actor: str = "system") -> int:
-    """Validate a plan and store it as a draft campaign; ``seed = "auto"`` draws a seed now."""
+                    new_seed: Callable[[], str], actor: str = "system",
+                    office: Office | None = None) -> int:
+    """Validate a plan and store it as a draft campaign; ``seed = "auto"`` draws a seed now.
+    With ``office``, the campaign belongs to that office: its notices go out in the office's
+    name and are numbered in its series (the plan's own office names give way)."""
     plan = parse_plan(plan_text)
+    if office is not None:
+        plan = replace(plan, office=office.name, office_short=office.short_name)
     if plan.kind == "lookback":
         raise InputError(
             'the plan is a look-back (kind = "lookback"), which re-checks an earlier campaign: '
@@ -142,10 +152,11 @@ def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFacto
     now = clock.now()
     with uow_factory() as uow:
         cid = uow.campaigns.add(plan, seed=seed, seed_auto=seed_auto, source=source,
-                                created_at=now)
+                                created_at=now, office_id=office.id if office else None)
         uow.events.append(at=now, actor=actor, kind="campaign.created", entity=f"campaign:{cid}",
                           payload={"title": plan.title, "office": plan.office, "kind": plan.kind,
-                                   "seed": seed, "seed_auto": seed_auto, "source": source})
+                                   "seed": seed, "seed_auto": seed_auto, "source": source,
+                                   "office_id": office.id if office else None})
         uow.commit()
     return cid
 

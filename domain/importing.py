@@ -147,8 +147,11 @@ def import_register(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     on_batch: Callable[[ImportSummary], None] | None = None,
     actor: str = "system",
+    territory: str = "",
 ) -> ImportSummary:
-    """Import one register file's raw rows; see the module docstring for the guarantees."""
+    """Import one register file's raw rows; see the module docstring for the guarantees.
+    With ``territory`` (an office's territory prefix), a business or cadre row whose region
+    lies outside it is refused, naming the row and its region code."""
     if batch_rows < 1:
         raise ValueError("batch_rows must be at least 1")
     with uow_factory() as uow:
@@ -162,7 +165,7 @@ def import_register(
         if strict:
             with uow_factory() as uow:
                 for line, raw in rows:
-                    _take_row(kind, line, raw, regions, batch)
+                    _take_row(kind, line, raw, regions, batch, territory)
                     if len(batch.rows) >= batch_rows:
                         _write_batch(uow, kind, batch, run_id)
                         if on_batch:
@@ -178,7 +181,7 @@ def import_register(
                     summary.rejected = summary.read
         else:
             for line, raw in rows:
-                _take_row(kind, line, raw, regions, batch)
+                _take_row(kind, line, raw, regions, batch, territory)
                 if len(batch.rows) >= batch_rows:
                     _flush(uow_factory, kind, batch, run_id)
                     if on_batch:
@@ -201,19 +204,26 @@ def import_register(
 
 
 def _take_row(kind: RegisterKind, line: int, raw: dict[str, object], regions: RegionIndex,
-              batch: _Batch) -> None:
+              batch: _Batch, territory: str = "") -> None:
     batch.summary.read += 1
     entity = quick_validate(kind, raw, regions)
-    if entity is not None:
-        batch.rows.append((line, entity))
-        return
-    result = validate_row(kind, line, raw, regions)
-    if result.problems:
-        batch.report(result.problems)
-    if result.entity is None:
+    if entity is None:
+        result = validate_row(kind, line, raw, regions)
+        if result.problems:
+            batch.report(result.problems)
+        entity = result.entity
+        if entity is None:
+            batch.summary.rejected += 1
+            return
+    region = getattr(entity, "region_code", None)
+    if territory and region is not None and not region.startswith(territory):
+        batch.report([Problem(line, "region_code", region,
+                              f"{region} lies outside the importing office's territory "
+                              f"({territory}…)",
+                              f"{region}不在导入单位的辖区（{territory}…）之内")])
         batch.summary.rejected += 1
-    else:
-        batch.rows.append((line, result.entity))
+        return
+    batch.rows.append((line, entity))
 
 
 def _flush(uow_factory: UnitOfWorkFactory, kind: RegisterKind, batch: _Batch, run_id: int) -> None:

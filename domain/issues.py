@@ -215,6 +215,8 @@ class IssueQuery:
     statuses: tuple[str, ...] = ()
     due_before: date | None = None  # due date strictly before this day
     province: str | None = None
+    #: Only issues of businesses whose region code starts with this (an office's territory).
+    territory: str | None = None
     uscc: str | None = None
     ids: tuple[int, ...] | None = None
     supervision_visit_id: int | None = None

@@ -44,6 +44,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "scheduler": ("lookback.cli_followup", "scheduler_app",
                   "The follow-up scheduler: run, status."),
     "users": ("lookback.cli_api", "users_app", "API users and their tokens: add, revoke, list."),
+    "office": ("lookback.cli_office", "office_app",
+               "Food-safety offices (食品安全办) by level and territory: add, import, list, show."),
     "supervision": ("lookback.cli_supervision", "supervision_app",
                     "Routine supervision by assigned officials (包保督导): open, record, list, "
                     "rates."),

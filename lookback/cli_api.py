@@ -76,12 +76,16 @@ def users_add(
                                                  "(default: their team in any campaign).")] = None,
     business: Annotated[str | None, typer.Option("--business", help="A business user's USCC.")]
     = None,
+    office: Annotated[str | None, typer.Option(
+        "--office", help="The user's office (name or id): a planner, office or viewer user sees "
+        "and acts only within its territory (default: no office, the whole country).")] = None,
 ) -> None:
     """Add an API user and print its token once (only its SHA-256 is stored)."""
     lb, out = _state(ctx)
     lb.require_schema()
     p, token = access.add_user(name, role, team=team, campaign_id=campaign, uscc=business,
-                               actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock)
+                               actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
+                               office=office)
     if out.json_mode:
         out.emit({"ok": True, **p.as_dict(), "token": token})
         return
@@ -120,10 +124,12 @@ def users_list(ctx: typer.Context) -> None:
         return
     t = Table(title=out.t(f"API users ({len(users)})", f"接口用户（{len(users)}）"))
     for h in (out.t("name", "用户"), out.t("role", "角色"), out.t("team", "组"),
-              out.t("campaign", "督查"), out.t("business", "主体"), out.t("revoked", "已撤销")):
+              out.t("campaign", "督查"), out.t("business", "主体"), out.t("office", "食安办"),
+              out.t("revoked", "已撤销")):
         t.add_column(h)
     for u in users:
         p = u.principal
         t.add_row(p.name, p.role.value, str(p.team or ""), str(p.campaign_id or ""),
-                  p.uscc or "", u.revoked_at.strftime("%Y-%m-%d") if u.revoked_at else "")
+                  p.uscc or "", str(p.office_id or ""),
+                  u.revoked_at.strftime("%Y-%m-%d") if u.revoked_at else "")
     out.out.print(t)

@@ -66,12 +66,22 @@ def launch_with_prefect(lb: App, out: Output, campaign_id: int,
 def create_cmd(
     ctx: typer.Context,
     plan: Annotated[Path, typer.Argument(help="The campaign plan (TOML).")],
+    office: Annotated[str | None, typer.Option(
+        "--office", help="The office that plans it (name or id, `lookback office list`): the "
+        "campaign belongs to it, and its notices go out in the office's name and series.")]
+    = None,
 ) -> None:
     """Validate a plan and create a draft campaign; prints its id."""
     lb, out = _state(ctx)
     lb.require_schema()
+    owner = None
+    if office is not None:
+        from domain.offices import get_office
+
+        owner = get_office(office, uow_factory=lb.read_uow_factory())
     cid = svc.create_campaign(read_text(plan, "plan file", "计划文件"), source=str(plan),
-                              uow_factory=lb.uow_factory(), clock=lb.clock, new_seed=new_seed)
+                              uow_factory=lb.uow_factory(), clock=lb.clock, new_seed=new_seed,
+                              office=owner)
     c = svc.get_campaign(cid, uow_factory=lb.uow_factory())
     if out.json_mode:
         out.emit({"ok": True, "campaign_id": cid, "title": c.title, "seed": c.seed,

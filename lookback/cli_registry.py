@@ -22,12 +22,19 @@ from lookback.cli_base import state as _state  # noqa: E402
 
 
 def run_import(lb: App, out: Output, path: Path, kind: RegisterKind, *, strict: bool,
-               batch_rows: int, report: Path | None) -> tuple[ImportSummary, Path | None]:
-    """Import one register file with a progress bar; returns the summary and the report path."""
+               batch_rows: int, report: Path | None,
+               office: str | None = None) -> tuple[ImportSummary, Path | None]:
+    """Import one register file with a progress bar; returns the summary and the report path.
+    With ``office`` (its name or id), rows outside the office's territory are refused."""
     from storage.readers import RegisterFile
     from storage.reports import CsvProblemReport
 
     lb.require_schema()
+    territory = ""
+    if office is not None:
+        from domain.offices import get_office
+
+        territory = get_office(office, uow_factory=lb.read_uow_factory()).territory.prefix
     register = RegisterFile(path, kind)
     stamp = lb.clock.now().strftime("%Y%m%dT%H%M%S")
     report_path = report or (lb.data_dir / "reports" / f"{kind.value}-{stamp}-{path.stem}-rejects.csv")
@@ -37,6 +44,7 @@ def run_import(lb: App, out: Output, path: Path, kind: RegisterKind, *, strict: 
             kind, register.rows(), uow_factory=lb.uow_factory(), clock=lb.clock, sink=sink,
             source=str(path), sha256=register.sha256, strict=strict, batch_rows=batch_rows,
             on_batch=lambda _s: update(register.fraction_done()),
+            territory=territory,
         )
     return summary, (sink.path if sink.written else None)
 
@@ -95,6 +103,9 @@ def import_cmd(
     report: Annotated[Path | None, typer.Option("--report", help="Where to write the reject "
                                                 "report (default: under the data folder).")]
     = None,
+    office: Annotated[str | None, typer.Option(
+        "--office", help="Import for this office (name or id): business and cadre rows outside "
+        "its territory are refused and reported.")] = None,
 ) -> None:
     """Import a register; every row is stored or reported with its line and reason.
 
@@ -105,7 +116,7 @@ def import_cmd(
     if batch_rows < 1:
         raise BadArgumentError("--batch-rows must be at least 1", "--batch-rows至少为1")
     summary, report_path = run_import(lb, out, file, kind, strict=strict, batch_rows=batch_rows,
-                                      report=report)
+                                      report=report, office=office)
     if out.json_mode:
         out.emit(summary_dict(summary, file, report_path))
     else:

@@ -45,3 +45,4 @@ $PY bench/followups.py --followups 2000
 $PY bench/api_load.py --clients 5 --seconds 3
 $PY bench/cli_startup.py --runs 2
 $PY bench/flow_cost.py --runs 1
+$PY bench/notice_workers.py --notices 20

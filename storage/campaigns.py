@@ -13,17 +13,28 @@ from sqlmodel import Session
 
 from domain.campaigns import Campaign, CampaignCounts, FrozenFrame, canonical_json
 from domain.errors import ConflictError
+from domain.offices import OfficeLevel, Territory
 from domain.plan import Plan
 from domain.sampling import FrameBusiness, FrameInspector
 from storage.repositories import _Sql, fits_id
-from storage.tables import CampaignFrameRow, CampaignRow, DrawRecordRow, TeamMemberRow, VisitRow
+from storage.tables import (
+    CampaignFrameRow,
+    CampaignRow,
+    DrawRecordRow,
+    OfficeRow,
+    TeamMemberRow,
+    VisitRow,
+)
 
 
-def _campaign(row: CampaignRow) -> Campaign:
+def _campaign(row: CampaignRow, office: OfficeRow | None = None) -> Campaign:
     assert row.id is not None
+    territory = (Territory.of(OfficeLevel(office.level), office.territory).prefix
+                 if office is not None else "")
     return Campaign(row.id, row.office, row.office_short, row.title, row.kind, row.status,
                     row.starts_on, row.ends_on, row.seed, row.seed_auto, json.loads(row.plan_json),
-                    row.plan_source, row.created_at, row.launched_at, row.source_campaign_id)
+                    row.plan_source, row.created_at, row.launched_at, row.source_campaign_id,
+                    row.office_id, territory)
 
 
 class SqlCampaignRepository:
@@ -32,12 +43,13 @@ class SqlCampaignRepository:
         self._sql = _Sql(session)
 
     def add(self, plan: Plan, *, seed: str, seed_auto: bool, source: str,
-            created_at: datetime, source_campaign_id: int | None = None) -> int:
+            created_at: datetime, source_campaign_id: int | None = None,
+            office_id: int | None = None) -> int:
         row = CampaignRow(office=plan.office, office_short=plan.office_short, title=plan.title,
                           kind=plan.kind, starts_on=plan.starts_on, ends_on=plan.ends_on,
                           seed=seed, seed_auto=seed_auto, plan_json=canonical_json(plan.as_dict()),
                           plan_source=source[-500:], created_at=created_at,
-                          source_campaign_id=source_campaign_id)
+                          source_campaign_id=source_campaign_id, office_id=office_id)
         self.session.add(row)
         self.session.flush()
         assert row.id is not None
@@ -47,7 +59,10 @@ class SqlCampaignRepository:
         if not fits_id(campaign_id):
             return None
         row = self.session.get(CampaignRow, campaign_id)
-        return None if row is None else _campaign(row)
+        if row is None:
+            return None
+        office = self.session.get(OfficeRow, row.office_id) if row.office_id else None
+        return _campaign(row, office)
 
     def counts(self, campaign_id: int) -> CampaignCounts | None:
         c = self.get(campaign_id)

@@ -121,6 +121,9 @@ class SqlIssueRepository(SqlRepository):
             cond.append(IssueRow.due_on < q.due_before)
         if q.province is not None:
             cond.append(BusinessRow.province_code == q.province)
+        if q.territory:  # a code range, which the index on region_code answers
+            cond.append(BusinessRow.region_code >= q.territory)
+            cond.append(BusinessRow.region_code < q.territory[:-1] + chr(ord(q.territory[-1]) + 1))
         if q.uscc is not None:
             cond.append(IssueRow.uscc == q.uscc)
         if q.ids is not None:

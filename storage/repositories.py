@@ -114,6 +114,11 @@ class SqlRegionRepository:
         self._sql.executemany(sql, [(r.code, r.name, r.level.value, r.parent_code) for r in rows])
         return len(rows)
 
+    def region_level(self, code: str) -> str | None:
+        level = self.session.exec(select(RegionRow.level).where(  # type: ignore[call-overload]
+            RegionRow.code == code)).first()
+        return str(level[0]) if level is not None else None
+
     def get(self, code: str) -> Region | None:
         row = self.session.get(RegionRow, code)
         if row is None:

@@ -98,6 +98,20 @@ class InspectorRow(SQLModel, table=True):
     import_line: int | None = None
 
 
+class OfficeRow(SQLModel, table=True):
+    """A food-safety office (食品安全办) at a level, with its territory and its parent."""
+
+    __tablename__ = "office"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    short_name: str = Field(max_length=50)
+    level: str = Field(max_length=10)
+    territory: str = Field(max_length=9, index=True)
+    parent_id: int | None = Field(default=None, foreign_key="office.id", index=True)
+    created_at: datetime
+
+
 class CampaignRow(SQLModel, table=True):
     """A campaign (督查) or look-back campaign (回头看), with its plan as written and as parsed."""
 
@@ -116,6 +130,7 @@ class CampaignRow(SQLModel, table=True):
     plan_json: str
     plan_source: str = Field(default="", max_length=500)
     source_campaign_id: int | None = None  # a look-back campaign: the campaign it re-checks
+    office_id: int | None = Field(default=None, foreign_key="office.id", index=True)
     created_at: datetime
     launched_at: datetime | None = None
 
@@ -454,6 +469,7 @@ class ApiUserRow(SQLModel, table=True):
     team: int | None = None
     campaign_id: int | None = None
     uscc: str | None = Field(default=None, max_length=18)
+    office_id: int | None = Field(default=None, foreign_key="office.id")
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime
     revoked_at: datetime | None = None

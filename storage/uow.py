@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from storage.followups import SqlFollowUpRepository
     from storage.issues import SqlIssueRepository
     from storage.notices import SqlNoticeRepository
+    from storage.offices import SqlOfficeRepository
     from storage.repositories import (
         SqlImportRunRepository,
         SqlRegionRepository,
@@ -76,6 +77,8 @@ class SqlUnitOfWork:
     supervision: _Repository[SqlSupervisionRepository] = _Repository(
         "storage.supervision", "SqlSupervisionRepository")
     users: _Repository[SqlUserRepository] = _Repository("storage.users", "SqlUserRepository")
+    offices: _Repository[SqlOfficeRepository] = _Repository(
+        "storage.offices", "SqlOfficeRepository")
     _NAMES = tuple(name for name, value in list(locals().items())
                    if isinstance(value, _Repository))
 

@@ -8,26 +8,37 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from domain.access import Principal, Role, StoredUser
+from domain.offices import OfficeLevel, Territory
 from storage.repositories import SqlRepository
-from storage.tables import ApiUserRow
+from storage.tables import ApiUserRow, OfficeRow
 
 
-def _user(row: ApiUserRow) -> StoredUser:
-    assert row.id is not None
+def _user(row: Any) -> StoredUser:
+    territory = (Territory.of(OfficeLevel(row.office_level), row.office_territory).prefix
+                 if row.office_level else "")
     return StoredUser(Principal(row.id, row.name, Role(row.role), row.team, row.campaign_id,
-                                row.uscc), row.token_sha256, row.created_at, row.revoked_at)
+                                row.uscc, row.office_id, territory),
+                      row.token_sha256, row.created_at, row.revoked_at)
+
+
+def _select() -> Any:
+    return (select(ApiUserRow.__table__, OfficeRow.level.label("office_level"),  # type: ignore[attr-defined]
+                   OfficeRow.territory.label("office_territory"))
+            .outerjoin(OfficeRow, OfficeRow.id == ApiUserRow.office_id))  # type: ignore[arg-type]
 
 
 class SqlUserRepository(SqlRepository):
     def add(self, *, name: str, role: str, team: int | None, campaign_id: int | None,
-            uscc: str | None, token_sha256: str, at: datetime) -> int:
+            uscc: str | None, token_sha256: str, at: datetime,
+            office_id: int | None = None) -> int:
         return int(self._conn.execute(insert(ApiUserRow).values(
             name=name, role=role, team=team, campaign_id=campaign_id, uscc=uscc,
-            token_sha256=token_sha256, created_at=at).returning(ApiUserRow.id)).scalar_one())
+            office_id=office_id, token_sha256=token_sha256, created_at=at)
+            .returning(ApiUserRow.id)).scalar_one())
 
     def _one(self, *where: Any) -> StoredUser | None:
-        row = self.session.exec(select(ApiUserRow).where(*where)).first()  # type: ignore[call-overload]
-        return _user(row[0]) if row is not None else None
+        row = self._conn.execute(_select().where(*where)).first()
+        return _user(row) if row is not None else None
 
     def by_name(self, name: str) -> StoredUser | None:
         return self._one(ApiUserRow.name == name)
@@ -42,5 +53,4 @@ class SqlUserRepository(SqlRepository):
         return bool(r.rowcount)
 
     def all(self) -> list[StoredUser]:
-        return [_user(r[0]) for r in self.session.exec(  # type: ignore[call-overload]
-            select(ApiUserRow).order_by(ApiUserRow.id))]
+        return [_user(r) for r in self._conn.execute(_select().order_by(ApiUserRow.id))]

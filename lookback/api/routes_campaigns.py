@@ -43,17 +43,20 @@ def list_campaigns(lb: AppDep, user: UserDep, page: PageDep,
     """Campaigns, newest first, filtered by status (draft, launched, closed) and kind."""
     with lb.read_uow_factory()() as uow:
         rows = uow.campaigns.all_counts()
+    # an office's staff see the campaigns of their office and the offices below it
     rows = [r for r in rows if (status is None or r.campaign.status == status)
-            and (kind is None or r.campaign.kind == kind)]
+            and (kind is None or r.campaign.kind == kind)
+            and (user.role not in access.STAFF_READERS or user.covers(r.campaign.territory))]
     return CampaignList(**page.meta(len(rows)), items=[_public(r) for r in page.slice(rows)])
 
 
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])
-def get_campaign(campaign_id: int, lb: AppDep, user: UserDep) -> CampaignPublic:
+def get_campaign(campaign_id: int, lb: AppDep, guard: GuardDep) -> CampaignPublic:
     with lb.read_uow_factory()() as uow:
         c = uow.campaigns.counts(campaign_id)
     if c is None:
         raise svc.not_found(campaign_id)
+    guard(Action.READ, f"campaign:{campaign_id}", region=c.campaign.territory)
     return _public(c)
 
 
@@ -66,8 +69,7 @@ def campaign_metrics(campaign_id: int, lb: AppDep, guard: GuardDep,
     business its own, an auditor their team's)."""
     from domain.metrics import campaign_metrics as metrics
 
-    guard(Action.READ, f"campaign:{campaign_id}")
-    _exists(lb, campaign_id)
+    guard(Action.READ, f"campaign:{campaign_id}", region=_exists(lb, campaign_id).territory)
     m = metrics(campaign_id, today=china_date(lb.clock.now()),
                 uow_factory=lb.read_uow_factory())
     if user.role not in access.STAFF_READERS:
@@ -81,9 +83,9 @@ def campaign_metrics(campaign_id: int, lb: AppDep, guard: GuardDep,
 
 
 @router.get("/campaigns/{campaign_id}/draw", tags=["campaigns"])
-def draw_record(campaign_id: int, lb: AppDep, user: UserDep) -> dict[str, Any]:
+def draw_record(campaign_id: int, lb: AppDep, guard: GuardDep) -> dict[str, Any]:
     """The published draw record (seed, algorithm, frame hash, strata, picks with their keys)."""
-    _exists(lb, campaign_id)
+    guard(Action.READ, f"campaign:{campaign_id}", region=_exists(lb, campaign_id).territory)
     with lb.read_uow_factory()() as uow:
         record = uow.campaigns.get_record(campaign_id)
     if record is None:
@@ -93,14 +95,16 @@ def draw_record(campaign_id: int, lb: AppDep, user: UserDep) -> dict[str, Any]:
 
 
 @router.post("/campaigns/{campaign_id}/draw/verify", tags=["campaigns"])
-def verify_draw(campaign_id: int, lb: AppDep, user: UserDep) -> DrawVerification:
+def verify_draw(campaign_id: int, lb: AppDep, guard: GuardDep) -> DrawVerification:
     """Recompute the draw from the stored frame and compare it with the record."""
-    _exists(lb, campaign_id)
+    guard(Action.READ, f"campaign:{campaign_id}", region=_exists(lb, campaign_id).territory)
     v = svc.verify_campaign(campaign_id, uow_factory=lb.read_uow_factory())
     return DrawVerification(ok=v.ok, difference=v.difference)
 
 
-def _exists(lb: Any, campaign_id: int) -> None:
+def _exists(lb: Any, campaign_id: int) -> svc.Campaign:
     with lb.read_uow_factory()() as uow:
-        if uow.campaigns.get(campaign_id) is None:
-            raise svc.not_found(campaign_id)
+        c = uow.campaigns.get(campaign_id)
+    if c is None:
+        raise svc.not_found(campaign_id)
+    return c

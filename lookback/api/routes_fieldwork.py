@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from domain import access
 from domain import fieldwork as fw
 from domain.access import Action, Principal, Role
 from domain.errors import BadArgumentError, NotFoundError
@@ -86,13 +87,16 @@ def list_visits(campaign_id: int, lb: AppDep, user: UserDep, guard: GuardDep, pa
             raise NotFoundError(f"campaign {campaign_id} does not exist",
                                 f"督查{campaign_id}不存在")
         visits = uow.fieldwork.list_visits(campaign_id, team=team, status=status)
+    visits = [v for v in visits if user.role not in access.STAFF_READERS
+              or user.covers(v.region_code)]
     return VisitList(**page.meta(len(visits)), items=[visit_public(v) for v in page.slice(visits)])
 
 
 @router.get("/visits/{visit_id}", tags=["visits"])
 def get_visit(visit_id: int, lb: AppDep, guard: GuardDep) -> VisitPublic:
     v = load_visit(lb, visit_id)
-    guard(Action.READ_VISIT, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no)
+    guard(Action.READ_VISIT, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no,
+          region=v.region_code)
     return visit_public(v)
 
 
@@ -100,7 +104,8 @@ def get_visit(visit_id: int, lb: AppDep, guard: GuardDep) -> VisitPublic:
 def complete_visit(visit_id: int, lb: AppDep, guard: GuardDep, user: UserDep) -> VisitPublic:
     """Mark a visit done (its own team only)."""
     v = load_visit(lb, visit_id)
-    guard(Action.WRITE_FIELDWORK, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no)
+    guard(Action.WRITE_FIELDWORK, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no,
+          region=v.region_code)
     done = fw.complete_visit(visit_id, team=None, actor=user.actor,
                              uow_factory=lb.uow_factory(), clock=lb.clock)
     return visit_public(done)
@@ -112,7 +117,8 @@ def record_interview(visit_id: int, body: InterviewCreate, lb: AppDep, guard: Gu
     """Record an interview with its answers; failed items register issues (once per business
     and item). Every mistake in the answers is reported at once (400)."""
     v = load_visit(lb, visit_id)
-    guard(Action.WRITE_FIELDWORK, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no)
+    guard(Action.WRITE_FIELDWORK, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no,
+          region=v.region_code)
     o = fw.record_interview(visit_id, body.role, body.name,
                             [fw.Answer(a.item_id, a.result, a.note) for a in body.answers],
                             team=None, actor=user.actor, uow_factory=lb.uow_factory(),
@@ -147,7 +153,8 @@ def add_issue(visit_id: int, body: IssueCreate, lb: AppDep, guard: GuardDep, use
     from domain.vocabulary import CATEGORIES
 
     v = load_visit(lb, visit_id)
-    guard(Action.WRITE_FIELDWORK, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no)
+    guard(Action.WRITE_FIELDWORK, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no,
+          region=v.region_code)
     issue_id = fw.add_issue(visit_id, category=body.category, severity=body.severity,
                             description=body.description, evidence=[], team=None,
                             actor=user.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
@@ -172,6 +179,7 @@ def list_issues(lb: AppDep, user: UserDep, page: PageDep,
     with lb.read_uow_factory()() as uow:
         issues = uow.issues.list(IssueQuery(
             campaign_id=campaign, statuses=(status,) if status else (), province=province,
+            territory=user.territory or None,
             overdue_on=china_date(lb.clock.now()) if overdue else None))
         if user.role == Role.AUDITOR:
             teams = {vid: v.team_no for vid, v in uow.fieldwork.visits_by_ids(
@@ -190,7 +198,7 @@ def get_issue(issue_id: int, lb: AppDep, guard: GuardDep, response: Response) ->
     """One issue; its ``ETag`` is the version an update must send back in ``If-Match``."""
     i, team = load_issue(lb, issue_id)
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     response.headers["ETag"] = etag(i.version)
     return issue_public(i)
 
@@ -200,7 +208,7 @@ def issue_history(issue_id: int, lb: AppDep, guard: GuardDep) -> HistoryList:
     """Every event of the issue, oldest first."""
     i, team = load_issue(lb, issue_id)
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     with lb.read_uow_factory()() as uow:
         events = uow.events.for_entity(f"issue:{issue_id}")
     return HistoryList(count=len(events), items=[
@@ -214,7 +222,7 @@ def rectify(issue_id: int, body: RectificationCreate, lb: AppDep, guard: GuardDe
     """The business reports its rectification (needs ``If-Match``)."""
     i, team = load_issue(lb, issue_id)
     guard(Action.RECTIFY, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     done = fw.rectify(issue_id, measures=body.measures, evidence=[], actor=user.actor,
                       uow_factory=lb.uow_factory(), clock=lb.clock,
                       expected_version=parse_if_match(if_match))
@@ -228,7 +236,7 @@ def extend(issue_id: int, body: ExtensionCreate, lb: AppDep, guard: GuardDep,
     """The office approves an extension of N working days (needs ``If-Match``)."""
     i, team = load_issue(lb, issue_id)
     guard(Action.APPROVE_EXTENSION, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     done = fw.extend(issue_id, workdays=body.workdays, reason=body.reason,
                      approver=body.approver, actor=user.actor, uow_factory=lb.uow_factory(),
                      clock=lb.clock, calendar=lb.calendar,
@@ -249,7 +257,7 @@ def upload_evidence(issue_id: int, lb: AppDep, guard: GuardDep, user: UserDep,
     (rectification). Stored by SHA-256, never overwritten."""
     i, team = load_issue(lb, issue_id)
     action = Action.RECTIFY if purpose == "rectification" else Action.WRITE_FIELDWORK
-    guard(action, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team, uscc=i.uscc)
+    guard(action, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team, uscc=i.uscc, region=i.region_code)
     fw.check_takes_evidence(i)  # before anything is stored
     name = fw.evidence_filename(file.filename)
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,7 +284,7 @@ def upload_evidence(issue_id: int, lb: AppDep, guard: GuardDep, user: UserDep,
 def list_evidence(issue_id: int, lb: AppDep, guard: GuardDep) -> EvidenceList:
     i, team = load_issue(lb, issue_id)
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     with lb.read_uow_factory()() as uow:
         rows = uow.fieldwork.evidence_of(issue_id)
     return EvidenceList(count=len(rows), items=[evidence_public(e) for e in rows])
@@ -290,7 +298,7 @@ def download_evidence(issue_id: int, sha256: Annotated[str, "hex"], lb: AppDep,
     """The bytes of one evidence file of the issue."""
     i, team = load_issue(lb, issue_id)
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     with lb.read_uow_factory()() as uow:
         rows = {e.sha256: e.filename for e in uow.fieldwork.evidence_of(issue_id)}
     if sha256 not in rows:

@@ -85,7 +85,7 @@ def issue_followups(issue_id: int, lb: AppDep, guard: GuardDep) -> IssueFollowUp
     enforcement if any."""
     i, team = load_issue(lb, issue_id)
     guard(Action.READ_ISSUE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     with lb.read_uow_factory()() as uow:
         rows = uow.followups.of_issue(issue_id)
         ref = uow.followups.referral_of(issue_id)
@@ -102,7 +102,7 @@ def record_check(issue_id: int, body: FollowUpCheckCreate, lb: AppDep, guard: Gu
     date and climb one step of the escalation ladder (at the top the case is referred)."""
     i, team = load_issue(lb, issue_id)
     guard(Action.RECORD_FOLLOWUP, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     r = svc.record_check(issue_id, outcome=body.outcome, note=body.note, evidence=[],
                          hard_measures=body.hard_measures, fixed=body.fixed,
                          mechanism=body.mechanism,
@@ -121,7 +121,7 @@ def record_case(issue_id: int, body: CaseCreate, lb: AppDep, guard: GuardDep,
     declined (office only)."""
     i, team = load_issue(lb, issue_id)
     guard(Action.ISSUE_NOTICE, f"issue:{issue_id}", campaign_id=i.campaign_id, team=team,
-          uscc=i.uscc)
+          uscc=i.uscc, region=i.region_code)
     ref = svc.record_case(issue_id, status=body.status, number=body.case_number,
                           actor=user.actor, uow_factory=lb.uow_factory(), clock=lb.clock)
     return ReferralPublic(**ref)
