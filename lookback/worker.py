@@ -133,6 +133,9 @@ class LookbackWorker(ProcessWorker):
             flow = known[flow_run.deployment_id]
         if flow is None:
             return await super().run(flow_run, configuration, task_status)
+        # As the run is now: the worker has labelled it and proposed PENDING since it was
+        # polled, and the run's process starts from this copy (it does not read it again).
+        flow_run = await self.client.read_flow_run(flow_run.id)
         return await self._run_warm(flow, flow_run, task_status)
 
     async def _resolve_flow(self, flow_run: FlowRun) -> Flow[..., Any]:
