@@ -32,6 +32,7 @@ from domain.fieldwork import attach_evidence
 from lookback.cli import app
 from storage.db import make_engine
 from storage.evidence import FileEvidenceStore
+from storage.migrate import HEAD
 from storage.uow import SqlUnitOfWork
 from tests.integration._support import PG_URL, reset_postgres
 from tests.integration.test_calendar import YEAR_2027
@@ -223,7 +224,7 @@ def test_backup_while_a_writer_goes_on_restores_and_verifies(
     assert summary["ok"] is True and summary["path"] == str(archive)
     assert not [p for p in archive.parent.iterdir() if p.name.startswith(f".{archive.name}")]
     m = manifest_of(archive)
-    assert m["format"] == "lookback-backup" and m["schema_revision"] == "0010"
+    assert m["format"] == "lookback-backup" and m["schema_revision"] == HEAD
     assert m["database"]["kind"] == ("postgresql" if PG_URL else "sqlite")
     assert summary["events"] == m["events"] and summary["files"] == len(m["files"])
     assert summary["bytes"] == sum(f["size"] for f in m["files"])
