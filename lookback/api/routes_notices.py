@@ -70,8 +70,39 @@ def _teams(lb: App, notices: list[svc.Notice]) -> dict[int, frozenset[int]]:
             for n in notices}
 
 
+def _regions(lb: App, notices: list[svc.Notice]) -> dict[int, str]:
+    """Where each notice lies, for the territory rule: its addressee's region, or (a circular,
+    a draw publication) the territory prefix of its campaign's office."""
+    out: dict[int, str] = {}
+    with lb.read_uow_factory()() as uow:
+        business: dict[str, str] = {}
+        campaign: dict[int, str] = {}
+        for n in notices:
+            if n.uscc is not None:
+                if n.uscc not in business:
+                    b = uow.registers.get_business(n.uscc)
+                    business[n.uscc] = b.region_code if b is not None else ""
+                out[n.id] = business[n.uscc]
+            elif n.campaign_id is not None:
+                if n.campaign_id not in campaign:
+                    c = uow.campaigns.get(n.campaign_id)
+                    campaign[n.campaign_id] = c.territory if c is not None else ""
+                out[n.id] = campaign[n.campaign_id]
+            else:
+                out[n.id] = ""
+    return out
+
+
+def _region(lb: App, user: Principal, n: svc.Notice) -> str | None:
+    """The notice's region for the guard; not looked up for a user of the whole country."""
+    return _regions(lb, [n])[n.id] if user.territory else None
+
+
 def _readable(user: Principal, lb: App, notices: list[svc.Notice]) -> list[svc.Notice]:
     teams = _teams(lb, notices)
+    if user.territory and user.role in access.STAFF_READERS:
+        regions = _regions(lb, notices)
+        notices = [n for n in notices if user.covers(regions[n.id])]
     return [n for n in notices if access.may_read_notice(
         user, campaign_id=n.campaign_id, teams=teams[n.id], uscc=n.uscc)]
 
@@ -93,7 +124,7 @@ def get_notice(notice_id: int, lb: AppDep, guard: GuardDep) -> NoticePublic:
     """One notice: number, kind, addressee, status, content and PDF hashes."""
     n = load_notice(lb, notice_id)
     guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc,
-          teams=_teams(lb, [n])[n.id])
+          teams=_teams(lb, [n])[n.id], region=_region(lb, guard.user, n))
     return notice_public(n)
 
 
@@ -103,7 +134,7 @@ def notice_pdf(notice_id: int, lb: AppDep, guard: GuardDep) -> Response:
     """The PDF of an issued (or since voided) notice, byte for byte as issued."""
     n = load_notice(lb, notice_id)
     guard(Action.READ_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc,
-          teams=_teams(lb, [n])[n.id])
+          teams=_teams(lb, [n])[n.id], region=_region(lb, guard.user, n))
     with lb.read_uow_factory()() as uow:
         data = uow.notices.pdf(n.pdf_sha256) if n.pdf_sha256 else None
     if data is None:
@@ -155,7 +186,8 @@ def void_notice(notice_id: int, body: NoticeVoid, lb: AppDep, guard: GuardDep,
                 user: UserDep) -> NoticePublic:
     """Void an issued notice (office only); it keeps its number, which is never reused."""
     n = load_notice(lb, notice_id)
-    guard(Action.ISSUE_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc)
+    guard(Action.ISSUE_NOTICE, f"notice:{notice_id}", campaign_id=n.campaign_id, uscc=n.uscc,
+          region=_region(lb, guard.user, n))
     voided = svc.void_notice(n.number, body.reason, uow_factory=lb.uow_factory(),
                              clock=lb.clock, actor=user.actor)
     return notice_public(voided)
@@ -176,9 +208,12 @@ def issue_notices(campaign_id: int, body: NoticeIssueCreate, lb: AppDep, guard: 
 
     guard(Action.ISSUE_NOTICE, f"campaign:{campaign_id}", campaign_id=campaign_id)
     with lb.read_uow_factory()() as uow:
-        if uow.campaigns.get(campaign_id) is None:
-            raise NotFoundError(f"campaign {campaign_id} does not exist",
-                                f"督查{campaign_id}不存在")
+        c = uow.campaigns.get(campaign_id)
+    if c is None:
+        raise NotFoundError(f"campaign {campaign_id} does not exist", f"督查{campaign_id}不存在")
+    # an office issues the notices of its own campaigns and of the offices below it
+    guard(Action.ISSUE_NOTICE, f"campaign:{campaign_id}", campaign_id=campaign_id,
+          region=c.territory)
     pool = jobs.workers_for(lb)
     if pool is not None:
         job = jobs.submit_notices(pool, {

@@ -50,6 +50,12 @@ def fx(launched: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Fixtur
             NewOffice("甲县食安办", "甲县食安", "county", region_a, "甲市食安办"),
             NewOffice("乙市食安办", "乙市食安", "city", other_city, "甲省食安办"),
         ], actor="test", uow_factory=lb.uow_factory(), clock=lb.clock)
+        from flows.issuing import issue_inline
+
+        # rectification orders for the businesses with open issues (A's and B's), as the API
+        # issues them
+        issue_inline(1, "rectification_order", "zh", uow_factory=lb.uow_factory(),
+                     clock=lb.clock, actor="test")
         tokens = {}
         for name, office in (("national", "国家食安办"), ("province", "甲省食安办"),
                              ("city", "甲市食安办"), ("county", "甲县食安办"),
@@ -107,6 +113,28 @@ def test_issues_and_visits_by_territory(fx: tuple[Fixture, dict[str, str]], user
         assert all(r.startswith(prefix) for r in regions)
         assert (f.visit_a["region"] in regions, f.visit_b["region"] in regions) == \
             (sees_a, sees_b)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_notices_by_territory(fx: tuple[Fixture, dict[str, str]], user: str) -> None:
+    """A rectification order lies where its addressee does: listed and downloadable only
+    within the territory."""
+    f, tokens = fx
+    prefix = tokens[f"prefix:{user}"]
+    status, body = _get(f, tokens["national"], "/notices")
+    assert status == 200
+    everyone = body["items"]  # type: ignore[index]
+    region = {f.visit_a["uscc"]: f.visit_a["region"], f.visit_b["uscc"]: f.visit_b["region"]}
+    orders = [n for n in everyone if n["uscc"] in region]
+    assert len(orders) == 2
+    status, body = _get(f, tokens[user], "/notices")
+    assert status == 200
+    listed = {n["id"] for n in body["items"]}  # type: ignore[index]
+    for n in orders:
+        sees = region[n["uscc"]].startswith(prefix)
+        assert (n["id"] in listed) == sees
+        assert _get(f, tokens[user], f"/notices/{n['id']}")[0] == (200 if sees else 403)
+        assert _get(f, tokens[user], f"/notices/{n['id']}/pdf")[0] == (200 if sees else 403)
 
 
 @pytest.mark.parametrize(("user", "national_campaign", "city_campaign"), [
