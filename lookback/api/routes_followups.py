@@ -12,8 +12,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from domain import access
 from domain import followups as svc
 from domain.access import Action, Principal, Role
+from domain.issues import IssueQuery
 from lookback.api.deps import AppDep, GuardDep, IfMatch, PageDep, UserDep, etag, parse_if_match
 from lookback.api.routes_fieldwork import load_issue
 from lookback.api.schemas import (
@@ -73,6 +75,10 @@ def list_followups(
                                   due_before=svc.epoch(lb.clock.now()) if due else None,
                                   limit=_EVERY_ROW)
         rows = [fu for fu in rows if _visible(user, fu)]
+        if user.territory and user.role in access.STAFF_READERS:  # the office's territory
+            inside = {i.id for i in uow.issues.list(IssueQuery(
+                ids=tuple({fu.issue_id for fu in rows}), territory=user.territory))}
+            rows = [fu for fu in rows if fu.issue_id in inside]
         shown = page.slice(rows)
         issues = {i: uow.issues.get(i) for i in {fu.issue_id for fu in shown}}
     return FollowUpList(**page.meta(len(rows)),

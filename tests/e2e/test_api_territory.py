@@ -116,6 +116,19 @@ def test_issues_and_visits_by_territory(fx: tuple[Fixture, dict[str, str]], user
 
 
 @pytest.mark.parametrize("user", USERS)
+def test_followups_by_territory(fx: tuple[Fixture, dict[str, str]], user: str) -> None:
+    f, tokens = fx
+    prefix = tokens[f"prefix:{user}"]
+    status, body = _get(f, tokens[user], "/followups?limit=500")
+    assert status == 200
+    issues = {fu["issue"] for fu in body["items"]}  # type: ignore[index]
+    if user in ("national", "nowhere"):
+        assert {f.issue_a, f.issue_b} <= issues  # both have their look-backs planned
+    for issue, visit in ((f.issue_a, f.visit_a), (f.issue_b, f.visit_b)):
+        assert (issue in issues) == visit["region"].startswith(prefix)
+
+
+@pytest.mark.parametrize("user", USERS)
 def test_notices_by_territory(fx: tuple[Fixture, dict[str, str]], user: str) -> None:
     """A rectification order lies where its addressee does: listed and downloadable only
     within the territory."""
