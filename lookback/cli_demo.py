@@ -176,6 +176,7 @@ def demo(
 def _demo_campaign(lb: Any, out: Any, folder: Path) -> dict[str, Any]:
     """Create and launch the example campaign, show the draw and export its record."""
     from domain import campaigns as svc
+    from domain import offices
     from lookback.cli_campaign import (
         export_draw,
         launch_with_prefect,
@@ -186,8 +187,12 @@ def _demo_campaign(lb: Any, out: Any, folder: Path) -> dict[str, Any]:
 
     plan_text = dated_plan(read_text(EXAMPLE_PLAN, "plan file", "计划文件"),
                            china_date(lb.clock.now()))
+    national = offices.add_offices(
+        [offices.NewOffice(NATIONAL_OFFICE, NATIONAL_SHORT, "national", offices.NATIONAL_CODE,
+                           None)], actor=lb.actor, uow_factory=lb.uow_factory(),
+        clock=lb.clock, skip_existing=True)[0]
     cid = svc.create_campaign(plan_text, source=str(EXAMPLE_PLAN), uow_factory=lb.uow_factory(),
-                              clock=lb.clock, new_seed=new_seed)
+                              clock=lb.clock, new_seed=new_seed, office=national)
     out.say(f"5/12 Campaign {cid} from {EXAMPLE_PLAN.name}: launching (draw, teams, visits)…",
             f"5/12 根据{EXAMPLE_PLAN.name}创建督查{cid}：正在启动（抽取、组队、计划检查）…")
     result = launch_with_prefect(lb, out, cid)
@@ -199,6 +204,11 @@ def _demo_campaign(lb: Any, out: Any, folder: Path) -> dict[str, Any]:
         print_draw_summary(out, record)
     rec_path, frame_path = export_draw(record, frame.lines, folder / "draw")
     verified = svc.verify_campaign(cid, uow_factory=lb.uow_factory())
+    added = _demo_offices(lb, cid, national.name)
+    out.say(f"Offices: the national office owns the campaign; {added} offices added for the "
+            "provinces and cities it touches (`lookback office list`).",
+            f"食安办：督查属于国家级食安办；为督查涉及的省、市新增{added}个食安办"
+            "（`lookback office list`）。")
     out.say(f"Drawn: {result['sampled']} businesses in "
             f"{len(record['stages'][0]['chosen'])} cities, {len(record['teams'])} teams, "
             f"{result['visits_created']} visits planned; record verified: "
@@ -208,6 +218,39 @@ def _demo_campaign(lb: Any, out: Any, folder: Path) -> dict[str, Any]:
             f"{'通过' if verified.ok else verified.difference}。公开文件：{rec_path}、{frame_path}")
     return {"id": cid, "sampled": result["sampled"], "visits": result["visits_created"],
             "record": str(rec_path), "frame": str(frame_path), "verified": verified.ok}
+
+
+NATIONAL_OFFICE = "国务院食品安全委员会办公室"  # the example plan's issuing office
+NATIONAL_SHORT = "食安办"  # and its short name: the demo's document numbers
+
+
+def _demo_offices(lb: Any, campaign_id: int, national: str) -> int:
+    """The offices of the provinces and cities a campaign's visits lie in, below the national
+    office; how many were added."""
+    from domain import offices
+
+    with lb.read_uow_factory()() as uow:
+        codes = sorted({v.region_code for v in uow.fieldwork.list_visits(
+            campaign_id, team=None, status=None)})
+        names = {}
+        for code in {c[:2] + "0000" for c in codes} | {c[:4] + "00" for c in codes}:
+            region = uow.regions.get(code)
+            if region is not None:
+                names[code] = region.name
+    rows = []
+    for province in sorted({c[:2] + "0000" for c in codes} & names.keys()):
+        p_name = f"{names[province]}食品安全委员会办公室"
+        rows.append(offices.NewOffice(p_name, f"{names[province]}食安办", "province", province,
+                                      national))
+        for city in sorted({c[:4] + "00" for c in codes if c[:2] == province[:2]}
+                           & names.keys()):
+            c_name = names[city] if names[city] != names[province] else f"{names[city]}市辖区"
+            rows.append(offices.NewOffice(f"{c_name}食品安全委员会办公室", f"{c_name}食安办",
+                                          "city", city, p_name))
+    before = len(offices.list_offices(uow_factory=lb.read_uow_factory()))
+    offices.add_offices(rows, actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
+                        skip_existing=True)
+    return len(offices.list_offices(uow_factory=lb.read_uow_factory())) - before
 
 
 def _demo_fieldwork(lb: Any, out: Any, campaign_id: int, seed: int, folder: Path) -> dict[str, Any]:
