@@ -167,10 +167,12 @@ def _scope_figures(plan: Plan | dict[str, Any]) -> tuple[str, list[str], list[st
             list(d["risk_levels"]))
 
 
-def _in_scope(uow: UnitOfWork, source_id: int, plan: Plan | dict[str, Any]) -> list[FrameBusiness]:
+def _in_scope(uow: UnitOfWork, source_id: int, plan: Plan | dict[str, Any],
+              territory: str = "") -> list[FrameBusiness]:
     issues, provinces, categories, risk_levels = _scope_figures(plan)
-    return uow.campaigns.issue_businesses(source_id, issues=issues, provinces=provinces,
-                                            categories=categories, risk_levels=risk_levels)
+    found = uow.campaigns.issue_businesses(source_id, issues=issues, provinces=provinces,
+                                           categories=categories, risk_levels=risk_levels)
+    return [b for b in found if b.region_code.startswith(territory)]
 
 
 def _no_issues(source_id: int, issues: str) -> ConflictError:
@@ -185,10 +187,17 @@ def _no_issues(source_id: int, issues: str) -> ConflictError:
 
 def create_lookback_campaign(source_id: int, plan_text: str, *, source: str,
                              uow_factory: UnitOfWorkFactory, clock: Clock,
-                             new_seed: Callable[[], str], actor: str = "system") -> int:
+                             new_seed: Callable[[], str], actor: str = "system",
+                             office: Office | None = None) -> int:
     """Store a draft look-back campaign (回头看) over the issues of launched campaign
-    ``source_id``. Its frame is frozen at launch: the businesses that then have issues in scope."""
+    ``source_id``. Its frame is frozen at launch: the businesses that then have issues in scope.
+    With ``office``, the look-back is that office's, over its own territory only: a lower
+    office may look back on a higher office's campaign (or its own, or a lower one's), never on
+    a campaign of a territory beside its own."""
     plan = parse_plan(plan_text)
+    if office is not None:
+        plan = replace(plan, office=office.name, office_short=office.short_name)
+    territory = office.territory.prefix if office is not None else ""
     if plan.kind != "lookback":
         raise BadArgumentError(
             f'--plan: the plan\'s kind is "{plan.kind}"; a look-back campaign needs '
@@ -209,10 +218,19 @@ def create_lookback_campaign(source_id: int, plan_text: str, *, source: str,
                 f"issues of a launched campaign (run `lookback campaign launch {source_id}` first)",
                 f"SOURCE：督查{source_id}尚未启动；回头看针对已启动督查发现的问题（请先运行"
                 f"`lookback campaign launch {source_id}`）", code="source_not_launched")
-        if not _in_scope(uow, source_id, plan):
+        if office is not None and not (src.territory.startswith(territory)
+                                       or territory.startswith(src.territory)):
+            raise ConflictError(
+                f"SOURCE: campaign {source_id} belongs to an office beside {office.name}, "
+                "neither above nor below it; an office looks back on its own campaigns, those "
+                "of the offices above it (within its territory) and those below it",
+                f"SOURCE：督查{source_id}所属单位与{office.name}互不隶属；只能对本单位、上级"
+                "（限本辖区）或下级的督查开展回头看", code="outside_territory")
+        if not _in_scope(uow, source_id, plan, territory):
             raise _no_issues(source_id, plan.issues or "unverified")
         cid = uow.campaigns.add(plan, seed=seed, seed_auto=seed_auto, source=source,
-                                  created_at=now, source_campaign_id=source_id)
+                                created_at=now, source_campaign_id=source_id,
+                                office_id=office.id if office is not None else None)
         uow.events.append(at=now, actor=actor, kind="campaign.created", entity=f"campaign:{cid}",
                           payload={"title": plan.title, "office": plan.office, "kind": plan.kind,
                                    "seed": seed, "seed_auto": seed_auto, "source": source,
@@ -257,7 +275,7 @@ def freeze_frame(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clo
         scope = c.plan
         if c.source_campaign_id is not None:
             # A look-back: the source's businesses that have issues in scope now, at launch.
-            businesses = _in_scope(uow, c.source_campaign_id, scope)
+            businesses = _in_scope(uow, c.source_campaign_id, scope, c.territory)
             if not businesses:
                 raise _no_issues(c.source_campaign_id, _scope_figures(scope)[0])
         else:
@@ -267,6 +285,8 @@ def freeze_frame(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clo
                 provinces=scope["provinces"], categories=scope["categories"],
                 risk_levels=scope["risk_levels"], excluded_since=since, until=c.starts_on,
                 campaign_id=campaign_id)
+            # an office's campaign draws from its own territory only
+            businesses = [b for b in businesses if b.region_code.startswith(c.territory)]
         inspectors = uow.campaigns.frame_inspectors()
         lines = frame_lines(businesses, inspectors)
         frame = FrozenFrame(frame_sha256(lines), len(businesses), len(inspectors), lines)

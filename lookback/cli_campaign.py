@@ -101,13 +101,22 @@ def lookback_cmd(
     source: Annotated[int, typer.Argument(metavar="SOURCE",
                                           help="The launched campaign whose issues to re-check.")],
     plan: Annotated[Path, typer.Option("--plan", help='A look-back plan (TOML, kind = "lookback").')],
+    office: Annotated[str | None, typer.Option(
+        "--office", help="The office that runs it (name or id): it re-checks only the issues in "
+        "its territory; a lower office may look back on a higher office's campaign.")] = None,
 ) -> None:
     """Create a look-back campaign (回头看) over an earlier campaign's issues; prints its id."""
     lb, out = _state(ctx)
     lb.require_schema()
+    owner = None
+    if office is not None:
+        from domain.offices import get_office
+
+        owner = get_office(office, uow_factory=lb.read_uow_factory())
     cid = svc.create_lookback_campaign(source, read_text(plan, "plan file", "计划文件"),
                                        source=str(plan), uow_factory=lb.uow_factory(),
-                                       clock=lb.clock, new_seed=new_seed, actor=lb.actor)
+                                       clock=lb.clock, new_seed=new_seed, actor=lb.actor,
+                                       office=owner)
     c = svc.get_campaign(cid, uow_factory=lb.uow_factory())
     if out.json_mode:
         out.emit({"ok": True, "campaign_id": cid, "kind": c.kind, "source_campaign_id": source,

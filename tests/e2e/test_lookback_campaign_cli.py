@@ -195,3 +195,46 @@ def test_refusals_are_clear_in_both_languages(source: tuple[Path, list[str]],
         str(tmp_path / "missing.toml"), code=2)
     # Nothing was created by any refusal.
     assert json.loads(run(*base, "--json", "campaign", "list"))["count"] == 3
+
+
+def test_a_lower_office_looks_back_on_a_higher_campaign_within_its_territory(
+        source: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """Campaign 1 is national (no office). A county office's look-back over it re-checks only
+    the businesses of its county; an office beside that county may not look back on the county
+    office's campaign."""
+    db0, usccs = source
+    db = copy_of(db0, tmp_path)
+    base = ["--db", str(db), "--data-dir", str(tmp_path / "data"), "--now",
+            "2026-04-01T09:00:00+08:00"]
+    with sqlite3.connect(db) as conn:
+        region = dict(conn.execute("SELECT uscc, region_code FROM business"))
+        counties = [c for (c,) in conn.execute(
+            "SELECT code FROM region WHERE level = 'county' ORDER BY code")]
+    conn.close()
+    county = region[usccs[1]]
+    beside = next(c for c in counties if c[:4] != county[:4])
+    rows = ["name,short_name,level,territory,parent", "国家食安办,国食安办,national,000000,",
+            f"甲省食安办,甲省,province,{county[:2]}0000,国家食安办",
+            f"甲市食安办,甲市,city,{county[:4]}00,甲省食安办",
+            f"甲县食安办,甲县,county,{county},甲市食安办"]
+    if beside[:2] == county[:2]:  # 乙 is another city of 甲省
+        rows.append(f"乙市食安办,乙市,city,{beside[:4]}00,甲省食安办")
+    else:
+        rows += [f"乙省食安办,乙省,province,{beside[:2]}0000,国家食安办",
+                 f"乙市食安办,乙市,city,{beside[:4]}00,乙省食安办"]
+    rows.append(f"乙县食安办,乙县,county,{beside},乙市食安办")
+    offices = tmp_path / "offices.csv"
+    offices.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    run(*base, "office", "import", str(offices))
+    created = json.loads(run(*base, "--json", "campaign", "lookback", "1", "--plan",
+                             str(EXAMPLE), "--office", "甲县食安办"))
+    launched = json.loads(run(*base, "--json", "campaign", "launch",
+                              str(created["campaign_id"])))
+    expected = sorted(u for u in usccs[1:] if region[u] == county)
+    assert launched["frame"]["businesses"] == len(expected) >= 1
+    visits = json.loads(run(*base, "--json", "visit", "list", "--campaign",
+                            str(created["campaign_id"])))["items"]
+    assert sorted(v["uscc"] for v in visits) == expected
+    refused = run(*base, "--lang", "en", "campaign", "lookback", str(created["campaign_id"]),
+                  "--plan", str(EXAMPLE), "--office", "乙县食安办", code=4)
+    assert "neither above nor below" in refused
