@@ -347,21 +347,19 @@ def test_4_a_due_look_back_fires_once_through_the_deployment_across_a_failover(
     assert done, {i: m[0]["state"]["type"] for i, m in mine.items()}
 
 
-def _flow_run_processes(worker_pid: int) -> dict[str, psutil.Process]:
-    """The flow-run processes a worker has started: flow run id → process."""
-    out: dict[str, psutil.Process] = {}
+def _flow_run_processes(api: str, worker_pid: int) -> dict[str, psutil.Process]:
+    """The running flow runs a worker has started: flow run id → process. The server knows each
+    run's process id (``infrastructure_pid``); it is one of the worker's descendants (Lookback's
+    worker forks them from its fork server, so their environment does not name the run)."""
     try:
-        children = psutil.Process(worker_pid).children(recursive=True)
+        descendants = {p.pid: p for p in psutil.Process(worker_pid).children(recursive=True)}
     except psutil.NoSuchProcess:
-        return out
-    for p in children:
-        try:
-            run_id = p.environ().get("PREFECT__FLOW_RUN_ID")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if run_id:
-            out[run_id] = p
-    return out
+        return {}
+    runs = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
+        "flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}}).json()
+    return {r["id"]: descendants[int(pid)] for r in runs
+            if (pid := str(r.get("infrastructure_pid") or "")).isdigit()
+            and int(pid) in descendants}
 
 
 def test_5_a_worker_killed_midway_leaves_nothing_undone_or_twice(cluster: Cluster) -> None:
@@ -384,7 +382,7 @@ def test_5_a_worker_killed_midway_leaves_nothing_undone_or_twice(cluster: Cluste
     while victim is None:
         assert time.monotonic() < deadline and batch.poll() is None, "no chunk to interrupt"
         for w in workers:
-            procs = _flow_run_processes(w["pid"])
+            procs = _flow_run_processes(cluster.api, w["pid"])
             kinds = {rid: httpx.get(f"{cluster.api}/flow_runs/{rid}", timeout=10).json()
                      for rid in procs}
             if procs and all(r.get("flow_id") in chunk_flow for r in kinds.values()):
