@@ -113,6 +113,13 @@ class App:
         return default_checklists()
 
     @property
+    def hasher(self) -> Any:
+        """argon2id, for passwords (``domain.auth``)."""
+        from lookback.passwords import Argon2Hasher
+
+        return Argon2Hasher()
+
+    @property
     def evidence(self) -> Any:
         from storage.evidence import FileEvidenceStore
 

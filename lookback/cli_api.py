@@ -83,15 +83,42 @@ def users_add(
     """Add an API user and print its token once (only its SHA-256 is stored)."""
     lb, out = _state(ctx)
     lb.require_schema()
+    from domain import auth
+
     p, token = access.add_user(name, role, team=team, campaign_id=campaign, uscc=business,
                                actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
                                office=office)
+    password = auth.set_initial_password(p.id, p.name, actor=lb.actor, hasher=lb.hasher,
+                                         uow_factory=lb.uow_factory(), clock=lb.clock)
     if out.json_mode:
-        out.emit({"ok": True, **p.as_dict(), "token": token})
+        out.emit({"ok": True, **p.as_dict(), "token": token, "initial_password": password})
         return
-    out.say(f"User {p.name} ({p.role.value}) added. Its token, shown only this once:",
-            f"已添加用户{p.name}（{access.ROLE_ZH[p.role]}）。令牌仅显示这一次：")
-    out.out.print(token, markup=False)
+    out.say(f"User {p.name} ({p.role.value}) added. Its API token and its one-time password "
+            "(to be changed at the first log-in), shown only this once:",
+            f"已添加用户{p.name}（{access.ROLE_ZH[p.role]}）。其接口令牌与一次性密码（首次登录时须修改）"
+            "仅显示这一次：")
+    out.out.print(f"token:    {token}", markup=False)
+    out.out.print(f"password: {password}", markup=False)
+
+
+@users_app.command("reset-password")
+@_command
+def users_reset_password(ctx: typer.Context,
+                         name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Reset a user's password (administrator): prints a one-time password, to be changed at
+    the next log-in; unlocks the account and ends its open sessions."""
+    from domain import auth
+
+    lb, out = _state(ctx)
+    lb.require_schema()
+    password = auth.reset_password(name, actor=lb.actor, hasher=lb.hasher,
+                                   uow_factory=lb.uow_factory(), clock=lb.clock)
+    if out.json_mode:
+        out.emit({"ok": True, "name": name, "one_time_password": password})
+        return
+    out.say(f"Password of {name} reset; the one-time password, shown only this once (to be "
+            "changed at the next log-in):", f"已重置{name}的密码；一次性密码仅显示这一次（下次登录时须修改）：")
+    out.out.print(password, markup=False)
 
 
 @users_app.command("revoke")

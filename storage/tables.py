@@ -473,6 +473,23 @@ class ApiUserRow(SQLModel, table=True):
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime
     revoked_at: datetime | None = None
+    password_hash: str | None = Field(default=None, max_length=200)
+    must_change_password: bool = False
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+
+class LoginSessionRow(SQLModel, table=True):
+    """A log-in: a session (cookie) or a short-lived token, by the SHA-256 of its secret."""
+
+    __tablename__ = "login_session"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="api_user.id", index=True)
+    kind: str = Field(max_length=10)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
 
 
 class IdempotencyRow(SQLModel, table=True):

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
         SqlRegisterRepository,
     )
     from storage.supervision import SqlSupervisionRepository
-    from storage.users import SqlUserRepository
+    from storage.users import (
+        SqlCredentialRepository,
+        SqlSessionRepository,
+        SqlUserRepository,
+    )
 
 R = TypeVar("R")
 
@@ -79,6 +83,10 @@ class SqlUnitOfWork:
     users: _Repository[SqlUserRepository] = _Repository("storage.users", "SqlUserRepository")
     offices: _Repository[SqlOfficeRepository] = _Repository(
         "storage.offices", "SqlOfficeRepository")
+    credentials: _Repository[SqlCredentialRepository] = _Repository(
+        "storage.users", "SqlCredentialRepository")
+    sessions: _Repository[SqlSessionRepository] = _Repository(
+        "storage.users", "SqlSessionRepository")
     _NAMES = tuple(name for name, value in list(locals().items())
                    if isinstance(value, _Repository))
 

@@ -70,6 +70,7 @@ class StrictTransportSecurity:
 
 def create_app(lb: App) -> FastAPI:
     from lookback.api import (
+        routes_auth,
         routes_campaigns,
         routes_fieldwork,
         routes_followups,
@@ -83,6 +84,7 @@ def create_app(lb: App) -> FastAPI:
     api.add_exception_handler(RequestValidationError, problems.validation_error)
     api.add_exception_handler(StarletteHTTPException, problems.http_error)
     api.add_exception_handler(Exception, problems.internal_error)
+    api.include_router(routes_auth.router)
     api.include_router(routes_campaigns.router)
     api.include_router(routes_fieldwork.router)
     api.include_router(routes_followups.router)

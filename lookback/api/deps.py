@@ -43,11 +43,26 @@ def client_key(request: Request, token: str) -> str:
     return "client:" + (request.client.host if request.client else "?")
 
 
-def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Principal:
-    """The user of the bearer token; 401 (and an ``access.refused`` event) otherwise."""
+SESSION_COOKIE = "lookback_session"
+
+
+def presented_secret(request: Request) -> str:
+    """The bearer token of the request, else its session cookie ("" for neither)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.cookies.get(SESSION_COOKIE, "").strip()
+
+
+def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Principal:
+    """The user of the bearer token (an API token, or a log-in's short-lived token) or of the
+    session cookie; 401 (and an ``access.refused`` event) otherwise."""
+    from domain import auth
+
+    token = presented_secret(request)
+    if token.startswith(auth.SESSION_PREFIX):
+        return auth.session_user(token, uow_factory=lb.read_uow_factory(), clock=lb.clock)
     try:
         return access.authenticate(token or None, uow_factory=lb.read_uow_factory())
     except LookbackError:

@@ -44,6 +44,8 @@ class Idempotency:
         auth = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            token = _session_cookie(headers.get(b"cookie", b"").decode("latin-1"))
+        if not token.strip():
             await self.app(scope, receive, send)  # refused as unauthenticated by the route
             return
         owner = hashlib.sha256(token.strip().encode()).hexdigest()
@@ -99,6 +101,21 @@ class Idempotency:
                     etag=hdrs.get(b"etag", b"").decode("latin-1")))
             else:
                 await anyio.to_thread.run_sync(idempotency.release, self.lb.engine, owner, key)
+
+
+def _session_cookie(header: str) -> str:
+    """The log-in session's secret from a Cookie header ("" when absent): a page's writes are
+    made idempotent per session as a script's are per token."""
+    from http.cookies import CookieError, SimpleCookie
+
+    from lookback.api.deps import SESSION_COOKIE
+
+    try:
+        jar = SimpleCookie(header)
+    except CookieError:
+        return ""
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None else ""
 
 
 async def _read(receive: Any) -> bytes:
