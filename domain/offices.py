@@ -45,6 +45,12 @@ _PREFIX_LENGTH = {OfficeLevel.NATIONAL: 0, OfficeLevel.PROVINCE: 2, OfficeLevel.
                   OfficeLevel.COUNTY: 6, OfficeLevel.TOWNSHIP: 9}
 
 
+def level_of_prefix(prefix: str) -> OfficeLevel:
+    """The level of the office whose territory prefix this is."""
+    return {length: level for level, length in _PREFIX_LENGTH.items()}.get(
+        len(prefix), OfficeLevel.NATIONAL)
+
+
 @dataclass(frozen=True, slots=True)
 class Territory:
     """The regions an office manages: those whose code starts with ``prefix``."""

@@ -62,6 +62,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Each part of the running stack, its URL and whether it is healthy."),
     "deploy": ("lookback.cli_stack", "deploy",
                "Register the work pool and the flows' deployments on a Prefect server."),
+    "rollup": ("lookback.cli_rollup", "rollup",
+               "An office's figures per region below it: coverage, staffing, supervision, "
+               "issues, rectification and on-time rates (汇总)."),
     "backup": ("lookback.cli_backup", "backup",
                "Write one archive of the database, the evidence and the data files, with a "
                "manifest of SHA-256s."),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         SqlRegionRepository,
         SqlRegisterRepository,
     )
+    from storage.rollup import SqlRollupRepository
     from storage.supervision import SqlSupervisionRepository
     from storage.users import (
         SqlCredentialRepository,
@@ -83,6 +84,8 @@ class SqlUnitOfWork:
     users: _Repository[SqlUserRepository] = _Repository("storage.users", "SqlUserRepository")
     offices: _Repository[SqlOfficeRepository] = _Repository(
         "storage.offices", "SqlOfficeRepository")
+    rollups: _Repository[SqlRollupRepository] = _Repository(
+        "storage.rollup", "SqlRollupRepository")
     credentials: _Repository[SqlCredentialRepository] = _Repository(
         "storage.users", "SqlCredentialRepository")
     sessions: _Repository[SqlSessionRepository] = _Repository(

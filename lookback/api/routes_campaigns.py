@@ -108,3 +108,25 @@ def _exists(lb: Any, campaign_id: int) -> svc.Campaign:
     if c is None:
         raise svc.not_found(campaign_id)
     return c
+
+
+@router.get("/rollup", tags=["rollup"])
+def rollup(lb: AppDep, user: UserDep, guard: GuardDep,
+           level: Annotated[str | None, Query(pattern="^(province|city|county)$")] = None,
+           period: Annotated[str | None, Query(min_length=4, max_length=10)] = None,
+           ) -> dict[str, Any]:
+    """The caller's office's figures per region below it (汇总): coverage, staffing,
+    supervision completion of ``period`` (default: this quarter), campaigns, issues,
+    rectification and on-time rates, overdue and escalations. Staff only; a user of no office
+    rolls up the whole country."""
+    from domain import rollup as ru
+    from domain import supervision as sv
+    from domain.offices import level_of_prefix
+
+    if user.role not in access.STAFF_READERS:
+        guard(Action.ADMIN, "rollup")  # refused, and the refusal recorded
+    today = china_date(lb.clock.now())
+    p = sv.parse_period(period or f"{today.year}Q{(today.month - 1) // 3 + 1}")
+    r = ru.rollup(territory=user.territory, office_level=level_of_prefix(user.territory),
+                  level=level, period=p, today=today, uow_factory=lb.read_uow_factory())
+    return r.as_dict()

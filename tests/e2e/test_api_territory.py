@@ -172,3 +172,44 @@ def test_a_campaign_of_an_office_is_in_its_name_and_series(
     f, tokens = fx
     status, body = _get(f, tokens["city"], f"/campaigns/{tokens['city_campaign']}")
     assert status == 200 and body["office"] == "甲市食安办"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_the_rollup_covers_the_territory_region_by_region(fx: tuple[Fixture, dict[str, str]],
+                                                         user: str) -> None:
+    """Each office's roll-up: one row per region one level below it, whose figures add up to
+    what the records hold in its territory (counted here directly in SQL)."""
+    from tests.e2e.api_site import sql
+
+    f, tokens = fx
+    prefix = tokens[f"prefix:{user}"]
+    status, body = _get(f, tokens[user], "/rollup?period=2026Q2")
+    assert status == 200, body
+    r: dict = body  # type: ignore[assignment]
+    expected_level = {0: "province", 2: "city", 4: "county", 6: "county"}[len(prefix)]
+    assert r["level"] == expected_level and r["territory"] == prefix
+    digits = {"province": 2, "city": 4, "county": 6}[expected_level]
+    assert all(len(row["code"]) == digits and row["code"].startswith(prefix)
+               for row in r["rows"])
+    hi = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "~"
+    (businesses, covered, staffed), = sql(
+        f.db, "SELECT COUNT(*), SUM(EXISTS (SELECT 1 FROM cadre_assignment a WHERE a.uscc = "
+        "b.uscc)), SUM(director <> '' AND officer <> '') FROM business b WHERE status = "
+        "'active' AND region_code >= ? AND region_code < ?", prefix, hi)
+    (issues,), = sql(f.db, "SELECT COUNT(*) FROM issue i JOIN business b ON b.uscc = i.uscc "
+                           "WHERE b.region_code >= ? AND b.region_code < ?", prefix, hi)
+    total = r["total"]
+    assert (total["businesses"], total["covered"], total["staffed"], total["issues"]) == (
+        businesses, covered or 0, staffed or 0, issues)
+    assert sum(row["businesses"] for row in r["rows"]) == businesses
+    seen = {f.issue_a: f.visit_a["region"].startswith(prefix),
+            f.issue_b: f.visit_b["region"].startswith(prefix)}
+    assert issues >= sum(seen.values())
+
+
+def test_the_rollup_is_for_staff_and_below_the_office(fx: tuple[Fixture, dict[str, str]]) -> None:
+    f, tokens = fx
+    assert _get(f, tokens["province"], "/rollup?level=province")[0] == 400
+    assert _get(f, tokens["province"], "/rollup?level=county")[0] == 200
+    auditor = f.users["auditor_a"].token
+    assert _get(f, auditor, "/rollup")[0] == 403

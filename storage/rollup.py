@@ -1,0 +1,96 @@
+"""The roll-up's queries: per region (the first digits of its code), one grouped scan each of
+businesses, issues and supervision visits, limited to a territory by a code range (which the
+index on ``business.region_code`` answers)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+
+from domain.rollup import RollupCounts
+from storage.repositories import SqlRepository
+
+
+def _range(prefix: str) -> tuple[str, str]:
+    if not prefix:
+        return "", "~"  # every digit string sorts before "~"
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+BUSINESSES = (
+    "SELECT substr(b.region_code, 1, :n), COUNT(*), "
+    "SUM(CASE WHEN a.uscc IS NOT NULL THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN b.director <> '' AND b.officer <> '' THEN 1 ELSE 0 END) "
+    "FROM business b LEFT JOIN (SELECT DISTINCT uscc FROM cadre_assignment) a "
+    "ON a.uscc = b.uscc "
+    "WHERE b.status = 'active' AND b.region_code >= :lo AND b.region_code < :hi "
+    "GROUP BY 1")
+ISSUES = (
+    "SELECT substr(b.region_code, 1, :n), COUNT(DISTINCT i.campaign_id), COUNT(*), "
+    "SUM(CASE WHEN i.status = 'verified' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN i.status = 'verified' AND i.on_time THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN i.status = 'verified' OR i.due_on < :today THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN i.status = 'overdue' OR (i.status IN ('open', 'notified') "
+    "AND i.due_on < :today) THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN i.escalation > 0 THEN 1 ELSE 0 END) "
+    "FROM issue i JOIN business b ON b.uscc = i.uscc "
+    "WHERE b.region_code >= :lo AND b.region_code < :hi GROUP BY 1")
+SUPERVISION = (
+    "SELECT substr(b.region_code, 1, :n), COUNT(*), "
+    "SUM(CASE WHEN s.status = 'done' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN s.status <> 'done' AND s.period_end < :today THEN 1 ELSE 0 END) "
+    "FROM supervision_visit s JOIN business b ON b.uscc = s.uscc "
+    "WHERE s.period_end >= :start AND s.period_end <= :end "
+    "AND b.region_code >= :lo AND b.region_code < :hi GROUP BY 1")
+CAMPAIGNS = (
+    "SELECT COUNT(DISTINCT i.campaign_id) FROM issue i JOIN business b ON b.uscc = i.uscc "
+    "WHERE b.region_code >= :lo AND b.region_code < :hi")
+
+
+class SqlRollupRepository(SqlRepository):
+    @staticmethod
+    def queries() -> list[tuple[str, str]]:
+        """The roll-up's statements, for their query plans."""
+        return [("businesses", BUSINESSES), ("issues", ISSUES), ("supervision", SUPERVISION),
+                ("campaigns", CAMPAIGNS)]
+
+    def rollup(self, *, prefix: str, digits: int, period_start: date | None,
+               period_end: date | None, today: date) -> list[RollupCounts]:
+        lo, hi = _range(prefix)
+        p: dict[str, Any] = {"lo": lo, "hi": hi, "n": digits, "today": today}
+        by: dict[str, dict[str, int]] = {}
+
+        def put(rows: Any, names: tuple[str, ...]) -> None:
+            for row in rows:
+                cell = by.setdefault(str(row[0]), {})
+                for name, value in zip(names, row[1:], strict=True):
+                    cell[name] = int(value or 0)
+
+        run = self._conn.execute
+        put(run(text(BUSINESSES), p), ("businesses", "covered", "staffed"))
+        put(run(text(ISSUES), p),
+            ("campaigns", "issues", "verified", "verified_on_time", "due", "overdue",
+             "escalated"))
+        if period_start is not None and period_end is not None:
+            p.update(start=period_start, end=period_end)
+            put(run(text(SUPERVISION), p),
+                ("supervision_required", "supervision_done", "supervision_overdue"))
+        return [RollupCounts(code, **cell) for code, cell in by.items()]
+
+    def campaigns(self, *, prefix: str) -> int:
+        lo, hi = _range(prefix)
+        return int(self._conn.execute(text(CAMPAIGNS), {"lo": lo, "hi": hi}).scalar() or 0)
+
+    def region_names(self, codes: list[str]) -> dict[str, str]:
+        if not codes:
+            return {}
+        out: dict[str, str] = {}
+        for i in range(0, len(codes), 500):
+            chunk = codes[i:i + 500]
+            keys = {f"c{j}": c for j, c in enumerate(chunk)}
+            out.update((str(code), str(name)) for code, name in self._conn.execute(text(
+                f"SELECT code, name FROM region WHERE code IN "
+                f"({', '.join(':' + k for k in keys)})"), keys))
+        return out
