@@ -46,3 +46,4 @@ $PY bench/api_load.py --clients 5 --seconds 3
 $PY bench/cli_startup.py --runs 2
 $PY bench/flow_cost.py --runs 1
 $PY bench/notice_workers.py --notices 20
+$PY bench/rollup.py --businesses 20000 --issues 2000 --supervision 2000 --runs 2
