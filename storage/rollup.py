@@ -44,6 +44,14 @@ SUPERVISION = (
     "FROM supervision_visit s JOIN business b ON b.uscc = s.uscc "
     "WHERE s.period_end >= :start AND s.period_end <= :end "
     "AND b.region_code >= :lo AND b.region_code < :hi GROUP BY 1")
+# The whole country: drive from the issues and visits (fewer rows than businesses) and look each
+# business up by its key; SQLite takes CROSS JOIN's left table as the outer loop, PostgreSQL
+# plans it as any join.
+ISSUES_ALL = ISSUES.replace("FROM issue i JOIN business b ON b.uscc = i.uscc WHERE",
+                            "FROM issue i CROSS JOIN business b WHERE b.uscc = i.uscc AND")
+SUPERVISION_ALL = SUPERVISION.replace(
+    "FROM supervision_visit s JOIN business b ON b.uscc = s.uscc WHERE",
+    "FROM supervision_visit s CROSS JOIN business b WHERE b.uscc = s.uscc AND")
 CAMPAIGNS = (
     "SELECT COUNT(DISTINCT i.campaign_id) FROM issue i JOIN business b ON b.uscc = i.uscc "
     "WHERE b.region_code >= :lo AND b.region_code < :hi")
@@ -53,8 +61,9 @@ class SqlRollupRepository(SqlRepository):
     @staticmethod
     def queries() -> list[tuple[str, str]]:
         """The roll-up's statements, for their query plans."""
-        return [("businesses", BUSINESSES), ("issues", ISSUES), ("supervision", SUPERVISION),
-                ("campaigns", CAMPAIGNS)]
+        return [("businesses", BUSINESSES), ("issues (a territory)", ISSUES),
+                ("issues (the country)", ISSUES_ALL), ("supervision (a territory)", SUPERVISION),
+                ("supervision (the country)", SUPERVISION_ALL), ("campaigns", CAMPAIGNS)]
 
     def rollup(self, *, prefix: str, digits: int, period_start: date | None,
                period_end: date | None, today: date) -> list[RollupCounts]:
@@ -70,12 +79,12 @@ class SqlRollupRepository(SqlRepository):
 
         run = self._conn.execute
         put(run(text(BUSINESSES), p), ("businesses", "covered", "staffed"))
-        put(run(text(ISSUES), p),
+        put(run(text(ISSUES if prefix else ISSUES_ALL), p),
             ("campaigns", "issues", "verified", "verified_on_time", "due", "overdue",
              "escalated"))
         if period_start is not None and period_end is not None:
             p.update(start=period_start, end=period_end)
-            put(run(text(SUPERVISION), p),
+            put(run(text(SUPERVISION if prefix else SUPERVISION_ALL), p),
                 ("supervision_required", "supervision_done", "supervision_overdue"))
         return [RollupCounts(code, **cell) for code, cell in by.items()]
 
