@@ -261,6 +261,12 @@ def authenticate(token: str | None, *, uow_factory: Callable[[], UnitOfWork]) ->
 STAFF_READERS = {Role.PLANNER, Role.OFFICE, Role.VIEWER, Role.ADMIN}
 
 
+def in_territory(p: Principal, region: str | None) -> bool:
+    """The territory rule (属地管理): staff of an office (planner, office, viewer, admin) see
+    only what lies in its territory; auditors and businesses have their own narrower scopes."""
+    return p.role not in STAFF_READERS or p.covers(region)
+
+
 def _deny(p: Principal, action: Action, en: str, zh: str) -> PermissionDeniedError:
     return PermissionDeniedError(
         f"user {p.name} ({p.role.value}) may not {action.value.replace('_', ' ')}: {en}",
@@ -316,7 +322,7 @@ def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
     r = p.role
     if r == Role.ADMIN:
         return
-    if region is not None and r in STAFF_READERS and not p.covers(region):
+    if region is not None and not in_territory(p, region):
         raise _deny(p, action, f"it lies outside the office's territory ({region})",
                     f"不在本单位辖区内（{region}）")
     if action == Action.READ:

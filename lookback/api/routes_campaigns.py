@@ -46,7 +46,7 @@ def list_campaigns(lb: AppDep, user: UserDep, page: PageDep,
     # an office's staff see the campaigns of their office and the offices below it
     rows = [r for r in rows if (status is None or r.campaign.status == status)
             and (kind is None or r.campaign.kind == kind)
-            and (user.role not in access.STAFF_READERS or user.covers(r.campaign.territory))]
+            and access.in_territory(user, r.campaign.territory)]
     return CampaignList(**page.meta(len(rows)), items=[_public(r) for r in page.slice(rows)])
 
 

@@ -87,8 +87,7 @@ def list_visits(campaign_id: int, lb: AppDep, user: UserDep, guard: GuardDep, pa
             raise NotFoundError(f"campaign {campaign_id} does not exist",
                                 f"督查{campaign_id}不存在")
         visits = uow.fieldwork.list_visits(campaign_id, team=team, status=status)
-    visits = [v for v in visits if user.role not in access.STAFF_READERS
-              or user.covers(v.region_code)]
+    visits = [v for v in visits if access.in_territory(user, v.region_code)]
     return VisitList(**page.meta(len(visits)), items=[visit_public(v) for v in page.slice(visits)])
 
 

@@ -100,9 +100,9 @@ def _region(lb: App, user: Principal, n: svc.Notice) -> str | None:
 
 def _readable(user: Principal, lb: App, notices: list[svc.Notice]) -> list[svc.Notice]:
     teams = _teams(lb, notices)
-    if user.territory and user.role in access.STAFF_READERS:
+    if user.territory:  # looked up only for a user of an office
         regions = _regions(lb, notices)
-        notices = [n for n in notices if user.covers(regions[n.id])]
+        notices = [n for n in notices if access.in_territory(user, regions[n.id])]
     return [n for n in notices if access.may_read_notice(
         user, campaign_id=n.campaign_id, teams=teams[n.id], uscc=n.uscc)]
 
