@@ -16,6 +16,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from domain.errors import ConflictError
 from domain.issues import Issue, IssueQuery, IssueRules, IssueStatus, NewIssue
+from domain.offices import Territory
 from storage.repositories import SqlRepository, fits_id
 from storage.tables import BusinessRow, CampaignRow, IssueRow, VisitRow
 
@@ -122,8 +123,9 @@ class SqlIssueRepository(SqlRepository):
         if q.province is not None:
             cond.append(BusinessRow.province_code == q.province)
         if q.territory:  # a code range, which the index on region_code answers
-            cond.append(BusinessRow.region_code >= q.territory)
-            cond.append(BusinessRow.region_code < q.territory[:-1] + chr(ord(q.territory[-1]) + 1))
+            low, high = Territory(q.territory).code_range() or ("", "~")
+            cond.append(BusinessRow.region_code >= low)
+            cond.append(BusinessRow.region_code < high)
         if q.uscc is not None:
             cond.append(IssueRow.uscc == q.uscc)
         if q.ids is not None:

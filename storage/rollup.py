@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import text
 
+from domain.offices import Territory
 from domain.rollup import RollupCounts
 from storage.repositories import SqlRepository
 
 
 def _range(prefix: str) -> tuple[str, str]:
-    if not prefix:
-        return "", "~"  # every digit string sorts before "~"
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    # the whole country: every digit string sorts before "~"
+    return Territory(prefix).code_range() or ("", "~")
 
 
 BUSINESSES = (
