@@ -15,7 +15,9 @@ import json
 from typing import Any
 
 import anyio.to_thread
+from starlette.requests import Request
 
+from lookback.api.deps import presented_secret
 from lookback.bootstrap import App
 from storage import idempotency
 
@@ -41,14 +43,13 @@ class Idempotency:
                            f"Idempotency-Key must be 1 to {MAX_KEY} characters",
                            f"Idempotency-Key应为1至{MAX_KEY}个字符")
             return
-        auth = headers.get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            token = _session_cookie(headers.get(b"cookie", b"").decode("latin-1"))
-        if not token.strip():
+        # The bearer token, else the session cookie: a page's writes are made idempotent per
+        # session as a script's are per token (the same secret the route authenticates).
+        token = presented_secret(Request(scope))
+        if not token:
             await self.app(scope, receive, send)  # refused as unauthenticated by the route
             return
-        owner = hashlib.sha256(token.strip().encode()).hexdigest()
+        owner = hashlib.sha256(token.encode()).hexdigest()
         body = await _read(receive)
         fingerprint = hashlib.sha256(b"\0".join([
             scope["path"].encode(), scope.get("query_string", b""),
@@ -101,21 +102,6 @@ class Idempotency:
                     etag=hdrs.get(b"etag", b"").decode("latin-1")))
             else:
                 await anyio.to_thread.run_sync(idempotency.release, self.lb.engine, owner, key)
-
-
-def _session_cookie(header: str) -> str:
-    """The log-in session's secret from a Cookie header ("" when absent): a page's writes are
-    made idempotent per session as a script's are per token."""
-    from http.cookies import CookieError, SimpleCookie
-
-    from lookback.api.deps import SESSION_COOKIE
-
-    try:
-        jar = SimpleCookie(header)
-    except CookieError:
-        return ""
-    morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel is not None else ""
 
 
 async def _read(receive: Any) -> bytes:

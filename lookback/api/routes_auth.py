@@ -15,8 +15,6 @@ from lookback.api.schemas import Strict
 
 router = APIRouter()
 
-COOKIE = SESSION_COOKIE
-
 
 class LoginCreate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -52,7 +50,7 @@ def login(body: LoginCreate, request: Request, response: Response, lb: AppDep) -
                    hasher=lb.hasher, uow_factory=lb.uow_factory(), clock=lb.clock,
                    client=_client(request))
     if r.kind == "session":
-        response.set_cookie(COOKIE, r.secret, httponly=True, samesite="strict",
+        response.set_cookie(SESSION_COOKIE, r.secret, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/",
                             max_age=auth.SESSION_HOURS * 3600)
     return LoginPublic(user=r.principal.as_dict(), mode=r.kind,  # type: ignore[arg-type]
@@ -66,7 +64,7 @@ def logout(request: Request, lb: AppDep, user: UserDep) -> Response:
     if secret.startswith(auth.SESSION_PREFIX):
         auth.logout(secret, user=user, uow_factory=lb.uow_factory(), clock=lb.clock)
     response = Response(status_code=204)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 

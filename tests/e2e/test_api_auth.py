@@ -144,3 +144,17 @@ def test_changing_ones_password(site: tuple[Path, str]) -> None:
         assert r.status_code == 204
         assert c.post("/auth/login", json={"name": "wang", "password":
                                            "a-new-long-passphrase"}).status_code == 200
+
+
+def test_a_write_under_the_session_cookie_is_replayed_by_its_idempotency_key(
+        site: tuple[Path, str]) -> None:
+    folder, first = site
+    with client(folder) as c:
+        c.post("/auth/login", json={"name": "wang", "password": first, "new_password": GOOD})
+        change = {"old_password": GOOD, "new_password": "a-new-long-passphrase"}
+        key = {"Idempotency-Key": "change-1"}
+        assert c.post("/auth/password", json=change, headers=key).status_code == 204
+        # the old password is gone, yet the retry gets the first answer and changes nothing
+        assert c.post("/auth/password", json=change, headers=key).status_code == 204
+        assert c.post("/auth/password", json=change).status_code == 401
+    assert [k for k, _ in events(folder)].count("auth.password_changed") == 2  # first log-in too
