@@ -38,7 +38,7 @@ from domain.errors import (
     PermissionDeniedError,
 )
 from domain.events import EventLog
-from domain.offices import OfficeRepository
+from domain.offices import OfficeRepository, find_office
 from domain.ports import RegisterRepository, Transaction
 from domain.uscc import is_valid
 
@@ -205,9 +205,7 @@ def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
                                 f"--business {uscc}：名录中没有该主体")
         the_office = None
         if office is not None:
-            ref = office.strip()
-            the_office = (uow.offices.get(int(ref)) if ref.isdigit()
-                          else uow.offices.by_name(ref))
+            the_office = find_office(uow.offices, office)
             if the_office is None:
                 raise NotFoundError(f"--office {office}: no such office (`lookback office list`)",
                                     f"--office {office}：没有该食安办（`lookback office list`）")

@@ -259,11 +259,16 @@ def add_offices(rows: Iterable[NewOffice], *, actor: str,
     return added
 
 
+def find_office(offices: OfficeRepository, ref: str | int) -> Office | None:
+    """An office by its id (all digits) or its name, or None."""
+    key = str(ref).strip()
+    return offices.get(int(key)) if key.isdigit() else offices.by_name(key)
+
+
 def get_office(ref: str | int, *, uow_factory: Callable[[], OfficeUnitOfWork]) -> Office:
     """An office by id or by name."""
     with uow_factory() as uow:
-        office = (uow.offices.get(int(ref)) if isinstance(ref, int) or str(ref).isdigit()
-                  else uow.offices.by_name(str(ref).strip()))
+        office = find_office(uow.offices, ref)
     if office is None:
         raise NotFoundError(f"office {ref} does not exist", f"食安办{ref}不存在")
     return office
