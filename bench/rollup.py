@@ -114,7 +114,6 @@ def main() -> None:
     add_root_to_path()
     from domain import rollup as ru
     from domain.offices import OfficeLevel
-    from domain.supervision import parse_period
     from storage.db import make_engine
     from storage.uow import uow_factory
 
@@ -128,7 +127,7 @@ def main() -> None:
 
     engine = make_engine(f"sqlite:///{db}")
     uows = uow_factory(engine, read_only=True)
-    period = parse_period("2026Q4")
+    period = "2026Q4"
     floor_sql = "SELECT substr(region_code, 1, 2), COUNT(*) FROM business GROUP BY 1"
     raw = connect(db, ())
 

@@ -20,6 +20,7 @@ from domain.offices import LEVEL_ZH as OFFICE_LEVEL_ZH
 from domain.offices import OfficeLevel
 from domain.ports import Transaction
 from domain.stats import on_time_rate, rate, rectification_rate
+from domain.supervision import parse_period, period_of
 
 #: Digits of a region code that name a region at each level.
 DIGITS = {"province": 2, "city": 4, "county": 6}
@@ -124,16 +125,17 @@ def level_below(office_level: OfficeLevel, level: str | None) -> str:
 
 
 def rollup(*, territory: str, office_level: OfficeLevel, level: str | None = None,
-           period: Any = None, today: date,
+           period: str | None = None, today: date,
            uow_factory: Callable[[], RollupUnitOfWork]) -> Rollup:
     """The roll-up of a territory (its code prefix; "" for the country) to ``level``, with the
-    supervision figures of ``period`` (a ``domain.supervision.Period`` or None: none)."""
+    supervision figures of ``period`` (its code, e.g. 2026Q4; by default the quarter of
+    ``today``)."""
+    p = parse_period(period) if period else period_of(today, "quarterly")
     lvl = level_below(office_level, level)
     digits = DIGITS[lvl]
     with uow_factory() as uow:
-        counts = uow.rollups.rollup(prefix=territory, digits=digits,
-                                    period_start=period.start if period else None,
-                                    period_end=period.end if period else None, today=today)
+        counts = uow.rollups.rollup(prefix=territory, digits=digits, period_start=p.start,
+                                    period_end=p.end, today=today)
         names = uow.rollups.region_names([c.code.ljust(6, "0") for c in counts])
         campaigns = uow.rollups.campaigns(prefix=territory)
     rows = [RollupRow(c, names.get(c.code.ljust(6, "0"), c.code)) for c in
@@ -143,5 +145,5 @@ def rollup(*, territory: str, office_level: OfficeLevel, level: str | None = Non
         total = total.plus(c)
     # a campaign that found issues in two regions counts once in the total
     total = replace(total, campaigns=campaigns)
-    return Rollup(lvl, period.code if period else None, territory, today, rows,
+    return Rollup(lvl, p.code, territory, today, rows,
                   RollupRow(total, "合计"))

@@ -27,7 +27,6 @@ def rollup(
     """Coverage, staffing, supervision completion, campaigns, issues, rectification and on-time
     rates, overdue and escalations, per region below the office."""
     from domain import rollup as svc
-    from domain import supervision as sv
     from domain.clock import china_date
     from domain.offices import OfficeLevel, get_office
 
@@ -38,8 +37,7 @@ def rollup(
     if office is not None:
         o = get_office(office, uow_factory=lb.read_uow_factory())
         territory, office_level = o.territory.prefix, o.level
-    p = sv.parse_period(period or f"{today.year}Q{(today.month - 1) // 3 + 1}")
-    r = svc.rollup(territory=territory, office_level=office_level, level=level, period=p,
+    r = svc.rollup(territory=territory, office_level=office_level, level=level, period=period,
                    today=today, uow_factory=lb.read_uow_factory())
     if out.json_mode:
         out.emit({"ok": True, **r.as_dict()})

@@ -120,13 +120,11 @@ def rollup(lb: AppDep, user: UserDep, guard: GuardDep,
     rectification and on-time rates, overdue and escalations. Staff only; a user of no office
     rolls up the whole country."""
     from domain import rollup as ru
-    from domain import supervision as sv
     from domain.offices import level_of_prefix
 
     if user.role not in access.STAFF_READERS:
         guard(Action.ADMIN, "rollup")  # refused, and the refusal recorded
-    today = china_date(lb.clock.now())
-    p = sv.parse_period(period or f"{today.year}Q{(today.month - 1) // 3 + 1}")
     r = ru.rollup(territory=user.territory, office_level=level_of_prefix(user.territory),
-                  level=level, period=p, today=today, uow_factory=lb.read_uow_factory())
+                  level=level, period=period, today=china_date(lb.clock.now()),
+                  uow_factory=lb.read_uow_factory())
     return r.as_dict()

@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 
 from domain import rollup as ru
 from domain.offices import OfficeLevel
-from domain.supervision import parse_period
 from storage.uow import SqlUnitOfWork
 
 TODAY = date(2026, 12, 7)
@@ -71,7 +70,7 @@ def _fill(engine: Engine) -> None:
 def test_the_country_by_province_and_a_province_by_city(
         engine: Engine, uow_factory: Callable[[], SqlUnitOfWork]) -> None:
     _fill(engine)
-    period = parse_period("2026Q4")
+    period = "2026Q4"
     r = ru.rollup(territory="", office_level=OfficeLevel.NATIONAL, period=period, today=TODAY,
                   uow_factory=uow_factory)
     rows = {row.counts.code: row.as_dict() for row in r.rows}
