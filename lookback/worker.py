@@ -72,14 +72,6 @@ def _install() -> bool:
     return True
 
 
-def _heartbeat_seconds() -> int | None:
-    raw = os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "")
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None
-
-
 # It takes the process worker's place (the same pool type) in this process: not news.
 warnings.filterwarnings("ignore", message="Type 'LookbackWorker'", category=UserWarning)
 
@@ -91,23 +83,20 @@ class LookbackWorker(ProcessWorker):
     control channel for the runs) serves every warm run of the worker, as Prefect's own runner
     shares one, instead of a new one per run."""
 
-    _flows: dict[str, Flow[..., Any]]
-    _by_deployment: dict[Any, Flow[..., Any]]
     _warm: bool = False
     _executors: Any = None
 
     def _lookback_flow(self, entrypoint: str | None) -> Flow[..., Any] | None:
         if not self._warm or entrypoint not in DEPLOYMENTS.values():
             return None
-        cache = self.__dict__.setdefault("_flows", {})
-        if entrypoint not in cache:
-            module, name = entrypoint.rsplit(".", 1)
-            cache[entrypoint] = getattr(importlib.import_module(module), name)
-        flow: Flow[..., Any] = cache[entrypoint]
+        module, name = entrypoint.rsplit(".", 1)
+        flow: Flow[..., Any] = getattr(importlib.import_module(module), name)
         return flow
 
     async def setup(self) -> None:
         await super().setup()
+        #: Each deployment's flow when it is one of Lookback's (None: the ordinary path).
+        self._by_deployment: dict[Any, Flow[..., Any] | None] = {}
         if self._warm:
             from prefect.runner._flow_run_executor import FlowRunExecutorContext
 
@@ -126,7 +115,7 @@ class LookbackWorker(ProcessWorker):
                   task_status: Any = None) -> ProcessWorkerResult:
         flow = None
         if self._executors is not None and flow_run.deployment_id is not None:
-            known = self.__dict__.setdefault("_by_deployment", {})
+            known = self._by_deployment
             if flow_run.deployment_id not in known:
                 deployment = await self.client.read_deployment(flow_run.deployment_id)
                 known[flow_run.deployment_id] = self._lookback_flow(deployment.entrypoint)
@@ -140,7 +129,7 @@ class LookbackWorker(ProcessWorker):
 
     async def _resolve_flow(self, flow_run: FlowRun) -> Flow[..., Any]:
         """The flow of a warm run, for its hooks (on crash or cancellation)."""
-        flow = self.__dict__.get("_by_deployment", {}).get(flow_run.deployment_id)
+        flow = self._by_deployment.get(flow_run.deployment_id)
         if flow is None:
             raise RuntimeError(f"flow run {flow_run.id} is not one of Lookback's")
         return flow
@@ -149,11 +138,14 @@ class LookbackWorker(ProcessWorker):
                         task_status: Any) -> ProcessWorkerResult:
         import anyio
         from prefect.runner._starter_direct import DirectSubprocessStarter
+        from prefect.settings import get_current_settings
 
         if task_status is None:
             task_status = anyio.TASK_STATUS_IGNORED
         ctx = self._executors
-        starter = DirectSubprocessStarter(flow=flow, heartbeat_seconds=_heartbeat_seconds(),
+        starter = DirectSubprocessStarter(flow=flow,
+                                          heartbeat_seconds=get_current_settings().flows
+                                          .heartbeat_frequency,
                                           control_channel=ctx.control_channel)
         executor = ctx.create_executor(flow_run, starter, resolve_flow=self._resolve_flow,
                                        propose_submitting=False)
