@@ -8,6 +8,8 @@ auditor       records visits, interviews, issues and look-back checks of their o
               (``team``, optionally in one ``campaign``); reads only their team's visits
 office        issues and voids notices, approves extensions, records supervision; reads all
 business      sees and rectifies only its own issues (``uscc``) and reads its own notices
+cadre         an assigned official (包保干部, ``cadre_id``): sees the businesses assigned to them
+              and their issues; records their own routine supervision visits, findings, leads
 viewer        reads everything, writes nothing
 admin         everything
 ============  ===========================================================================
@@ -48,12 +50,14 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     OFFICE = "office"
     BUSINESS = "business"
+    CADRE = "cadre"
     VIEWER = "viewer"
     ADMIN = "admin"
 
 
 ROLE_ZH = {Role.PLANNER: "计划人员", Role.AUDITOR: "督查人员", Role.OFFICE: "食安办",
-           Role.BUSINESS: "主体", Role.VIEWER: "查看人员", Role.ADMIN: "管理员"}
+           Role.BUSINESS: "主体", Role.CADRE: "包保干部",
+           Role.VIEWER: "查看人员", Role.ADMIN: "管理员"}
 
 TOKEN_PREFIX = "lbk_"
 
@@ -98,6 +102,8 @@ class Principal:
     #: The prefix of the office's territory (属地): the regions whose code starts with it.
     #: Empty for the national office, and for a user of no office (the whole country).
     territory: str = ""
+    #: A cadre user: the assigned official (包保干部) of the cadre register they are.
+    cadre_id: str | None = None
 
     @property
     def actor(self) -> str:
@@ -115,7 +121,7 @@ class Principal:
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role.value, "team": self.team,
                 "campaign_id": self.campaign_id, "uscc": self.uscc, "office_id": self.office_id,
-                "territory": self.territory}
+                "territory": self.territory, "cadre_id": self.cadre_id}
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,7 @@ class StoredUser:
 class UserRepository(Protocol):
     def add(self, *, name: str, role: str, team: int | None, campaign_id: int | None,
             uscc: str | None, token_sha256: str, at: datetime,
-            office_id: int | None = None) -> int: ...
+            office_id: int | None = None, cadre_id: str | None = None) -> int: ...
     def by_name(self, name: str) -> StoredUser | None: ...
     def by_token(self, token_sha256: str) -> StoredUser | None: ...
     def revoke(self, name: str, at: datetime) -> bool: ...
@@ -163,9 +169,11 @@ def new_token() -> str:
 
 def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
              uscc: str | None, actor: str, uow_factory: Callable[[], UnitOfWork],
-             clock: Clock, office: str | None = None) -> tuple[Principal, str]:
-    """Add a user, of ``office`` (its name or id) when given; returns it and its token (shown
-    once: only the hash is stored)."""
+             clock: Clock, office: str | None = None,
+             cadre_id: str | None = None) -> tuple[Principal, str]:
+    """Add a user, of ``office`` (its name or id) when given; a cadre user is the assigned
+    official ``cadre_id`` of the cadre register. Returns it and its token (shown once: only the
+    hash is stored)."""
     name = name.strip()
     problems: list[tuple[str, str]] = []
     if not name or len(name) > 100 or any(c.isspace() or ord(c) < 32 for c in name):
@@ -191,6 +199,11 @@ def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
                              f"--business“{uscc}”不是有效的统一社会信用代码"))
     elif uscc:
         problems.append(("--business is only for a business user", "--business仅适用于主体用户"))
+    if role == Role.CADRE and not cadre_id:
+        problems.append(("--cadre (the official's id in the cadre register) is required for a "
+                         "cadre user", "包保干部用户需要--cadre（包保干部名录中的编号）"))
+    elif cadre_id and role != Role.CADRE:
+        problems.append(("--cadre is only for a cadre user", "--cadre仅适用于包保干部用户"))
     if problems:
         raise BadArgumentError("; ".join(en for en, _ in problems),
                                "；".join(zh for _, zh in problems))
@@ -203,6 +216,9 @@ def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
         if uscc and uow.registers.get_business(uscc) is None:
             raise NotFoundError(f"--business {uscc}: no such business in the register",
                                 f"--business {uscc}：名录中没有该主体")
+        if cadre_id and uow.registers.get_cadre(cadre_id) is None:
+            raise NotFoundError(f"--cadre {cadre_id}: no such official in the cadre register",
+                                f"--cadre {cadre_id}：包保干部名录中没有该人员")
         the_office = None
         if office is not None:
             the_office = find_office(uow.offices, office)
@@ -211,13 +227,15 @@ def add_user(name: str, role: str, *, team: int | None, campaign_id: int | None,
                                     f"--office {office}：没有该食安办（`lookback office list`）")
         office_id = the_office.id if the_office else None
         uid = uow.users.add(name=name, role=role, team=team, campaign_id=campaign_id, uscc=uscc,
-                            token_sha256=token_sha256(token), at=now, office_id=office_id)
+                            token_sha256=token_sha256(token), at=now, office_id=office_id,
+                            cadre_id=cadre_id)
         uow.events.append(at=now, actor=actor, kind="user.added", entity=f"user:{name}",
                           payload={"role": role, "team": team, "campaign": campaign_id,
-                                   "uscc": uscc, "office": office_id})
+                                   "uscc": uscc, "office": office_id, "cadre": cadre_id})
         uow.commit()
     territory = the_office.territory.prefix if the_office else ""
-    return Principal(uid, name, Role(role), team, campaign_id, uscc, office_id, territory), token
+    return Principal(uid, name, Role(role), team, campaign_id, uscc, office_id, territory,
+                     cadre_id), token
 
 
 def revoke_user(name: str, *, actor: str, uow_factory: Callable[[], UnitOfWork],
@@ -265,6 +283,27 @@ def in_territory(p: Principal, region: str | None) -> bool:
     return p.role not in STAFF_READERS or p.covers(region)
 
 
+def sees_supervision(p: Principal, *, uscc: str, cadre_id: str, region: str | None) -> bool:
+    """Whether ``p`` sees a routine supervision visit (包保督导) of official ``cadre_id`` to the
+    business ``uscc`` in ``region``: staff those within their territory, a cadre their own, a
+    business those to itself; an auditor (a campaign's inspector) none."""
+    if p.role in STAFF_READERS:
+        return p.covers(region)
+    if p.role == Role.CADRE:
+        return p.cadre_id is not None and p.cadre_id == cadre_id
+    if p.role == Role.BUSINESS:
+        return p.uscc is not None and p.uscc == uscc
+    return False
+
+
+def supervision_filter(p: Principal) -> tuple[str, str | None]:
+    """The ``(territory, cadre_id)`` a query of supervision visits can be narrowed by for
+    ``p`` before :func:`sees_supervision` is applied to each row."""
+    if p.role == Role.CADRE:
+        return "", p.cadre_id or "\x00"  # a cadre user always has one; never match otherwise
+    return (p.territory if p.role in STAFF_READERS else ""), None
+
+
 def _deny(p: Principal, action: Action, en: str, zh: str) -> PermissionDeniedError:
     return PermissionDeniedError(
         f"user {p.name} ({p.role.value}) may not {action.value.replace('_', ' ')}: {en}",
@@ -277,12 +316,21 @@ def own_team(p: Principal, campaign_id: int, team: int | None) -> bool:
             and (p.campaign_id is None or p.campaign_id == campaign_id))
 
 
+def assigned_to_me(p: Principal, assigned: frozenset[str] | None) -> bool:
+    """Whether a cadre user is among ``assigned`` (the officials assigned to a business)."""
+    return (p.role == Role.CADRE and p.cadre_id is not None and assigned is not None
+            and p.cadre_id in assigned)
+
+
 def may_read_issue(p: Principal, *, campaign_id: int | None, team: int | None,
-                   uscc: str | None) -> bool:
+                   uscc: str | None, assigned: frozenset[str] | None = None) -> bool:
     """Whether ``p`` may read an issue (or visit) of ``campaign_id`` and ``team`` at ``uscc``:
-    staff all; an auditor their own team's; a business its own."""
+    staff all; an auditor their own team's; a business its own; a cadre those of a business
+    assigned to them (``assigned``: the officials assigned to it)."""
     if p.role in STAFF_READERS:
         return True
+    if p.role == Role.CADRE:
+        return assigned_to_me(p, assigned)
     if p.role == Role.AUDITOR:
         return campaign_id is not None and own_team(p, campaign_id, team)
     if p.role == Role.BUSINESS:
@@ -309,20 +357,23 @@ def may_read_notice(p: Principal, *, campaign_id: int | None, teams: frozenset[i
 
 def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
               team: int | None = None, uscc: str | None = None,
-              teams: frozenset[int] | None = None, region: str | None = None) -> None:
+              teams: frozenset[int] | None = None, region: str | None = None,
+              cadre_id: str | None = None, assigned: frozenset[str] | None = None) -> None:
     """Allow or raise PermissionDeniedError naming the user, the action and why.
 
     ``campaign_id``/``team`` describe the visit (or the issue's visit) acted on, ``uscc`` the
     business it concerns, ``region`` where it lies (the business's region code, or the
     territory prefix of the office that owns a campaign): staff of an office act only within
-    its territory (属地管理), a higher office over everything below it.
+    its territory (属地管理), a higher office over everything below it. ``cadre_id`` is the
+    official a supervision record is for, ``assigned`` the officials assigned to the business
+    (what a cadre user may see and record).
     """
     r = p.role
-    if r == Role.ADMIN:
-        return
-    if region is not None and not in_territory(p, region):
+    if region is not None and not in_territory(p, region):  # an admin of an office too
         raise _deny(p, action, f"it lies outside the office's territory ({region})",
                     f"不在本单位辖区内（{region}）")
+    if r == Role.ADMIN:
+        return
     if action == Action.READ:
         return
     if action == Action.READ_NOTICE:
@@ -334,7 +385,7 @@ def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
             raise _deny(p, action, "it concerns another team or campaign", "涉及其他督查组或督查")
         raise _deny(p, action, "not for this role", "该角色无此权限")
     if action == Action.READ_ISSUE and may_read_issue(p, campaign_id=campaign_id, team=team,
-                                                       uscc=uscc):
+                                                       uscc=uscc, assigned=assigned):
         return  # the same rule the metrics' overdue list follows
     if action in (Action.READ_VISIT, Action.READ_ISSUE):
         if r in STAFF_READERS:
@@ -347,6 +398,8 @@ def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
             if uscc is not None and uscc == p.uscc:
                 return
             raise _deny(p, action, "it concerns another business", "涉及其他主体")
+        if r == Role.CADRE and action == Action.READ_ISSUE:
+            raise _deny(p, action, "the business is not assigned to them", "该主体不由其包保")
         raise _deny(p, action, "not for this role", "该角色无此权限")
     if action in (Action.WRITE_FIELDWORK, Action.RECORD_FOLLOWUP):
         if r == Role.AUDITOR:
@@ -362,6 +415,12 @@ def authorize(p: Principal, action: Action, *, campaign_id: int | None = None,
             raise _deny(p, action, "it concerns another business", "涉及其他主体")
         raise _deny(p, action, "only the business reports its rectification",
                     "仅主体本身可报告整改")
+    if action == Action.RECORD_SUPERVISION and r == Role.CADRE:
+        if cadre_id is not None and cadre_id == p.cadre_id and (
+                assigned is None or assigned_to_me(p, assigned)):
+            return
+        raise _deny(p, action, "a cadre records only their own visits to the businesses "
+                    "assigned to them", "包保干部只能记录本人对所包保主体的督导")
     if action in (Action.APPROVE_EXTENSION, Action.ISSUE_NOTICE, Action.RECORD_SUPERVISION):
         if r == Role.OFFICE:
             return

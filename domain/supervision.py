@@ -244,6 +244,7 @@ class SupervisionVisit:
     done_on: date | None = None
     note: str = ""
     recorded_by: str = ""
+    region_code: str = ""  # the business's, for the territory rule
 
 
 @dataclass(frozen=True)
@@ -305,8 +306,13 @@ class SupervisionRepository(Protocol):
     def add_referrals(self, visit_id: int, uscc: str, descriptions: Sequence[str], *,
                       on: date, actor: str) -> list[int]: ...
     def visits(self, *, ending_from: date | None, ending_to: date | None, status: str | None,
-             cadre_id: str | None, limit: int | None = None) -> list[SupervisionVisit]: ...
-    def tally(self, ending_from: date, ending_to: date, today: date) -> list[Tally]: ...
+               cadre_id: str | None, limit: int | None = None,
+               territory: str = "") -> list[SupervisionVisit]:
+        """Visits by the end of their period, status and official, of the businesses whose
+        region code starts with ``territory``."""
+        ...
+    def tally(self, ending_from: date, ending_to: date, today: date, *, territory: str = "",
+              cadre_id: str | None = None) -> list[Tally]: ...
 
 
 class SupervisionUnitOfWork(IssueUnitOfWork, Protocol):
@@ -628,8 +634,11 @@ def summarise(tallies: Sequence[Tally], by: str | None) -> tuple[RateRow, list[R
 
 
 def rates(period: Period | str, *, uow_factory: SupervisionUowFactory, today: date,
-          by: str | None = None, overdue_limit: int | None = None) -> Rates:
-    """The supervision completion rate (督导完成率) of ``period`` and its overdue visits.
+          by: str | None = None, overdue_limit: int | None = None, territory: str = "",
+          cadre_id: str | None = None) -> Rates:
+    """The supervision completion rate (督导完成率) of ``period`` and its overdue visits, over
+    the businesses of ``territory`` (a region-code prefix; "" the whole country), or only the
+    visits of one official (``cadre_id``).
 
     Required: the opened visits whose own period ends within ``period``. Done: those recorded.
     Rate: done / required. Overdue: required, not done, and their period ended before ``today``.
@@ -638,14 +647,20 @@ def rates(period: Period | str, *, uow_factory: SupervisionUowFactory, today: da
     if by is not None and by not in BY:
         summarise([], by)  # raises the clear error
     with uow_factory() as uow:
-        tallies = uow.supervision.tally(p.start, p.end, today)
+        tallies = uow.supervision.tally(p.start, p.end, today, territory=territory,
+                                        cadre_id=cadre_id)
         late = [v for v in uow.supervision.visits(ending_from=p.start,
                                                 ending_to=min(p.end, today - timedelta(days=1)),
-                                                status="open", cadre_id=None,
-                                                limit=overdue_limit)
+                                                status="open", cadre_id=cadre_id,
+                                                limit=overdue_limit, territory=territory)
                 if v.period_end < today] if p.start < today else []
-        found = [i for i in uow.issues.list(IssueQuery(source=issues.SUPERVISION))
+        found = [i for i in uow.issues.list(IssueQuery(source=issues.SUPERVISION,
+                                                       territory=territory or None))
                  if p.start <= i.found_on <= p.end]
+        if cadre_id is not None:  # the findings of that official's own visits
+            mine = {v.id for v in uow.supervision.visits(ending_from=None, ending_to=None,
+                                                         status="done", cadre_id=cadre_id)}
+            found = [i for i in found if i.supervision_visit_id in mine]
     total, groups = summarise(tallies, by)
     return Rates(p, today, by, total, groups, late, finding_figures(found, today))
 

@@ -70,7 +70,7 @@ def users_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="User name (no spaces).")],
     role: Annotated[str, typer.Option("--role", help="planner, auditor, office, business, "
-                                      "viewer or admin.")],
+                                      "cadre, viewer or admin.")],
     team: Annotated[int | None, typer.Option("--team", help="An auditor's team number.")] = None,
     campaign: Annotated[int | None, typer.Option("--campaign", help="An auditor's campaign "
                                                  "(default: their team in any campaign).")] = None,
@@ -79,6 +79,9 @@ def users_add(
     office: Annotated[str | None, typer.Option(
         "--office", help="The user's office (name or id): a planner, office or viewer user sees "
         "and acts only within its territory (default: no office, the whole country).")] = None,
+    cadre: Annotated[str | None, typer.Option(
+        "--cadre", help="A cadre user's id in the cadre register (包保干部): they see the "
+        "businesses assigned to them and record their own supervision visits.")] = None,
 ) -> None:
     """Add an API user and print its token once (only its SHA-256 is stored)."""
     lb, out = _state(ctx)
@@ -87,7 +90,7 @@ def users_add(
 
     p, token = access.add_user(name, role, team=team, campaign_id=campaign, uscc=business,
                                actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock,
-                               office=office)
+                               office=office, cadre_id=cadre)
     password = auth.set_initial_password(p.id, p.name, actor=lb.actor, hasher=lb.hasher,
                                          uow_factory=lb.uow_factory(), clock=lb.clock)
     if out.json_mode:
@@ -152,11 +155,11 @@ def users_list(ctx: typer.Context) -> None:
     t = Table(title=out.t(f"API users ({len(users)})", f"接口用户（{len(users)}）"))
     for h in (out.t("name", "用户"), out.t("role", "角色"), out.t("team", "组"),
               out.t("campaign", "督查"), out.t("business", "主体"), out.t("office", "食安办"),
-              out.t("revoked", "已撤销")):
+              out.t("cadre", "包保干部"), out.t("revoked", "已撤销")):
         t.add_column(h)
     for u in users:
         p = u.principal
         t.add_row(p.name, p.role.value, str(p.team or ""), str(p.campaign_id or ""),
-                  p.uscc or "", str(p.office_id or ""),
+                  p.uscc or "", str(p.office_id or ""), p.cadre_id or "",
                   u.revoked_at.strftime("%Y-%m-%d") if u.revoked_at else "")
     out.out.print(t)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, literal, select, update
 
 from domain.errors import BadArgumentError
+from domain.offices import Territory
 from domain.supervision import (
     OPENED_ENTITY,
     Period,
@@ -39,6 +40,15 @@ def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
+
+
+def _in_territory(stmt: Any, territory: str) -> Any:
+    """``stmt`` (which joins the business) limited to the businesses of ``territory``: a code
+    range, which the index on ``business.region_code`` answers."""
+    bounds = Territory(territory).code_range() if territory else None
+    if bounds is None:
+        return stmt
+    return stmt.where(BusinessRow.region_code >= bounds[0], BusinessRow.region_code < bounds[1])
 
 
 class SqlSupervisionRepository(SqlRepository):
@@ -106,7 +116,8 @@ class SqlSupervisionRepository(SqlRepository):
         return (select(c.id, c.cadre_id, CadreRow.name.label("cadre_name"), c.uscc,  # type: ignore[attr-defined]
                        BusinessRow.name.label("business_name"),  # type: ignore[attr-defined]
                        BusinessRow.province_code, c.level, c.period, c.period_start, c.period_end,
-                       c.status, c.opened_at, c.done_on, c.note, c.recorded_by)
+                       c.status, c.opened_at, c.done_on, c.note, c.recorded_by,
+                       BusinessRow.region_code)
                 .join(CadreRow, CadreRow.cadre_id == c.cadre_id)  # type: ignore[arg-type]
                 .join(BusinessRow, BusinessRow.uscc == c.uscc))  # type: ignore[arg-type]
 
@@ -145,9 +156,10 @@ class SqlSupervisionRepository(SqlRepository):
         return self._one(_V.c.id == visit_id)
 
     def visits(self, *, ending_from: date | None, ending_to: date | None, status: str | None,
-             cadre_id: str | None, limit: int | None = None) -> list[SupervisionVisit]:
+               cadre_id: str | None, limit: int | None = None,
+               territory: str = "") -> list[SupervisionVisit]:
         c = _V.c
-        stmt = self._select()
+        stmt = _in_territory(self._select(), territory)
         if ending_from is not None:
             stmt = stmt.where(c.period_end >= ending_from)
         if ending_to is not None:
@@ -161,7 +173,8 @@ class SqlSupervisionRepository(SqlRepository):
             stmt = stmt.limit(limit)
         return self._visits(stmt)
 
-    def tally(self, ending_from: date, ending_to: date, today: date) -> list[Tally]:
+    def tally(self, ending_from: date, ending_to: date, today: date, *, territory: str = "",
+              cadre_id: str | None = None) -> list[Tally]:
         c = _V.c
         done = case((c.status == "done", 1), else_=0)
         overdue = case((and_(c.status != "done", c.period_end < today), 1), else_=0)
@@ -171,6 +184,9 @@ class SqlSupervisionRepository(SqlRepository):
                 .outerjoin(RegionRow, RegionRow.code == BusinessRow.province_code)  # type: ignore[arg-type]
                 .where(c.period_end >= ending_from, c.period_end <= ending_to)
                 .group_by(c.level, BusinessRow.province_code, RegionRow.name, done, overdue))
+        stmt = _in_territory(stmt, territory)
+        if cadre_id is not None:
+            stmt = stmt.where(c.cadre_id == cadre_id)
         return [Tally(lv, prov, name or prov, bool(d), bool(o), int(n))
                 for lv, prov, name, d, o, n in self._conn.execute(stmt).all()]
 

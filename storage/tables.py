@@ -470,6 +470,7 @@ class ApiUserRow(SQLModel, table=True):
     campaign_id: int | None = None
     uscc: str | None = Field(default=None, max_length=18)
     office_id: int | None = Field(default=None, foreign_key="office.id")
+    cadre_id: str | None = Field(default=None, max_length=64)  # a cadre user: who they are
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime
     revoked_at: datetime | None = None

@@ -18,7 +18,7 @@ def _user(row: Any) -> StoredUser:
     territory = (Territory.of(OfficeLevel(row.office_level), row.office_territory).prefix
                  if row.office_level else "")
     return StoredUser(Principal(row.id, row.name, Role(row.role), row.team, row.campaign_id,
-                                row.uscc, row.office_id, territory),
+                                row.uscc, row.office_id, territory, row.cadre_id),
                       row.token_sha256, row.created_at, row.revoked_at)
 
 
@@ -31,10 +31,10 @@ def _select() -> Any:
 class SqlUserRepository(SqlRepository):
     def add(self, *, name: str, role: str, team: int | None, campaign_id: int | None,
             uscc: str | None, token_sha256: str, at: datetime,
-            office_id: int | None = None) -> int:
+            office_id: int | None = None, cadre_id: str | None = None) -> int:
         return int(self._conn.execute(insert(ApiUserRow).values(
             name=name, role=role, team=team, campaign_id=campaign_id, uscc=uscc,
-            office_id=office_id, token_sha256=token_sha256, created_at=at)
+            office_id=office_id, cadre_id=cadre_id, token_sha256=token_sha256, created_at=at)
             .returning(ApiUserRow.id)).scalar_one())
 
     def _one(self, *where: Any) -> StoredUser | None:

@@ -90,6 +90,9 @@ class Guard:
         self.request, self.lb, self.user = request, lb, user
 
     def __call__(self, action: Action, target: str, **scope: Any) -> None:
+        if (self.user.role == access.Role.CADRE and scope.get("uscc")
+                and "assigned" not in scope):  # whether the business is this official's
+            scope["assigned"] = assigned_officials(self.lb, self.user, scope["uscc"])
         try:
             access.authorize(self.user, action, **scope)
         except PermissionDeniedError as e:
@@ -99,6 +102,24 @@ class Guard:
                                   clock=self.lb.clock, budget=self.lb.refusals,
                                   key=f"user:{self.user.name}")
             raise
+
+
+def assigned_officials(lb: App, user: Principal, uscc: str) -> frozenset[str]:
+    """Of the officials assigned to ``uscc``, the cadre user themself, if they are."""
+    if user.cadre_id is None:
+        return frozenset()
+    with lb.read_uow_factory()() as uow:
+        mine = uow.supervision.is_assigned(user.cadre_id, uscc)
+    return frozenset({user.cadre_id}) if mine else frozenset()
+
+
+def assigned_businesses(lb: App, user: Principal) -> frozenset[str]:
+    """The businesses assigned to a cadre user (none for anyone else)."""
+    if user.role != access.Role.CADRE or user.cadre_id is None:
+        return frozenset()
+    with lb.read_uow_factory()() as uow:
+        c = uow.registers.get_cadre(user.cadre_id)
+    return frozenset(c.assigned_uscc) if c is not None else frozenset()
 
 
 def get_guard(request: Request, lb: AppDep, user: UserDep) -> Guard:

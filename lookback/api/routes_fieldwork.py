@@ -19,7 +19,16 @@ from domain import fieldwork as fw
 from domain.access import Action, Principal, Role
 from domain.errors import BadArgumentError, NotFoundError
 from domain.issues import IssueQuery
-from lookback.api.deps import AppDep, GuardDep, IfMatch, PageDep, UserDep, etag, parse_if_match
+from lookback.api.deps import (
+    AppDep,
+    GuardDep,
+    IfMatch,
+    PageDep,
+    UserDep,
+    assigned_businesses,
+    etag,
+    parse_if_match,
+)
 from lookback.api.schemas import (
     EvidenceList,
     EvidencePublic,
@@ -74,7 +83,7 @@ def list_visits(campaign_id: int, lb: AppDep, user: UserDep, guard: GuardDep, pa
                 status: Annotated[str | None, Query(pattern="^(planned|done)$")] = None,
                 team: Annotated[int | None, Query(ge=1, le=10**6)] = None) -> VisitList:
     """A campaign's visits; an auditor sees only those of their own team."""
-    if user.role == Role.BUSINESS:
+    if user.role in (Role.BUSINESS, Role.CADRE):
         guard(Action.READ_VISIT, f"campaign:{campaign_id}")
     if user.role == Role.AUDITOR:
         if (team is not None and team != user.team) or (
@@ -187,6 +196,9 @@ def list_issues(lb: AppDep, user: UserDep, page: PageDep,
                 user.campaign_id is None or user.campaign_id == i.campaign_id)]
     if user.role == Role.BUSINESS:
         issues = [i for i in issues if i.uscc == user.uscc]
+    if user.role == Role.CADRE:
+        mine = assigned_businesses(lb, user)
+        issues = [i for i in issues if i.uscc in mine]
     if business is not None:
         issues = [i for i in issues if i.uscc == business]
     return IssueList(**page.meta(len(issues)), items=[issue_public(i) for i in page.slice(issues)])

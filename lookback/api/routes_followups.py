@@ -16,7 +16,16 @@ from domain import access
 from domain import followups as svc
 from domain.access import Action, Principal, Role
 from domain.issues import IssueQuery
-from lookback.api.deps import AppDep, GuardDep, IfMatch, PageDep, UserDep, etag, parse_if_match
+from lookback.api.deps import (
+    AppDep,
+    GuardDep,
+    IfMatch,
+    PageDep,
+    UserDep,
+    assigned_businesses,
+    etag,
+    parse_if_match,
+)
 from lookback.api.routes_fieldwork import load_issue
 from lookback.api.schemas import (
     CaseCreate,
@@ -42,13 +51,15 @@ def followup_public(fu: svc.FollowUp, issue: Any = None) -> FollowUpPublic:
     return FollowUpPublic(**d, finding=finding)
 
 
-def _visible(user: Principal, fu: svc.FollowUp) -> bool:
+def _visible(user: Principal, fu: svc.FollowUp, assigned: frozenset[str]) -> bool:
     if user.role == Role.AUDITOR:
         return fu.team_no == user.team and (user.campaign_id is None
                                             or fu.campaign_id == user.campaign_id)
     if user.role == Role.BUSINESS:
         return fu.uscc == user.uscc
-    return True
+    if user.role == Role.CADRE:
+        return fu.uscc in assigned
+    return user.role in access.STAFF_READERS
 
 
 @router.get("/followups", tags=["followups"])
@@ -74,7 +85,8 @@ def list_followups(
         rows = uow.followups.list(status=status, kind=kind, team=team, campaign_id=campaign,
                                   due_before=svc.epoch(lb.clock.now()) if due else None,
                                   limit=_EVERY_ROW)
-        rows = [fu for fu in rows if _visible(user, fu)]
+        assigned = assigned_businesses(lb, user)
+        rows = [fu for fu in rows if _visible(user, fu, assigned)]
         if user.territory and user.role in access.STAFF_READERS:  # the office's territory
             inside = {i.id for i in uow.issues.list(IssueQuery(
                 ids=tuple({fu.issue_id for fu in rows}), territory=user.territory))}

@@ -124,6 +124,7 @@ class IssuePublic(BaseModel):
     uscc: str
     business: str
     province: str
+    region: str = ""  # the business's region code (GB/T 2260)
     item_id: str | None
     category: str
     severity: str
@@ -177,8 +178,9 @@ def evidence_public(e: Any) -> EvidencePublic:
 
 def issue_public(i: Any) -> IssuePublic:
     return IssuePublic(id=i.id, campaign_id=i.campaign_id, visit_id=i.visit_id, uscc=i.uscc,
-                       business=i.business_name, province=i.province_code, item_id=i.item_id,
-                       category=i.category, severity=i.severity, description=i.description,
+                       business=i.business_name, province=i.province_code,
+                       region=i.region_code or "", item_id=i.item_id, category=i.category,
+                       severity=i.severity, description=i.description,
                        legal_basis=i.legal_basis, status=i.status.value, found_on=i.found_on,
                        due_on=i.due_on, due_provisional=i.due_provisional,
                        escalation=i.escalation, version=i.version)
@@ -374,6 +376,7 @@ class SupervisionVisitPublic(BaseModel):
     uscc: str
     business: str
     province: str
+    region: str = ""  # the business's region code (GB/T 2260)
     level: str
     period: str
     period_start: date
@@ -386,6 +389,25 @@ class SupervisionVisitPublic(BaseModel):
 
 class SupervisionVisitList(Paged):
     items: list[SupervisionVisitPublic]
+
+
+class AssignedBusinessPublic(BaseModel):
+    uscc: str
+    name: str
+    region: str
+    category: str
+    address: str
+    director: str
+    officer: str
+    #: The official's visit of the period containing today (None: not opened yet).
+    visit: SupervisionVisitPublic | None
+
+
+class AssignedBusinessList(Paged):
+    cadre_id: str
+    cadre: str
+    level: str
+    items: list[AssignedBusinessPublic]
 
 
 class SupervisionRecordCreate(Strict):
@@ -447,6 +469,7 @@ class SupervisionRates(BaseModel):
 def supervision_visit_public(v: Any) -> SupervisionVisitPublic:
     return SupervisionVisitPublic(id=v.id, cadre_id=v.cadre_id, cadre=v.cadre_name, uscc=v.uscc,
                                   business=v.business_name, province=v.province_code,
+                                  region=v.region_code,
                                   level=v.level, period=v.period, period_start=v.period_start,
                                   period_end=v.period_end, status=v.status, done_on=v.done_on,
                                   note=v.note, recorded_by=v.recorded_by or None)

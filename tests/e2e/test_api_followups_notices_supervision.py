@@ -553,7 +553,10 @@ def test_supervision_record_list_and_rates(built: Built, fresh: Path) -> None:
                        headers=built.h("viewer")).json()
         assert listed["count"] == 1 and listed["items"][0]["id"] == v["id"]
         assert c.get("/supervision/visits", params={"cadre": built.cadre},
-                     headers=built.h("auditor_a")).json()["count"] == 1
+                     headers=built.h("planner")).json()["count"] == 1
+        # Routine supervision is not a campaign auditor's: they see none of it.
+        assert c.get("/supervision/visits", params={"cadre": built.cadre},
+                     headers=built.h("auditor_a")).json()["count"] == 0
         other = "business_a" if built.uscc_a != built.cadre_uscc else "business_b"
         assert c.get("/supervision/visits", headers=built.h(other)).json()["count"] == 0
         problem(c.get("/supervision/visits", params={"status": "late"},
