@@ -65,7 +65,7 @@ def load_issue(lb: App, issue_id: int) -> tuple[fw.Issue, int | None]:
     """The issue and the team of its visit."""
     with lb.read_uow_factory()() as uow:
         i = uow.issues.get(issue_id)
-        v = uow.fieldwork.get_visit(i.visit_id) if i is not None else None
+        v = uow.fieldwork.get_visit(i.visit_id) if i is not None and i.visit_id is not None else None
     if i is None:
         raise NotFoundError(f"issue {issue_id} does not exist", f"问题{issue_id}不存在")
     return i, (v.team_no if v else None)

@@ -119,8 +119,9 @@ class ProvisionList(Paged):
 
 class IssuePublic(BaseModel):
     id: int
-    campaign_id: int
-    visit_id: int
+    campaign_id: int | None  # None: a finding of routine supervision, not of a campaign
+    visit_id: int | None
+    supervision_visit_id: int | None = None
     uscc: str
     business: str
     province: str
@@ -177,7 +178,8 @@ def evidence_public(e: Any) -> EvidencePublic:
 
 
 def issue_public(i: Any) -> IssuePublic:
-    return IssuePublic(id=i.id, campaign_id=i.campaign_id, visit_id=i.visit_id, uscc=i.uscc,
+    return IssuePublic(id=i.id, campaign_id=i.campaign_id, visit_id=i.visit_id,
+                       supervision_visit_id=i.supervision_visit_id, uscc=i.uscc,
                        business=i.business_name, province=i.province_code,
                        region=i.region_code or "", item_id=i.item_id, category=i.category,
                        severity=i.severity, description=i.description,
