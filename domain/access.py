@@ -124,6 +124,11 @@ class Principal:
                 "territory": self.territory, "cadre_id": self.cadre_id}
 
 
+#: Who the command line acts as when no user is named (``--as``): the local administrator,
+#: who has the database itself and so may do everything.
+LOCAL_ADMIN = Principal(0, "local-admin", Role.ADMIN)
+
+
 @dataclass(frozen=True)
 class StoredUser:
     principal: Principal
@@ -336,6 +341,14 @@ def may_read_issue(p: Principal, *, campaign_id: int | None, team: int | None,
     if p.role == Role.BUSINESS:
         return uscc is not None and uscc == p.uscc
     return False
+
+
+def sees_issue(p: Principal, *, campaign_id: int | None, team: int | None, uscc: str | None,
+               region: str | None, assigned: frozenset[str] | None = None) -> bool:
+    """Whether an issue (or visit) shows in ``p``'s lists: inside their territory, and
+    :func:`may_read_issue`."""
+    return in_territory(p, region) and may_read_issue(p, campaign_id=campaign_id, team=team,
+                                                      uscc=uscc, assigned=assigned)
 
 
 def may_read_notice(p: Principal, *, campaign_id: int | None, teams: frozenset[int],

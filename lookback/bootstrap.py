@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
 
-from domain.access import RefusalBudget
+from domain.access import LOCAL_ADMIN, Principal, RefusalBudget
 from domain.clock import Clock, FixedClock, SystemClock
-from domain.errors import LookbackError
+from domain.errors import LookbackError, NotFoundError
 from lookback.settings import Lang, Settings
 from storage import migrate
 from storage.db import make_engine, normalise_url
@@ -36,6 +36,7 @@ class App:
     #: all); the rest are counted in one event.
     refusals: RefusalBudget = field(default_factory=lambda: RefusalBudget(per_key=60, total=600),
                                     repr=False)
+    _principal: Principal | None = field(default=None, repr=False)
 
     @property
     def database_url(self) -> str:
@@ -95,10 +96,31 @@ class App:
     def actor(self) -> str:
         if self.settings.actor:
             return self.settings.actor
+        if self.settings.user:
+            return f"cli:{self.settings.user}"
         try:
             return f"cli:{getpass.getuser()}"
         except (KeyError, OSError):
             return "cli"
+
+    @property
+    def principal(self) -> Principal:
+        """Who the CLI acts as: the user named by ``--as`` (their role, office and territory
+        apply), else the local administrator, who may do everything."""
+        name = self.settings.user
+        if not name:
+            return LOCAL_ADMIN
+        if self._principal is None or self._principal.name != name:
+            with self.read_uow_factory()() as uow:
+                u = uow.users.by_name(name)
+            if u is None or u.revoked_at is not None:
+                raise NotFoundError(
+                    f"--as {name}: no such user{' (revoked)' if u is not None else ''}; see "
+                    "`lookback users list`",
+                    f"--as {name}：没有该用户{'（已撤销）' if u is not None else ''}；见`lookback users list`",
+                    code="no_such_user")
+            self._principal = u.principal
+        return self._principal
 
     @property
     def calendar(self) -> Any:

@@ -90,6 +90,10 @@ def main_options(
                                                   "and reports (LOOKBACK_DATA_DIR).")] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Who is acting, for the event log "
                                               "(LOOKBACK_ACTOR; default cli:<login>).")] = None,
+    as_user: Annotated[str | None, typer.Option(
+        "--as", help="Act as this user (LOOKBACK_USER): their role, office and territory apply "
+        "to what is listed and done, and the event log names them. Without it, the command "
+        "line acts as the local administrator, who may do everything.")] = None,
     server: Annotated[str | None, typer.Option("--server", help="Work through this Lookback "
                                                "API (e.g. http://127.0.0.1:8000) instead of the "
                                                "database (LOOKBACK_SERVER).")] = None,
@@ -122,6 +126,8 @@ def main_options(
             update["lang"] = lang
         if actor is not None:
             update["actor"] = actor
+        if as_user is not None:
+            update["user"] = as_user.strip() or None
         if server is not None:
             update["server"] = parse_server(server)
         if token is not None:

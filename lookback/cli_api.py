@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from domain import access
+from domain.access import Action
+from lookback.cli_base import as_user
 from lookback.cli_base import command as _command
 from lookback.cli_base import state as _state
 from lookback.output import Table, page
@@ -66,6 +68,7 @@ def serve(
 
 @users_app.command("add")
 @_command
+@as_user(Action.ADMIN)
 def users_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="User name (no spaces).")],
@@ -106,6 +109,7 @@ def users_add(
 
 @users_app.command("reset-password")
 @_command
+@as_user(Action.ADMIN)
 def users_reset_password(ctx: typer.Context,
                          name: Annotated[str, typer.Argument(help="User name.")]) -> None:
     """Reset a user's password (administrator): prints a one-time password, to be changed at
@@ -126,6 +130,7 @@ def users_reset_password(ctx: typer.Context,
 
 @users_app.command("revoke")
 @_command
+@as_user(Action.ADMIN)
 def users_revoke(ctx: typer.Context,
                  name: Annotated[str, typer.Argument(help="User name.")]) -> None:
     """Revoke a user's token: every request with it gets 401 from now on."""
@@ -140,6 +145,7 @@ def users_revoke(ctx: typer.Context,
 
 @users_app.command("list")
 @_command
+@as_user(Action.ADMIN)
 def users_list(ctx: typer.Context) -> None:
     """API users, their roles and scopes (never their tokens)."""
     lb, out = _state(ctx)

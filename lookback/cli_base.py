@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from domain.access import Action
     from lookback.bootstrap import App
     from lookback.output import Output
 
@@ -24,6 +25,75 @@ def state(ctx: typer.Context) -> tuple[App, Output]:
     obj = ctx.find_root().obj
     assert isinstance(obj, dict)
     return obj["app"], obj["out"]
+
+
+#: A command that applies the territory and role rules itself when run ``--as`` a user.
+SCOPED = "scoped"
+
+
+def as_user(rule: Action | str) -> Callable[[F], F]:
+    """Mark what a command needs of the user it runs as (``--as``): an action that the user's
+    role must allow (``domain.access.authorize``), or :data:`SCOPED` when the command applies
+    the rules to each thing it reads or writes. A command without the mark runs only as the
+    local administrator."""
+
+    def mark(fn: F) -> F:
+        fn.__lookback_as__ = rule  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def guard(lb: App, action: Action, target: str, **scope: Any) -> None:
+    """Allow the acting user (``--as``) ``action`` on ``target``, or record the refusal in the
+    event log and raise (exit code 4). The local administrator is always allowed."""
+    from domain import access
+    from domain.errors import PermissionDeniedError
+
+    p = lb.principal
+    if p is access.LOCAL_ADMIN:
+        return
+    if p.role == access.Role.CADRE and scope.get("uscc") and "assigned" not in scope:
+        mine = p.cadre_id is not None and scope["uscc"] in assigned_businesses(lb)
+        scope["assigned"] = frozenset({p.cadre_id}) if mine else frozenset()
+    try:
+        access.authorize(p, action, **scope)
+    except PermissionDeniedError as e:
+        access.record_refusal(p, action=f"cli ({action.value})", target=target, reason=e.en,
+                              uow_factory=lb.uow_factory(), clock=lb.clock)
+        raise
+
+
+def guard_visit(lb: App, action: Action, visit_id: int) -> None:
+    """:func:`guard` for a visit (its campaign, team, business and region); an unknown visit
+    is left to the command's own error."""
+    if lb.principal.role == "admin" and not lb.principal.territory:
+        return
+    with lb.read_uow_factory()() as uow:
+        v = uow.fieldwork.get_visit(visit_id)
+    if v is not None:
+        guard(lb, action, f"visit:{visit_id}", campaign_id=v.campaign_id, team=v.team_no,
+              uscc=v.uscc, region=v.region_code)
+
+
+def guard_issue(lb: App, action: Action, issue_id: int) -> None:
+    """:func:`guard` for an issue (its campaign, its visit's team, business and region); an
+    unknown issue is left to the command's own error."""
+    if lb.principal.role == "admin" and not lb.principal.territory:
+        return
+    with lb.read_uow_factory()() as uow:
+        i = uow.issues.get(issue_id)
+        v = uow.fieldwork.get_visit(i.visit_id) if i is not None and i.visit_id else None
+    if i is not None:
+        guard(lb, action, f"issue:{issue_id}", campaign_id=i.campaign_id,
+              team=v.team_no if v else None, uscc=i.uscc, region=i.region_code)
+
+
+def assigned_businesses(lb: App) -> frozenset[str]:
+    """The businesses assigned to the acting cadre user (none for anyone else)."""
+    from lookback.scope import assigned_businesses as of_user
+
+    return of_user(lb, lb.principal)
 
 
 def command(fn: F) -> F:
@@ -39,6 +109,8 @@ def command(fn: F) -> F:
         ctx = kwargs.get("ctx") or next(a for a in args if isinstance(a, typer.Context))
         lb, out = state(ctx)
         try:
+            if lb.settings.user:
+                _may_run_as(lb, ctx, fn)
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
@@ -64,6 +136,21 @@ def command(fn: F) -> F:
             lb.close()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _may_run_as(lb: App, ctx: typer.Context, fn: Callable[..., Any]) -> None:
+    from domain.access import Action
+    from domain.errors import BadArgumentError
+
+    rule = getattr(fn, "__lookback_as__", None)
+    name = ctx.command_path.removeprefix(ctx.find_root().info_name or "").strip()
+    if rule is None:
+        raise BadArgumentError(
+            f"--as: `lookback {name}` runs only as the local administrator; run it without --as",
+            f"--as：`lookback {name}`只能以本机管理员身份运行；请去掉--as", code="not_as_user")
+    lb.principal  # noqa: B018  (an unknown or revoked user is refused here, for every command)
+    if isinstance(rule, Action):
+        guard(lb, rule, f"lookback {name}")
 
 
 def _crash_log(lb: App, exc: BaseException) -> Path | str:

@@ -24,6 +24,8 @@ from storage.calendar import ChineseCalendarSource, package_years, store_year_fi
 calendar_app = typer.Typer(no_args_is_help=True)
 
 
+from domain.access import Action  # noqa: E402
+from lookback.cli_base import as_user  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 
@@ -62,6 +64,7 @@ def provisional_years(start: date, due: date, source: ChineseCalendarSource) -> 
 
 @calendar_app.command("add-workdays")
 @_command
+@as_user(Action.READ)
 def add_workdays_cmd(
     ctx: typer.Context,
     start: Annotated[str, typer.Argument(metavar="DATE", help="The start date, e.g. 2026-09-18 "
@@ -144,6 +147,7 @@ def _runs(cal: YearCalendar) -> list[tuple[str, date, date, int]]:
 
 @calendar_app.command("show")
 @_command
+@as_user(Action.READ)
 def show_cmd(
     ctx: typer.Context,
     year: Annotated[int, typer.Argument(metavar="YEAR", help="The year, e.g. 2026.")],

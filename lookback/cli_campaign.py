@@ -21,8 +21,12 @@ campaign_app = typer.Typer(no_args_is_help=True)
 draw_app = typer.Typer(no_args_is_help=True)
 
 
+from domain import access  # noqa: E402
+from domain.access import Action  # noqa: E402
+from lookback.cli_base import SCOPED, as_user, guard  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
+from lookback.scope import readable_overdue  # noqa: E402
 from storage.cells import safe_row  # noqa: E402
 
 
@@ -61,8 +65,31 @@ def launch_with_prefect(lb: App, out: Output, campaign_id: int,
         return run_launch(campaign_id, now)
 
 
+def _guard_campaign(lb: App, action: Action, campaign: int) -> None:
+    """``guard`` for a campaign: the acting user's role, and the territory of the office that
+    owns it; an unknown campaign gets its own clear error."""
+    c = svc.get_campaign(campaign, uow_factory=lb.read_uow_factory())
+    guard(lb, action, f"campaign:{campaign}", region=c.territory)
+
+
+def _owner(lb: App, office: str | None) -> Any:
+    """The office named by ``--office``, else the acting user's own office (``--as``); a user
+    may plan only for their own office or one below it."""
+    from domain.offices import get_office
+
+    p = lb.principal
+    if office is None and p.office_id is not None:
+        office = str(p.office_id)
+    if office is None:
+        return None
+    owner = get_office(office, uow_factory=lb.read_uow_factory())
+    guard(lb, Action.PLAN, f"office:{owner.id}", region=owner.territory.prefix)
+    return owner
+
+
 @campaign_app.command("create")
 @_command
+@as_user(Action.PLAN)
 def create_cmd(
     ctx: typer.Context,
     plan: Annotated[Path, typer.Argument(help="The campaign plan (TOML).")],
@@ -74,11 +101,7 @@ def create_cmd(
     """Validate a plan and create a draft campaign; prints its id."""
     lb, out = _state(ctx)
     lb.require_schema()
-    owner = None
-    if office is not None:
-        from domain.offices import get_office
-
-        owner = get_office(office, uow_factory=lb.read_uow_factory())
+    owner = _owner(lb, office)
     cid = svc.create_campaign(read_text(plan, "plan file", "计划文件"), source=str(plan),
                               uow_factory=lb.uow_factory(), clock=lb.clock, new_seed=new_seed,
                               office=owner)
@@ -96,6 +119,7 @@ def create_cmd(
 
 @campaign_app.command("lookback")
 @_command
+@as_user(Action.PLAN)
 def lookback_cmd(
     ctx: typer.Context,
     source: Annotated[int, typer.Argument(metavar="SOURCE",
@@ -108,11 +132,7 @@ def lookback_cmd(
     """Create a look-back campaign (回头看) over an earlier campaign's issues; prints its id."""
     lb, out = _state(ctx)
     lb.require_schema()
-    owner = None
-    if office is not None:
-        from domain.offices import get_office
-
-        owner = get_office(office, uow_factory=lb.read_uow_factory())
+    owner = _owner(lb, office)
     cid = svc.create_lookback_campaign(source, read_text(plan, "plan file", "计划文件"),
                                        source=str(plan), uow_factory=lb.uow_factory(),
                                        clock=lb.clock, new_seed=new_seed, actor=lb.actor,
@@ -135,6 +155,7 @@ def lookback_cmd(
 
 @campaign_app.command("launch")
 @_command
+@as_user(Action.PLAN)
 def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")],
                wait: Annotated[bool, typer.Option(
                    "--wait/--no-wait", help="With a running stack: wait for the flow run to "
@@ -142,7 +163,7 @@ def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help=
     """Freeze the frame, draw, form teams and plan visits (a Prefect flow; safe to rerun)."""
     lb, out = _state(ctx)
     lb.require_schema()
-    svc.get_campaign(campaign, uow_factory=lb.uow_factory())
+    _guard_campaign(lb, Action.PLAN, campaign)
     result = launch_with_prefect(lb, out, campaign, wait=wait)
     counts = _counts(lb, campaign)
     if "frame" not in result:  # submitted, not waited for
@@ -187,11 +208,13 @@ def _campaign_dict(c: svc.Campaign) -> dict[str, Any]:
 
 @campaign_app.command("show")
 @_command
+@as_user(SCOPED)
 def show_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
     """Status and counts of one campaign."""
     lb, out = _state(ctx)
     lb.require_schema()
     c = svc.get_campaign(campaign, uow_factory=lb.read_uow_factory())
+    guard(lb, Action.READ, f"campaign:{campaign}", region=c.territory)
     counts = _counts(lb, campaign)
     if out.json_mode:
         out.emit({"ok": True, **_campaign_dict(c), **counts, "plan": c.plan})
@@ -230,12 +253,14 @@ def _source_rows(out: Output, c: svc.Campaign) -> list[tuple[str, str]]:
 
 @campaign_app.command("list")
 @_command
+@as_user(SCOPED)
 def list_cmd(ctx: typer.Context) -> None:
     """Every campaign with its status and counts."""
     lb, out = _state(ctx)
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
         rows = uow.campaigns.all_counts()
+    rows = [r for r in rows if access.in_territory(lb.principal, r.campaign.territory)]
     if out.json_mode:
         out.emit({"ok": True, **page([
             {**_campaign_dict(r.campaign), "frame_businesses": r.frame_businesses,
@@ -317,6 +342,7 @@ def print_draw_summary(out: Output, record: dict[str, Any]) -> None:
 
 @draw_app.command("show")
 @_command
+@as_user(SCOPED)
 def draw_show_cmd(
     ctx: typer.Context,
     campaign: Annotated[int, typer.Argument(help="Campaign id.")],
@@ -325,6 +351,7 @@ def draw_show_cmd(
     """The published draw record: summary, or every chosen unit (--csv), or all of it (--json)."""
     lb, out = _state(ctx)
     lb.require_schema()
+    _guard_campaign(lb, Action.READ, campaign)
     record, _lines = _record(lb, campaign)
     if out.json_mode:
         out.emit(record)
@@ -348,6 +375,7 @@ def export_draw(record: dict[str, Any], lines: list[str], folder: Path) -> tuple
 
 @draw_app.command("export")
 @_command
+@as_user(SCOPED)
 def draw_export_cmd(
     ctx: typer.Context,
     campaign: Annotated[int, typer.Argument(help="Campaign id.")],
@@ -356,6 +384,7 @@ def draw_export_cmd(
     """Write record.json and frame.csv: everything a third party needs to verify the draw."""
     lb, out = _state(ctx)
     lb.require_schema()
+    _guard_campaign(lb, Action.READ, campaign)
     record, lines = _record(lb, campaign)
     rec_path, frame_path = export_draw(record, lines, folder)
     if out.json_mode:
@@ -369,6 +398,7 @@ def draw_export_cmd(
 
 @draw_app.command("verify")
 @_command
+@as_user(SCOPED)
 def draw_verify_cmd(
     ctx: typer.Context,
     campaign: Annotated[int | None, typer.Argument(help="Campaign id (recompute from the "
@@ -398,6 +428,7 @@ def draw_verify_cmd(
         source = f"{record} + {frame}"
     else:
         lb.require_schema()
+        _guard_campaign(lb, Action.READ, campaign)
         result = svc.verify_campaign(campaign, uow_factory=lb.read_uow_factory())
         source = f"campaign {campaign}"
     if out.json_mode:
@@ -416,6 +447,7 @@ def draw_verify_cmd(
 
 @draw_app.command("extend")
 @_command
+@as_user(Action.PLAN)
 def draw_extend_cmd(
     ctx: typer.Context,
     campaign: Annotated[int, typer.Argument(help="Campaign id.")],
@@ -424,6 +456,7 @@ def draw_extend_cmd(
     """Enlarge the sample to N businesses keeping every earlier pick; plans the new visits."""
     lb, out = _state(ctx)
     lb.require_schema()
+    _guard_campaign(lb, Action.PLAN, campaign)
     before, _ = _record(lb, campaign)
     record = svc.extend_campaign(campaign, to, uow_factory=lb.uow_factory(), clock=lb.clock)
     old = {p["unit"] for p in before["stages"][-1]["chosen"]}
@@ -440,6 +473,7 @@ def draw_extend_cmd(
 
 @draw_app.command("size")
 @_command
+@as_user(Action.READ)
 def draw_size_cmd(
     ctx: typer.Context,
     population: Annotated[int | None, typer.Option("--population", help="Frame size N "
@@ -465,10 +499,12 @@ def draw_size_cmd(
 
 @campaign_app.command("close")
 @_command
+@as_user(Action.PLAN)
 def close_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
     """Close a launched campaign: its visits can no longer be recorded."""
     lb, out = _state(ctx)
     lb.require_schema()
+    _guard_campaign(lb, Action.PLAN, campaign)
     svc.close_campaign(campaign, uow_factory=lb.uow_factory(), clock=lb.clock, actor=lb.actor)
     if out.json_mode:
         out.emit({"ok": True, "campaign_id": campaign, "status": "closed"})
@@ -478,6 +514,7 @@ def close_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="
 
 @campaign_app.command("metrics")
 @_command
+@as_user(SCOPED)
 def metrics_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
     """Visits, interviews, issues, rectification and on-time rates, overdue list, per province."""
     from lookback.cli_fieldwork import metrics_dict
@@ -485,7 +522,11 @@ def metrics_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help
 
     lb, out = _state(ctx)
     lb.require_schema()
+    _guard_campaign(lb, Action.READ, campaign)
     m = metrics_dict(lb, campaign)
+    if lb.principal is not access.LOCAL_ADMIN:
+        m["overdue"] = readable_overdue(lb.principal, lb, campaign, m["overdue"])
+        m["overdue_count"] = len(m["overdue"])
     source = svc.source_issue_figures(campaign, uow_factory=lb.read_uow_factory())
     if source is not None:
         m["source_issues"] = source

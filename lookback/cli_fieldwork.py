@@ -26,6 +26,9 @@ fieldwork_app = typer.Typer(no_args_is_help=True)
 checklist_app = typer.Typer(no_args_is_help=True)
 
 
+from domain import access  # noqa: E402
+from domain.access import Action, Role  # noqa: E402
+from lookback.cli_base import SCOPED, as_user, assigned_businesses, guard, guard_issue, guard_visit  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 
@@ -70,6 +73,7 @@ def read_answers(path: Path) -> list[fw.Answer]:
 
 @interview_app.command("record")
 @_command
+@as_user(SCOPED)
 def interview_record(
     ctx: typer.Context,
     visit: Annotated[int, typer.Option("--visit", help="Visit id.")],
@@ -87,6 +91,7 @@ def interview_record(
                                           answers=read_answers(answers))
     else:
         lb.require_schema()
+        guard_visit(lb, Action.WRITE_FIELDWORK, visit)
         outcome = fw.record_interview(visit, role, name, read_answers(answers), team=team,
                                       actor=lb.actor, uow_factory=lb.uow_factory(),
                                       clock=lb.clock, checklists=lb.checklists,
@@ -109,6 +114,7 @@ def interview_record(
 
 @visit_app.command("complete")
 @_command
+@as_user(SCOPED)
 def visit_complete(
     ctx: typer.Context,
     visit: Annotated[int, typer.Argument(help="Visit id.")],
@@ -117,6 +123,7 @@ def visit_complete(
     """Mark a visit done (today, by the clock)."""
     lb, out = _state(ctx)
     lb.require_schema()
+    guard_visit(lb, Action.WRITE_FIELDWORK, visit)
     v = fw.complete_visit(visit, team=team, actor=lb.actor, uow_factory=lb.uow_factory(),
                           clock=lb.clock)
     if out.json_mode:
@@ -129,6 +136,7 @@ def visit_complete(
 
 @visit_app.command("list")
 @_command
+@as_user(SCOPED)
 def visit_list(
     ctx: typer.Context,
     campaign: Annotated[int, typer.Option("--campaign")],
@@ -140,8 +148,17 @@ def visit_list(
     lb.require_schema()
     if status is not None and status not in ("planned", "done"):
         raise BadArgumentError("--status must be planned or done", "--status应为planned或done")
+    p = lb.principal
+    if p.role in (Role.BUSINESS, Role.CADRE):
+        guard(lb, Action.READ_VISIT, f"campaign:{campaign}")
+    if p.role == Role.AUDITOR:
+        if (team is not None and team != p.team) or p.campaign_id not in (None, campaign):
+            guard(lb, Action.READ_VISIT, f"campaign:{campaign}", campaign_id=campaign,
+                  team=team if team is not None else -1)
+        team = p.team
     with lb.read_uow_factory()() as uow:
         visits = uow.fieldwork.list_visits(campaign, team=team, status=status)
+    visits = [v for v in visits if access.in_territory(p, v.region_code)]
     if out.json_mode:
         out.emit({"ok": True, **page([
             {"id": v.id, "uscc": v.uscc, "name": v.business_name, "region": v.region_code,
@@ -182,6 +199,7 @@ def _due(out: Output, i: fw.Issue) -> str:
 
 @issue_app.command("add")
 @_command
+@as_user(SCOPED)
 def issue_add(
     ctx: typer.Context,
     visit: Annotated[int, typer.Option("--visit")],
@@ -208,6 +226,7 @@ def issue_add(
                                  provision=provision, legal_basis=legal_basis)
     else:
         lb.require_schema()
+        guard_visit(lb, Action.WRITE_FIELDWORK, visit)
         issue_id = fw.add_issue(visit, category=category, severity=severity,
                                 description=description, evidence=_evidence(lb, evidence),
                                 team=team, actor=lb.actor, uow_factory=lb.uow_factory(),
@@ -227,6 +246,7 @@ def issue_add(
 
 @issue_app.command("provisions")
 @_command
+@as_user(Action.READ)
 def issue_provisions(
     ctx: typer.Context,
     category: Annotated[str, typer.Option("--category", help="The finding's category.")],
@@ -259,6 +279,7 @@ def issue_provisions(
 
 @issue_app.command("rectify")
 @_command
+@as_user(SCOPED)
 def issue_rectify(
     ctx: typer.Context,
     issue: Annotated[int, typer.Argument(help="Issue id.")],
@@ -271,6 +292,7 @@ def issue_rectify(
         i = remote.rectify(lb, issue=issue, measures=measures, evidence=evidence)
     else:
         lb.require_schema()
+        guard_issue(lb, Action.RECTIFY, issue)
         i = fw.rectify(issue, measures=measures, evidence=_evidence(lb, evidence),
                        actor=lb.actor, uow_factory=lb.uow_factory(), clock=lb.clock)
     if out.json_mode:
@@ -282,6 +304,7 @@ def issue_rectify(
 
 @issue_app.command("extend")
 @_command
+@as_user(SCOPED)
 def issue_extend(
     ctx: typer.Context,
     issue: Annotated[int, typer.Argument(help="Issue id.")],
@@ -292,6 +315,7 @@ def issue_extend(
     """An approved extension: the due date moves N working days."""
     lb, out = _state(ctx)
     lb.require_schema()
+    guard_issue(lb, Action.APPROVE_EXTENSION, issue)
     i = fw.extend(issue, workdays=workdays, reason=reason, approver=approver, actor=lb.actor,
                   uow_factory=lb.uow_factory(), clock=lb.clock, calendar=lb.calendar)
     if out.json_mode:
@@ -303,10 +327,12 @@ def issue_extend(
 
 @issue_app.command("show")
 @_command
+@as_user(SCOPED)
 def issue_show(ctx: typer.Context, issue: Annotated[int, typer.Argument(help="Issue id.")]) -> None:
     """One issue with its evidence and full history."""
     lb, out = _state(ctx)
     lb.require_schema()
+    guard_issue(lb, Action.READ_ISSUE, issue)
     with lb.read_uow_factory()() as uow:
         i = uow.issues.get(issue)
         if i is None:
@@ -352,6 +378,7 @@ def issue_show(ctx: typer.Context, issue: Annotated[int, typer.Argument(help="Is
 
 @issue_app.command("list")
 @_command
+@as_user(SCOPED)
 def issue_list(
     ctx: typer.Context,
     campaign: Annotated[int | None, typer.Option("--campaign")] = None,
@@ -369,10 +396,21 @@ def issue_list(
     if status is not None and status not in {s.value for s in IssueStatus}:
         raise BadArgumentError("--status must be one of " + ", ".join(s.value for s in IssueStatus),
                                "--status应为" + "、".join(s.value for s in IssueStatus) + "之一")
+    p = lb.principal
     with lb.read_uow_factory()() as uow:
         issues = uow.issues.list(IssueQuery(
             campaign_id=campaign, statuses=(status,) if status else (), province=province,
+            territory=p.territory or None,
             overdue_on=china_date(lb.clock.now()) if overdue else None))
+        if p is not access.LOCAL_ADMIN:  # each issue by the rule the API's list follows
+            teams = {vid: v.team_no for vid, v in uow.fieldwork.visits_by_ids(
+                sorted({i.visit_id for i in issues if i.visit_id})).items()}
+    if p is not access.LOCAL_ADMIN:
+        mine = assigned_businesses(lb)
+        issues = [i for i in issues if access.sees_issue(
+            p, campaign_id=i.campaign_id, team=teams.get(i.visit_id) if i.visit_id else None,
+            uscc=i.uscc, region=i.region_code,
+            assigned=frozenset({p.cadre_id or ""}) if i.uscc in mine else frozenset())]
     if limit < 1:
         raise BadArgumentError("--limit must be at least 1", "--limit至少为1")
     shown = issues[:limit]
@@ -394,6 +432,7 @@ def issue_list(
 
 @audit_app.command("verify")
 @_command
+@as_user(Action.ADMIN)
 def audit_verify(ctx: typer.Context) -> None:
     """Check the whole event hash chain; names the first broken event (exit 1)."""
     from domain.events import verify_chain
@@ -419,6 +458,7 @@ def audit_verify(ctx: typer.Context) -> None:
 
 @audit_app.command("log")
 @_command
+@as_user(Action.ADMIN)
 def audit_log(
     ctx: typer.Context,
     entity: Annotated[str | None, typer.Option("--entity", help="e.g. issue:42, visit:7, "
@@ -451,6 +491,7 @@ def audit_log(
 
 @checklist_app.command("show")
 @_command
+@as_user(Action.READ)
 def checklist_show(
     ctx: typer.Context,
     role: Annotated[str | None, typer.Option("--role")] = None,

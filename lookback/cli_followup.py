@@ -9,13 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from domain import followups as svc
+from domain.access import LOCAL_ADMIN, Action, Role
 from domain.errors import BadArgumentError
 from domain.vocabulary import CASE_ZH, label, step_label
 from lookback import remote
+from lookback.cli_base import SCOPED, as_user, guard_issue
 from lookback.cli_base import command as _command
 from lookback.cli_base import state as _state
 from lookback.output import Table, more, named, page
 from lookback.output import due as due_text
+from lookback.scope import readable_followups
 
 followup_app = typer.Typer(no_args_is_help=True)
 scheduler_app = typer.Typer(no_args_is_help=True)
@@ -91,6 +94,7 @@ def followup_sweep(
 
 @followup_app.command("list")
 @_command
+@as_user(SCOPED)
 def followup_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option("--status", help="pending, open, recorded, "
@@ -114,9 +118,19 @@ def followup_list(
         raise BadArgumentError("--limit must be at least 1", "--limit至少为1")
     criteria: dict[str, Any] = dict(status=status, kind=kind, team=team, campaign_id=campaign,
                                     due_before=svc.epoch(lb.clock.now()) if due else None)
+    p = lb.principal
     with lb.read_uow_factory()() as uow:
-        rows = uow.followups.list(**criteria, limit=limit)
-        total = uow.followups.count(**criteria)
+        if p is LOCAL_ADMIN:
+            rows = uow.followups.list(**criteria, limit=limit)
+            total = uow.followups.count(**criteria)
+    if p is not LOCAL_ADMIN:  # every row by the rule the API's list follows, then the limit
+        if p.role == Role.AUDITOR:
+            criteria["team"] = p.team
+        with lb.read_uow_factory()() as uow:
+            every = uow.followups.list(**criteria, limit=2**31 - 1)
+        every = readable_followups(p, lb, every)
+        rows, total = every[:limit], len(every)
+    with lb.read_uow_factory()() as uow:
         issues = {fu.issue_id: uow.issues.get(fu.issue_id) for fu in rows}
     if out.json_mode:
         out.emit({"ok": True, **page([
@@ -145,6 +159,7 @@ def followup_list(
 
 @followup_app.command("record")
 @_command
+@as_user(SCOPED)
 def followup_record(
     ctx: typer.Context,
     issue: Annotated[int, typer.Argument(help="Issue id.")],
@@ -171,6 +186,7 @@ def followup_record(
                                    evidence=evidence)
     else:
         lb.require_schema()
+        guard_issue(lb, Action.RECORD_FOLLOWUP, issue)
         refs = [lb.evidence.put(str(f)) for f in evidence or []]
         r = svc.record_check(issue, outcome=outcome, note=note, evidence=refs,
                              hard_measures=answers[0], fixed=answers[1], mechanism=answers[2],
@@ -198,6 +214,7 @@ def followup_record(
 
 @followup_app.command("case")
 @_command
+@as_user(SCOPED)
 def followup_case(
     ctx: typer.Context,
     issue: Annotated[int, typer.Argument(help="Issue id (referred to enforcement).")],
@@ -208,6 +225,7 @@ def followup_case(
     """Record the enforcement outcome of a referred issue (立案 or not)."""
     lb, out = _state(ctx)
     lb.require_schema()
+    guard_issue(lb, Action.ISSUE_NOTICE, issue)
     ref = svc.record_case(issue, status=status, number=case_number, actor=lb.actor,
                           uow_factory=lb.uow_factory(), clock=lb.clock)
     if out.json_mode:
@@ -220,11 +238,13 @@ def followup_case(
 
 @followup_app.command("show")
 @_command
+@as_user(SCOPED)
 def followup_show(ctx: typer.Context,
                   issue: Annotated[int, typer.Argument(help="Issue id.")]) -> None:
     """Every follow-up of an issue, and its referral if any."""
     lb, out = _state(ctx)
     lb.require_schema()
+    guard_issue(lb, Action.READ_ISSUE, issue)
     with lb.read_uow_factory()() as uow:
         if uow.issues.get(issue) is None:
             from domain.errors import NotFoundError

@@ -20,8 +20,12 @@ from lookback.output import Output, Table, page
 notices_app = typer.Typer(no_args_is_help=True)
 
 
+from domain import access  # noqa: E402
+from domain.access import Action  # noqa: E402
+from lookback.cli_base import SCOPED, as_user, guard  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
+from lookback.scope import notice_region, notice_teams, readable_notices  # noqa: E402
 
 
 def _safe_name(number: str) -> str:
@@ -122,6 +126,7 @@ def issue_with_progress(lb: App, out: Output, campaign: int | None, kind: str, l
 
 @notices_app.command("issue")
 @_command
+@as_user(SCOPED)
 def issue_cmd(
     ctx: typer.Context,
     kind: Annotated[str, typer.Option("--kind", help="rectification_order (per business, its "
@@ -165,6 +170,20 @@ def issue_cmd(
     if supervision and not (office or "").strip():
         raise BadArgumentError("--supervision needs --office: the office that issues the orders",
                                "--supervision需要--office：发文机关")
+    p = lb.principal
+    if campaign is not None and p is not access.LOCAL_ADMIN:
+        with lb.read_uow_factory()() as uow:
+            c = uow.campaigns.get(campaign)
+        guard(lb, Action.ISSUE_NOTICE, f"campaign:{campaign}", campaign_id=campaign,
+              region=c.territory if c is not None else None)
+    if supervision:
+        guard(lb, Action.ISSUE_NOTICE, "supervision")
+        if p.territory:
+            raise BadArgumentError(
+                "--supervision issues the orders of the whole country's supervision findings; "
+                "an office of a territory cannot (run it as the national office)",
+                "--supervision签发全国包保督导发现问题的整改通知，属地食安办不能签发（请由国家食安办签发）",
+                code="outside_territory")
     t0 = time.perf_counter()
     result = issue_with_progress(lb, out, campaign, kind, doc_lang, workers, office, office_short,
                                  wait=wait)
@@ -204,8 +223,17 @@ def _notice_dict(n: svc.Notice) -> dict[str, Any]:
             "void_reason": n.void_reason or None}
 
 
+def _guard_notice(lb: App, action: Action, n: svc.Notice) -> None:
+    p = lb.principal
+    if p is access.LOCAL_ADMIN:
+        return
+    guard(lb, action, f"notice:{n.id}", campaign_id=n.campaign_id, uscc=n.uscc,
+          teams=notice_teams(lb, [n])[n.id], region=notice_region(lb, p, n))
+
+
 @notices_app.command("list")
 @_command
+@as_user(SCOPED)
 def list_cmd(
     ctx: typer.Context,
     campaign: Annotated[int | None, typer.Option("--campaign")] = None,
@@ -216,6 +244,8 @@ def list_cmd(
     lb.require_schema()
     with lb.read_uow_factory()() as uow:
         notices = uow.notices.list_notices(campaign, kind)
+    if lb.principal is not access.LOCAL_ADMIN:
+        notices = readable_notices(lb.principal, lb, notices)
     if out.json_mode:
         out.emit({"ok": True, **page([_notice_dict(n) for n in notices], len(notices))})
         return
@@ -232,6 +262,7 @@ def list_cmd(
 
 @notices_app.command("show")
 @_command
+@as_user(SCOPED)
 def show_cmd(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The document number.")],
@@ -245,6 +276,7 @@ def show_cmd(
         if n is None:
             raise NotFoundError(f"no notice numbered {number}", f"没有编号为{number}的文书")
         data = uow.notices.pdf(n.pdf_sha256) if n.pdf_sha256 else None
+    _guard_notice(lb, Action.READ_NOTICE, n)
     if pdf_out is not None:
         if data is None:
             raise BadArgumentError(f"notice {number} has no PDF yet (status {n.status})",
@@ -267,6 +299,7 @@ def show_cmd(
 
 @notices_app.command("void")
 @_command
+@as_user(SCOPED)
 def void_cmd(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The document number.")],
@@ -275,6 +308,10 @@ def void_cmd(
     """Void an issued notice; it keeps its number, which is never reused."""
     lb, out = _state(ctx)
     lb.require_schema()
+    with lb.read_uow_factory()() as uow:
+        found = uow.notices.by_number(number)
+    if found is not None:
+        _guard_notice(lb, Action.ISSUE_NOTICE, found)
     n = svc.void_notice(number, reason, uow_factory=lb.uow_factory(), clock=lb.clock,
                         actor=lb.actor)
     if out.json_mode:
@@ -285,6 +322,7 @@ def void_cmd(
 
 @notices_app.command("verify")
 @_command
+@as_user(Action.READ)
 def verify_cmd(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="A notice PDF.")]) -> None:
     """Check a PDF against the records: OK with number and addressee, or what does not match."""
     from report_templates.render import extract_content

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from domain import offices as svc
+from domain.access import Action
+from lookback.cli_base import as_user
 from lookback.cli_base import command as _command
 from lookback.cli_base import state as _state
 from lookback.output import Output, Table, page
@@ -45,6 +47,7 @@ def _done(out: Output, added: list[svc.Office], names: dict[int, str] | None = N
 
 @office_app.command("add")
 @_command
+@as_user(Action.ADMIN)
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The office's name, e.g. 某市食品安全委员会办公室.")],
@@ -97,6 +100,7 @@ def read_offices(path: Path) -> list[svc.NewOffice]:
 
 @office_app.command("import")
 @_command
+@as_user(Action.ADMIN)
 def import_cmd(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV with name, short_name, level, territory, "
@@ -113,6 +117,7 @@ def import_cmd(
 
 @office_app.command("list")
 @_command
+@as_user(Action.READ)
 def list_cmd(
     ctx: typer.Context,
     within: Annotated[str | None, typer.Option("--within", help="Only the offices within this "
@@ -132,6 +137,7 @@ def list_cmd(
 
 @office_app.command("show")
 @_command
+@as_user(Action.READ)
 def show(ctx: typer.Context,
          office: Annotated[str, typer.Argument(help="The office's id or name.")]) -> None:
     """One office, its parent and the offices directly below it."""

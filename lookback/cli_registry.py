@@ -17,6 +17,8 @@ from lookback.output import Output, Table, pct
 registry_app = typer.Typer(no_args_is_help=True)
 
 
+from domain.access import Action  # noqa: E402
+from lookback.cli_base import as_user, guard  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 
@@ -92,6 +94,7 @@ def print_summary(out: Output, summary: ImportSummary, path: Path, report: Path 
 
 @registry_app.command("import")
 @_command
+@as_user(Action.PLAN)
 def import_cmd(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8 / GB18030) or XLSX register file.")],
@@ -115,6 +118,14 @@ def import_cmd(
     lb, out = _state(ctx)
     if batch_rows < 1:
         raise BadArgumentError("--batch-rows must be at least 1", "--batch-rows至少为1")
+    p = lb.principal
+    if office is None and p.office_id is not None:
+        office = str(p.office_id)  # a user of an office imports for it
+    if office is not None and p.territory:
+        from domain.offices import get_office
+
+        target = get_office(office, uow_factory=lb.read_uow_factory())
+        guard(lb, Action.PLAN, f"office:{target.id}", region=target.territory.prefix)
     summary, report_path = run_import(lb, out, file, kind, strict=strict, batch_rows=batch_rows,
                                       report=report, office=office)
     if out.json_mode:
@@ -221,6 +232,7 @@ def print_stats(out: Output, stats: RegisterStats) -> None:
 
 @registry_app.command("stats")
 @_command
+@as_user(Action.READ)
 def stats_cmd(ctx: typer.Context) -> None:
     """Counts by province, category and risk level; coverage and staffing rates."""
     lb, out = _state(ctx)

@@ -6,12 +6,16 @@ from typing import Annotated
 
 import typer
 
+from domain import access
+from domain.access import Action
+from lookback.cli_base import SCOPED, as_user, guard
 from lookback.cli_base import command as _command
 from lookback.cli_base import state as _state
 from lookback.output import Table, pct
 
 
 @_command
+@as_user(SCOPED)
 def rollup(
     ctx: typer.Context,
     level: Annotated[str | None, typer.Option(
@@ -22,20 +26,24 @@ def rollup(
         "this quarter).")] = None,
     office: Annotated[str | None, typer.Option(
         "--office", help="The office (name or id) whose territory is rolled up (default: the "
-        "whole country, as the national office).")] = None,
+        "acting user's office; the whole country for the local administrator).")] = None,
 ) -> None:
     """Coverage, staffing, supervision completion, campaigns, issues, rectification and on-time
     rates, overdue and escalations, per region below the office."""
     from domain import rollup as svc
     from domain.clock import china_date
-    from domain.offices import OfficeLevel, get_office
+    from domain.offices import get_office, level_of_prefix
 
     lb, out = _state(ctx)
     lb.require_schema()
     today = china_date(lb.clock.now())
-    territory, office_level = "", OfficeLevel.NATIONAL
+    p = lb.principal
+    if p.role not in access.STAFF_READERS:
+        guard(lb, Action.ADMIN, "rollup")  # staff only: refused, and the refusal recorded
+    territory, office_level = p.territory, level_of_prefix(p.territory)
     if office is not None:
         o = get_office(office, uow_factory=lb.read_uow_factory())
+        guard(lb, Action.READ, f"office:{o.id}", region=o.territory.prefix)
         territory, office_level = o.territory.prefix, o.level
     r = svc.rollup(territory=territory, office_level=office_level, level=level, period=period,
                    today=today, uow_factory=lb.read_uow_factory())

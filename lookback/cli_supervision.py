@@ -17,6 +17,9 @@ from lookback.output import Output, Table, page, pct
 supervision_app = typer.Typer(no_args_is_help=True)
 
 
+from domain import access  # noqa: E402
+from domain.access import Action  # noqa: E402
+from lookback.cli_base import SCOPED, as_user, guard  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
 
@@ -61,6 +64,7 @@ def _visit_dict(v: sv.SupervisionVisit) -> dict[str, Any]:
 
 @supervision_app.command("open")
 @_command
+@as_user(Action.RECORD_SUPERVISION)
 def open_cmd(
     ctx: typer.Context,
     period: Annotated[str | None, typer.Option("--period", help="Open every period of each "
@@ -89,6 +93,7 @@ def open_cmd(
 
 @supervision_app.command("record")
 @_command
+@as_user(SCOPED)
 def record_cmd(
     ctx: typer.Context,
     cadre: Annotated[str, typer.Option("--cadre", help="The assigned official's id.")],
@@ -115,6 +120,12 @@ def record_cmd(
                                       period=window, findings=findings, leads=lead or [])
     else:
         lb.require_schema()
+        with lb.read_uow_factory()() as uow:
+            b = uow.registers.get_business(business)
+            mine = uow.supervision.is_assigned(cadre, business)
+        guard(lb, Action.RECORD_SUPERVISION, f"supervision:{cadre}:{business}", uscc=business,
+              region=b.region_code if b is not None else None, cadre_id=cadre,
+              assigned=frozenset({cadre}) if mine else frozenset())
         r = sv.record(cadre_id=cadre, uscc=business, note=note, on=day, period=window,
                       findings=findings, leads=lead or [], uow_factory=lb.uow_factory(),
                       clock=lb.clock, calendar=lb.calendar, actor=lb.actor, frequencies=freqs)
@@ -145,6 +156,7 @@ def record_cmd(
 
 @supervision_app.command("list")
 @_command
+@as_user(SCOPED)
 def list_cmd(
     ctx: typer.Context,
     period: Annotated[str | None, typer.Option("--period", help="The visits whose period ends "
@@ -159,10 +171,17 @@ def list_cmd(
                                f"--status“{status}”应为open或done", code="bad_status")
     window = sv.parse_period(period) if period is not None else None
     lb.require_schema()
+    p = lb.principal
+    territory, own = access.supervision_filter(p)
     with lb.read_uow_factory()() as uow:
         visits = uow.supervision.visits(ending_from=window.start if window else None,
                                         ending_to=window.end if window else None,
-                                        status=status, cadre_id=cadre)
+                                        status=status, cadre_id=own or cadre,
+                                        territory=territory)
+    if own is not None and cadre not in (None, own):
+        visits = []
+    visits = [v for v in visits if access.sees_supervision(
+        p, uscc=v.uscc, cadre_id=v.cadre_id, region=v.region_code)]
     if out.json_mode:
         out.emit({"ok": True, **page([_visit_dict(v) for v in visits], len(visits))})
         return
@@ -237,6 +256,7 @@ def _print_rates(out: Output, r: sv.Rates) -> None:
 
 @supervision_app.command("rates")
 @_command
+@as_user(SCOPED)
 def rates_cmd(
     ctx: typer.Context,
     period: Annotated[str, typer.Option("--period", help="2026, 2026H2, 2026Q4 or 2026-11.")],
@@ -258,8 +278,9 @@ def rates_cmd(
         raise BadArgumentError(f"--by {by!r} is not province or level",
                                f"--by“{by}”应为province或level", code="bad_by")
     lb.require_schema()
+    territory, own = access.supervision_filter(lb.principal)
     r = sv.rates(window, uow_factory=lb.read_uow_factory(), today=china_date(lb.clock.now()),
-                 by=by)
+                 by=by, territory=territory, cadre_id=own)
     if out.json_mode:
         out.emit({**_rates_dict(r), "frequencies": freqs})
     else:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     now: datetime | None = None
     lang: Lang = "zh"
     actor: str = ""  # who is acting, for the event log; default cli:<login name>
+    # The user the CLI acts as (--as): their role and territory apply; None: the local
+    # administrator, who may do everything.
+    user: str | None = None
     # A Lookback API to work through instead of the database (the remote CLI), and its token.
     server: str | None = None
     token: SecretStr | None = None

@@ -113,15 +113,6 @@ def assigned_officials(lb: App, user: Principal, uscc: str) -> frozenset[str]:
     return frozenset({user.cadre_id}) if mine else frozenset()
 
 
-def assigned_businesses(lb: App, user: Principal) -> frozenset[str]:
-    """The businesses assigned to a cadre user (none for anyone else)."""
-    if user.role != access.Role.CADRE or user.cadre_id is None:
-        return frozenset()
-    with lb.read_uow_factory()() as uow:
-        c = uow.registers.get_cadre(user.cadre_id)
-    return frozenset(c.assigned_uscc) if c is not None else frozenset()
-
-
 def get_guard(request: Request, lb: AppDep, user: UserDep) -> Guard:
     return Guard(request, lb, user)
 

@@ -11,9 +11,9 @@ from domain import campaigns as svc
 from domain.access import Action
 from domain.clock import china_date
 from domain.errors import NotFoundError
-from domain.issues import IssueQuery
 from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
 from lookback.api.schemas import CampaignList, CampaignPublic, DrawVerification, Health
+from lookback.scope import readable_overdue
 from storage import migrate
 
 router = APIRouter()
@@ -72,12 +72,7 @@ def campaign_metrics(campaign_id: int, lb: AppDep, guard: GuardDep,
     guard(Action.READ, f"campaign:{campaign_id}", region=_exists(lb, campaign_id).territory)
     m = metrics(campaign_id, today=china_date(lb.clock.now()),
                 uow_factory=lb.read_uow_factory())
-    if user.role not in access.STAFF_READERS:
-        with lb.read_uow_factory()() as uow:
-            team_of = {i.id: i.team_no for i in uow.issues.list(
-                IssueQuery(ids=tuple(o["id"] for o in m["overdue"])))} if m["overdue"] else {}
-        m["overdue"] = [o for o in m["overdue"] if access.may_read_issue(
-            user, campaign_id=campaign_id, team=team_of.get(o["id"]), uscc=o["uscc"])]
+    m["overdue"] = readable_overdue(user, lb, campaign_id, m["overdue"])
     m["overdue_count"] = len(m["overdue"])
     return m
 

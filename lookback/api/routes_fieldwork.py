@@ -25,7 +25,6 @@ from lookback.api.deps import (
     IfMatch,
     PageDep,
     UserDep,
-    assigned_businesses,
     etag,
     parse_if_match,
 )
@@ -50,6 +49,7 @@ from lookback.api.schemas import (
     visit_public,
 )
 from lookback.bootstrap import App
+from lookback.scope import assigned_businesses
 
 router = APIRouter()
 

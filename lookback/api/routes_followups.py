@@ -12,17 +12,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from domain import access
 from domain import followups as svc
-from domain.access import Action, Principal, Role
-from domain.issues import IssueQuery
+from domain.access import Action, Role
 from lookback.api.deps import (
     AppDep,
     GuardDep,
     IfMatch,
     PageDep,
     UserDep,
-    assigned_businesses,
     etag,
     parse_if_match,
 )
@@ -37,6 +34,7 @@ from lookback.api.schemas import (
     IssueFollowUps,
     ReferralPublic,
 )
+from lookback.scope import readable_followups
 
 router = APIRouter()
 
@@ -49,17 +47,6 @@ def followup_public(fu: svc.FollowUp, issue: Any = None) -> FollowUpPublic:
         category=issue.category, severity=issue.severity, description=issue.description,
         issue_status=issue.status.value)
     return FollowUpPublic(**d, finding=finding)
-
-
-def _visible(user: Principal, fu: svc.FollowUp, assigned: frozenset[str]) -> bool:
-    if user.role == Role.AUDITOR:
-        return fu.team_no == user.team and (user.campaign_id is None
-                                            or fu.campaign_id == user.campaign_id)
-    if user.role == Role.BUSINESS:
-        return fu.uscc == user.uscc
-    if user.role == Role.CADRE:
-        return fu.uscc in assigned
-    return user.role in access.STAFF_READERS
 
 
 @router.get("/followups", tags=["followups"])
@@ -85,12 +72,8 @@ def list_followups(
         rows = uow.followups.list(status=status, kind=kind, team=team, campaign_id=campaign,
                                   due_before=svc.epoch(lb.clock.now()) if due else None,
                                   limit=_EVERY_ROW)
-        assigned = assigned_businesses(lb, user)
-        rows = [fu for fu in rows if _visible(user, fu, assigned)]
-        if user.territory and user.role in access.STAFF_READERS:  # the office's territory
-            inside = {i.id for i in uow.issues.list(IssueQuery(
-                ids=tuple({fu.issue_id for fu in rows}), territory=user.territory))}
-            rows = [fu for fu in rows if fu.issue_id in inside]
+    rows = readable_followups(user, lb, rows)
+    with lb.read_uow_factory()() as uow:
         shown = page.slice(rows)
         issues = {i: uow.issues.get(i) for i in {fu.issue_id for fu in shown}}
     return FollowUpList(**page.meta(len(rows)),

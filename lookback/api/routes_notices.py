@@ -15,11 +15,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
-from domain import access
 from domain import notices as svc
 from domain.access import Action, Principal, Role
 from domain.errors import BadArgumentError, NotFoundError
-from domain.issues import IssueQuery
 from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
 from lookback.api.limits import UPLOAD_LIMIT
 from lookback.api.problems import wants_english
@@ -35,6 +33,9 @@ from lookback.api.schemas import (
     notice_public,
 )
 from lookback.bootstrap import App
+from lookback.scope import notice_region as _region
+from lookback.scope import notice_teams as _teams
+from lookback.scope import readable_notices as _readable
 
 router = APIRouter()
 
@@ -49,62 +50,6 @@ def load_notice(lb: App, notice_id: int) -> svc.Notice:
 
 def _mine(user: Principal, n: svc.Notice) -> bool:
     return user.role != Role.BUSINESS or (n.uscc is not None and n.uscc == user.uscc)
-
-
-def _issue_ids(n: svc.Notice) -> list[int]:
-    """The issues a notice is about (orders and talks list them; an opinion names one)."""
-    c = n.content
-    ids = [int(i["id"]) for i in c.get("issues", []) if isinstance(i, dict) and "id" in i]
-    if isinstance(c.get("issue"), dict) and "id" in c["issue"]:
-        ids.append(int(c["issue"]["id"]))
-    return ids
-
-
-def _teams(lb: App, notices: list[svc.Notice]) -> dict[int, frozenset[int]]:
-    """Per notice, the teams of the issues it is about (empty: it names no issue)."""
-    wanted = {i for n in notices for i in _issue_ids(n)}
-    with lb.read_uow_factory()() as uow:
-        team_of = {i.id: i.team_no for i in uow.issues.list(IssueQuery(ids=tuple(wanted)))} \
-            if wanted else {}
-    return {n.id: frozenset(t for i in _issue_ids(n) if (t := team_of.get(i)) is not None)
-            for n in notices}
-
-
-def _regions(lb: App, notices: list[svc.Notice]) -> dict[int, str]:
-    """Where each notice lies, for the territory rule: its addressee's region, or (a circular,
-    a draw publication) the territory prefix of its campaign's office."""
-    out: dict[int, str] = {}
-    with lb.read_uow_factory()() as uow:
-        business: dict[str, str] = {}
-        campaign: dict[int, str] = {}
-        for n in notices:
-            if n.uscc is not None:
-                if n.uscc not in business:
-                    b = uow.registers.get_business(n.uscc)
-                    business[n.uscc] = b.region_code if b is not None else ""
-                out[n.id] = business[n.uscc]
-            elif n.campaign_id is not None:
-                if n.campaign_id not in campaign:
-                    c = uow.campaigns.get(n.campaign_id)
-                    campaign[n.campaign_id] = c.territory if c is not None else ""
-                out[n.id] = campaign[n.campaign_id]
-            else:
-                out[n.id] = ""
-    return out
-
-
-def _region(lb: App, user: Principal, n: svc.Notice) -> str | None:
-    """The notice's region for the guard; not looked up for a user of the whole country."""
-    return _regions(lb, [n])[n.id] if user.territory else None
-
-
-def _readable(user: Principal, lb: App, notices: list[svc.Notice]) -> list[svc.Notice]:
-    teams = _teams(lb, notices)
-    if user.territory:  # looked up only for a user of an office
-        regions = _regions(lb, notices)
-        notices = [n for n in notices if access.in_territory(user, regions[n.id])]
-    return [n for n in notices if access.may_read_notice(
-        user, campaign_id=n.campaign_id, teams=teams[n.id], uscc=n.uscc)]
 
 
 @router.get("/notices", tags=["notices"])
