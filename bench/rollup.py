@@ -13,9 +13,9 @@ season's would be) and --supervision supervision visits of the quarter (about 80
 
 Timed, each --runs times, alternating, in this process on a warm database (medians):
 - ours: ``domain.rollup.rollup`` for the national office at province level, supervision period
-  2026Q4 — what `lookback rollup` and `GET /rollup` run: three grouped scans (businesses with
-  their assignment, issues joined to their business, supervision visits joined to theirs), a
-  distinct campaign count and the region names;
+  2026Q4 — what `lookback rollup` and `GET /rollup` run: three grouped scans (businesses, with
+  the ``covered`` flag the cadre import keeps; issues joined to their business; supervision
+  visits joined to theirs), a distinct campaign count and the region names;
 - floor: ``SELECT substr(region_code, 1, 2), COUNT(*) FROM business GROUP BY 1`` — one grouped
   scan of the business table, the least any roll-up by province must read.
 
@@ -76,6 +76,9 @@ def build(db: Path, work: Path, *, businesses: int, issues: int, supervision: in
     conn.executemany("INSERT INTO cadre_assignment (cadre_id, uscc) VALUES (?, ?)",
                      ((cadres[i % 2000][0], u) for i, u in enumerate(usccs)
                       if rng.random() < 0.85))
+    # what a cadre import keeps: whether a business has an assigned official
+    conn.execute("UPDATE business SET covered = EXISTS (SELECT 1 FROM cadre_assignment a "
+                 "WHERE a.uscc = business.uscc)")
     conn.execute("INSERT INTO campaign (id, office, office_short, title, kind, status, "
                  "starts_on, ends_on, seed, seed_auto, plan_json, plan_source, created_at) "
                  "VALUES (1, '国务院食品安全委员会办公室', '食安办', '基准督查', 'inspection', "

@@ -195,12 +195,24 @@ class SqlRegisterRepository:
         if kind is RegisterKind.CADRES:
             # A cadre's row in the file is the whole truth about their assignments.
             cadres = [e for _, e in rows if isinstance(e, Cadre)]
+            conn = self.session.connection()
+            before: set[str] = set()
+            ids = [c.cadre_id for c in cadres]
+            for i in range(0, len(ids), 500):
+                before.update(conn.execute(
+                    select(CadreAssignmentRow.uscc).where(
+                        CadreAssignmentRow.cadre_id.in_(ids[i:i + 500]))).scalars())  # type: ignore[attr-defined]
             self._sql.executemany("DELETE FROM cadre_assignment WHERE cadre_id = ?",
                                   [(c.cadre_id,) for c in cadres])
             self._sql.executemany(
                 "INSERT INTO cadre_assignment (cadre_id, uscc) VALUES (?, ?)",
                 [(c.cadre_id, u) for c in cadres for u in c.assigned_uscc],
             )
+            # business.covered follows the assignments of every business they touched
+            touched = before | {u for c in cadres for u in c.assigned_uscc}
+            self._sql.executemany(
+                "UPDATE business SET covered = EXISTS (SELECT 1 FROM cadre_assignment a "
+                "WHERE a.uscc = business.uscc) WHERE uscc = ?", [(u,) for u in sorted(touched)])
 
     def get_business(self, code: str) -> Business | None:
         r = self.session.get(BusinessRow, code)
@@ -236,7 +248,7 @@ class SqlRegisterRepository:
 
         active = "status = 'active'"
         staffed = "director <> '' AND officer <> ''"
-        covered = "EXISTS (SELECT 1 FROM cadre_assignment a WHERE a.uscc = business.uscc)"
+        covered = "business.covered"
         by_province = [
             (code, name or code, int(n), int(c or 0), int(s or 0))
             for code, name, n, c, s in conn.execute(text(

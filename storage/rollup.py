@@ -21,8 +21,7 @@ def _range(prefix: str) -> tuple[str, str]:
 
 BUSINESSES = (
     "SELECT substr(b.region_code, 1, :n), COUNT(*), "
-    "SUM(CASE WHEN EXISTS (SELECT 1 FROM cadre_assignment a WHERE a.uscc = b.uscc) "
-    "THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN b.covered THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN b.director <> '' AND b.officer <> '' THEN 1 ELSE 0 END) "
     "FROM business b "
     "WHERE b.status = 'active' AND b.region_code >= :lo AND b.region_code < :hi "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -54,6 +54,9 @@ class BusinessRow(SQLModel, table=True):
     director: str = Field(default="", max_length=50)
     officer: str = Field(default="", max_length=50)
     status: str = Field(default="active", max_length=10)
+    #: Whether an assigned official (包保干部) is responsible for it: kept with the cadre
+    #: register's assignments (``cadre_assignment``), so coverage is a column sum, not a probe.
+    covered: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     import_id: int | None = Field(default=None, foreign_key="import_run.id")
     import_line: int | None = None
 

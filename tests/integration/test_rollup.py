@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -43,6 +45,9 @@ def _fill(engine: Engine) -> None:
             if assigned:
                 c.execute(text("INSERT INTO cadre_assignment (cadre_id, uscc) VALUES ('C1', :u)"),
                           {"u": uscc})
+        # what the cadre import keeps (test_the_cadre_import_keeps_the_covered_flag)
+        c.execute(text("UPDATE business SET covered = EXISTS (SELECT 1 FROM cadre_assignment a "
+                       "WHERE a.uscc = business.uscc)"))
         for n, cid in ((1, 1), (2, 2)):
             c.execute(text("INSERT INTO campaign (id, office, office_short, title, kind, status, "
                            "starts_on, ends_on, seed, seed_auto, plan_json, plan_source, "
@@ -93,3 +98,46 @@ def test_the_country_by_province_and_a_province_by_city(
     assert {row.counts.code: row.counts.businesses for row in province.rows} == {
         "4401": 2, "4403": 1}
     assert province.total.counts.issues == 3 and province.total.counts.campaigns == 1
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(imports=st.lists(st.dictionaries(st.sampled_from(["C1", "C2", "C3"]),
+                                         st.sets(st.integers(0, 4), max_size=3),
+                                         min_size=1, max_size=3), min_size=1, max_size=4))
+def test_the_cadre_import_keeps_the_covered_flag(
+        engine: Engine, uow_factory: Callable[[], SqlUnitOfWork],
+        imports: list[dict[str, set[int]]]) -> None:
+    """Whatever cadre files are imported one after another (each row the whole truth about that
+    official's businesses), ``business.covered`` is exactly "has an assigned official", which the
+    roll-up's coverage sums."""
+    from domain.registers import Cadre, CadreLevel, RegisterKind
+
+    usccs = [b[0] for b in BUSINESSES]
+    with engine.begin() as c:
+        for table in ("cadre_assignment", "cadre", "business"):
+            c.execute(text(f"DELETE FROM {table}"))
+        c.execute(text("DELETE FROM import_run"))
+        for uscc, region, *_ in BUSINESSES:
+            c.execute(text("INSERT INTO business (uscc, name, region_code, province_code, "
+                           "category, risk_level, address, director, officer, status) VALUES "
+                           "(:u, 'x', :r, :p, 'catering', 'B', '', '', '', 'active')"),
+                      {"u": uscc, "r": region, "p": region[:2] + "0000"})
+        run_id = c.execute(text(
+            "INSERT INTO import_run (kind, source, sha256, started_at, status, strict, read, "
+            "inserted, updated, rejected, warnings) VALUES ('cadres', 't', '', :now, 'done', "
+            "false, 0, 0, 0, 0, 0) RETURNING id"), {"now": "2026-10-01 00:00:00"}).scalar_one()
+    truth: dict[str, set[int]] = {}
+    for batch in imports:
+        rows = [(n, Cadre(cid, "干部", CadreLevel.TOWNSHIP, "440106",
+                          assigned_uscc=tuple(usccs[i] for i in sorted(which))))
+                for n, (cid, which) in enumerate(sorted(batch.items()), start=2)]
+        with uow_factory() as uow:
+            uow.registers.upsert(RegisterKind.CADRES, rows, run_id)
+            uow.commit()
+        for _n, cadre in rows:
+            truth[cadre.cadre_id] = {usccs.index(u) for u in cadre.assigned_uscc}
+        with engine.connect() as c:
+            flagged = {str(u) for (u,) in c.execute(text(
+                "SELECT uscc FROM business WHERE covered"))}
+        assert flagged == {usccs[i] for which in truth.values() for i in which}
