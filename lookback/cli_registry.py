@@ -234,9 +234,15 @@ def print_stats(out: Output, stats: RegisterStats) -> None:
 @_command
 @as_user(Action.READ)
 def stats_cmd(ctx: typer.Context) -> None:
-    """Counts by province, category and risk level; coverage and staffing rates."""
+    """Counts by province, category and risk level; coverage and staffing rates (the whole
+    country: a user of an office gets its territory's figures from `lookback rollup`)."""
     lb, out = _state(ctx)
     lb.require_schema()
+    if lb.principal.territory:
+        raise BadArgumentError(
+            "registry stats counts the whole country; for your office's territory use "
+            "`lookback rollup`", "registry stats统计全国名录；本单位辖区的数字请用`lookback rollup`",
+            code="outside_territory")
     stats = register_stats(uow_factory=lb.read_uow_factory())
     if out.json_mode:
         out.emit(stats_dict(stats))

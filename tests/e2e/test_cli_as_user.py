@@ -80,6 +80,8 @@ def test_role_rules_and_commands_for_the_local_administrator(
     assert "users list" not in cli(f, "--as", "city", "users", "list", code=6)
     out = cli(f, "--as", "city", "followup", "sweep", code=2)
     assert "local administrator" in out and "without --as" in out
+    assert "rollup" in cli(f, "--as", "city", "registry", "stats", code=2)  # whole-country
+    cli(f, "--as", "national", "registry", "stats")
     out = cli(f, "--as", "nobody", "issue", "list", code=3)
     assert "--as nobody" in out and "users list" in out
     # the event log names who acted
