@@ -1,9 +1,10 @@
 """The roll-up's queries: per region (the first digits of its code), one grouped scan each of
 businesses, issues and supervision visits, limited to a territory by a code range (which the
-index on ``business.region_code`` answers)."""
+index on ``business.region_code`` answers), run side by side on their own connections."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from domain.offices import Territory
 from domain.rollup import RollupCounts
+from storage.db import READ_ONLY
 from storage.repositories import SqlRepository
 
 
@@ -82,17 +84,40 @@ class SqlRollupRepository(SqlRepository):
                 for name, value in zip(names, row[1:], strict=True):
                     cell[name] = int(value or 0)
 
-        run = self._conn.execute
-        put(run(text(BUSINESSES if prefix else BUSINESSES_ALL), p),
-            ("businesses", "covered", "staffed"))
-        put(run(text(ISSUES if prefix else ISSUES_ALL), p),
-            ("campaigns", "issues", "verified", "verified_on_time", "due", "overdue",
-             "escalated"))
+        work: list[tuple[str, tuple[str, ...]]] = [
+            (BUSINESSES if prefix else BUSINESSES_ALL, ("businesses", "covered", "staffed")),
+            (ISSUES if prefix else ISSUES_ALL,
+             ("campaigns", "issues", "verified", "verified_on_time", "due", "overdue",
+              "escalated"))]
         if period_start is not None and period_end is not None:
             p.update(start=period_start, end=period_end)
-            put(run(text(SUPERVISION if prefix else SUPERVISION_ALL), p),
-                ("supervision_required", "supervision_done", "supervision_overdue"))
+            work.append((SUPERVISION if prefix else SUPERVISION_ALL,
+                         ("supervision_required", "supervision_done", "supervision_overdue")))
+        for rows, (_sql, names) in zip(self._run_all([sql for sql, _ in work], p), work,
+                                       strict=True):
+            put(rows, names)
         return [RollupCounts(code, **cell) for code, cell in by.items()]
+
+    def _run_all(self, statements: list[str], params: dict[str, Any]) -> list[list[Any]]:
+        """Run the scans side by side, each on its own connection of the engine (the database
+        does the work outside Python's lock, so they overlap on every core), or one after the
+        other on this unit of work's connection for a database a second connection cannot see
+        (SQLite in memory). Each scan is one consistent read; the scans of different tables may
+        see one another's tables a moment apart, as two requests would."""
+        engine = self._conn.engine
+        if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "",
+                                                                                  ":memory:"):
+            return [self._conn.execute(text(sql), params).all() for sql in statements]
+
+        readers = engine.execution_options(**{READ_ONLY: True})  # a deferred read, no lock
+
+        def one(sql: str) -> list[Any]:
+            with readers.connect() as conn:
+                return list(conn.execute(text(sql), params).all())
+
+        with ThreadPoolExecutor(max_workers=len(statements),
+                                thread_name_prefix="rollup") as pool:
+            return list(pool.map(one, statements))
 
     def campaigns(self, *, prefix: str) -> int:
         lo, hi = _range(prefix)
