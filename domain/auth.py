@@ -21,6 +21,7 @@ resets by an administrator.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import secrets
 from collections.abc import Callable
@@ -234,6 +235,13 @@ def login(name: str, password: str, *, kind: str = "session", new_password: str 
                                    "client": client[:100]})
         uow.commit()
     return LoginResult(user, secret, kind, expires)
+
+
+def csrf_token(secret: str) -> str:
+    """The anti-forgery token of a session: what a page of that session sends back with every
+    write (``X-CSRF-Token``, or a form's ``csrf`` field). Derived from the session's secret, which
+    only the cookie holds, so another site can neither read nor make it."""
+    return hmac.new(secret.encode("utf-8"), b"lookback-csrf", hashlib.sha256).hexdigest()
 
 
 def session_user(secret: str, *, uow_factory: UowFactory, clock: Clock) -> Principal:

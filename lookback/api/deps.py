@@ -3,6 +3,7 @@ refusals, versions (ETag / If-Match) and paging."""
 
 from __future__ import annotations
 
+import hmac
 import re
 from typing import Annotated, Any
 
@@ -44,6 +45,15 @@ def client_key(request: Request, token: str) -> str:
 
 
 SESSION_COOKIE = "lookback_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _by_cookie(request: Request) -> bool:
+    """Whether the request authenticates with the session cookie (no bearer token): what a
+    browser sends by itself, so a write must also prove it came from one of our pages."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return not (scheme.lower() == "bearer" and token.strip())
 
 
 def presented_secret(request: Request) -> str:
@@ -62,7 +72,17 @@ def current_user(request: Request, lb: AppDep, _declared: BearerDeclared) -> Pri
 
     token = presented_secret(request)
     if token.startswith(auth.SESSION_PREFIX):
-        return auth.session_user(token, uow_factory=lb.read_uow_factory(), clock=lb.clock)
+        user = auth.session_user(token, uow_factory=lb.read_uow_factory(), clock=lb.clock)
+        if request.method not in SAFE_METHODS and _by_cookie(request) and not hmac.compare_digest(
+                request.headers.get(CSRF_HEADER, ""), auth.csrf_token(token)):
+            access.record_refusal(user, action=f"{request.method} {route_of(request)}",
+                                  target="csrf", reason="no or wrong X-CSRF-Token",
+                                  uow_factory=lb.uow_factory(), clock=lb.clock,
+                                  budget=lb.refusals, key=client_key(request, token))
+            raise PermissionDeniedError(
+                "a write with the session cookie needs the page's X-CSRF-Token header",
+                "使用登录会话提交时须带页面的X-CSRF-Token请求头", code="csrf")
+        return user
     try:
         return access.authenticate(token or None, uow_factory=lb.read_uow_factory())
     except LookbackError:

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,6 +46,13 @@ def events(folder: Path) -> list[tuple[str, str]]:
     return rows
 
 
+def csrf(c: Any) -> dict[str, str]:
+    """The anti-forgery header a page of this client's session sends with its writes."""
+    from domain.auth import csrf_token
+
+    return {"X-CSRF-Token": csrf_token(c.cookies.get("lookback_session") or "")}
+
+
 def test_first_login_changes_the_one_time_password_then_the_cookie_works(
         site: tuple[Path, str]) -> None:
     folder, first = site
@@ -63,7 +71,13 @@ def test_first_login_changes_the_one_time_password_then_the_cookie_works(
         assert "samesite=strict" in cookie.lower() and "Secure" in cookie
         assert r.json()["user"]["name"] == "wang" and r.json()["token"] is None
         assert c.get("/campaigns").status_code == 200  # the cookie logs the page in
-        assert c.post("/auth/logout").status_code == 204
+        # a write under the cookie alone (what another site could make a browser send) is
+        # refused; with the page's anti-forgery token it goes through
+        r = c.post("/auth/logout")
+        assert r.status_code == 403 and r.json()["code"] == "csrf"
+        assert c.post("/auth/logout", headers={"X-CSRF-Token": "0" * 64}).status_code == 403
+        assert c.get("/campaigns").status_code == 200  # still logged in
+        assert c.post("/auth/logout", headers=csrf(c)).status_code == 204
         assert c.get("/campaigns").status_code == 401  # ended on the server
         # the one-time password no longer works; the new one does
         assert c.post("/auth/login", json={"name": "wang", "password": first}).status_code == 401
@@ -135,12 +149,14 @@ def test_changing_ones_password(site: tuple[Path, str]) -> None:
     with client(folder) as c:
         c.post("/auth/login", json={"name": "wang", "password": first, "new_password": GOOD})
         r = c.post("/auth/password", json={"old_password": "not-it-at-all", "new_password":
-                                           "a-new-long-passphrase"})
+                                           "a-new-long-passphrase"}, headers=csrf(c))
         assert r.status_code == 401
-        r = c.post("/auth/password", json={"old_password": GOOD, "new_password": "wang-12345678"})
+        r = c.post("/auth/password", json={"old_password": GOOD, "new_password": "wang-12345678"},
+                   headers=csrf(c))
         assert r.status_code == 400 and "user name" in r.json()["detail_en"]
         r = c.post("/auth/password", json={"old_password": GOOD,
-                                           "new_password": "a-new-long-passphrase"})
+                                           "new_password": "a-new-long-passphrase"},
+                   headers=csrf(c))
         assert r.status_code == 204
         assert c.post("/auth/login", json={"name": "wang", "password":
                                            "a-new-long-passphrase"}).status_code == 200
@@ -152,9 +168,9 @@ def test_a_write_under_the_session_cookie_is_replayed_by_its_idempotency_key(
     with client(folder) as c:
         c.post("/auth/login", json={"name": "wang", "password": first, "new_password": GOOD})
         change = {"old_password": GOOD, "new_password": "a-new-long-passphrase"}
-        key = {"Idempotency-Key": "change-1"}
+        key = {"Idempotency-Key": "change-1", **csrf(c)}
         assert c.post("/auth/password", json=change, headers=key).status_code == 204
         # the old password is gone, yet the retry gets the first answer and changes nothing
         assert c.post("/auth/password", json=change, headers=key).status_code == 204
-        assert c.post("/auth/password", json=change).status_code == 401
+        assert c.post("/auth/password", json=change, headers=csrf(c)).status_code == 401
     assert [k for k, _ in events(folder)].count("auth.password_changed") == 2  # first log-in too
