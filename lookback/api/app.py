@@ -68,6 +68,23 @@ class StrictTransportSecurity:
         await self.app(scope, receive, sending if secure else send)
 
 
+class CompressPages:
+    """gzip for the pages and client files under ``/app/`` (what a phone loads on a slow
+    link); the API's answers and downloads pass as they are."""
+
+    def __init__(self, app: Any) -> None:
+        from starlette.middleware.gzip import GZipMiddleware
+
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=500)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path", "").startswith("/app/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def create_app(lb: App) -> FastAPI:
     from lookback.api import (
         routes_auth,
@@ -77,6 +94,7 @@ def create_app(lb: App) -> FastAPI:
         routes_notices,
         routes_supervision,
     )
+    from lookback.web import pages
 
     api = FastAPI(title="Lookback", version="1", description=DESCRIPTION, lifespan=_lifespan)
     api.state.lookback = lb
@@ -90,7 +108,10 @@ def create_app(lb: App) -> FastAPI:
     api.include_router(routes_followups.router)
     api.include_router(routes_notices.router)
     api.include_router(routes_supervision.router)
+    api.include_router(pages.router)
+    api.mount("/app/static", pages.static_files(), name="static")
     api.add_middleware(Idempotency, lb=lb)  # inside the body limit: what it buffers is bounded
     api.add_middleware(BodyLimit)
     api.add_middleware(StrictTransportSecurity)
+    api.add_middleware(CompressPages)
     return api

@@ -69,9 +69,13 @@ def problem(request: Request, status: int, *, code: str, en: str, zh: str,
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-async def lookback_error(request: Request, exc: Exception) -> JSONResponse:
+async def lookback_error(request: Request, exc: Exception) -> Any:
     assert isinstance(exc, LookbackError)
     status = status_of(exc)
+    if request.url.path.startswith("/app/"):  # a page: the reason on a page, not in JSON
+        from lookback.web.pages import error_page
+
+        return error_page(request, status, exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return problem(request, status, code=exc.code, en=exc.en, zh=exc.zh, headers=headers)
 

@@ -1,0 +1,112 @@
+"""The field app's pages through HTTP (the browser tests in tests/browser drive them in
+Chromium): log-in with its anti-forgery token, who is shown, the pages of each role, refusals as
+pages, the client files' cache headers and compression, and the service worker."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import api_site, web_site
+from tests.e2e.api_site import Fixture
+from tests.e2e.test_fieldwork_cli import launched
+
+__all__ = ["launched"]
+
+
+@pytest.fixture(scope="module")
+def site(launched: Path, tmp_path_factory: pytest.TempPathFactory) -> Fixture:
+    return web_site.prepare(launched, tmp_path_factory.mktemp("web"))
+
+
+def login(c: Any, name: str, password: str = web_site.PASSWORD) -> Any:
+    page = c.get("/app/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    return c.post("/app/login", data={"name": name, "password": password, "csrf": token,
+                                      "next": "/app/"}, follow_redirects=False)
+
+
+def test_login_needs_the_forms_token_and_shows_who_is_logged_in(site: Fixture) -> None:
+    with api_site.client(site.db, site.db.parent / "data") as (c, _lb):
+        assert c.get("/app/visits", follow_redirects=False).headers["location"].startswith(
+            "/app/login")
+        # a log-in form posted from elsewhere (no token of ours) is refused
+        r = c.post("/app/login", data={"name": "auditor_a", "password": web_site.PASSWORD,
+                                       "csrf": "forged"}, follow_redirects=False)
+        assert r.status_code == 403 and "lookback_session" not in r.headers.get("set-cookie", "")
+        r = login(c, "auditor_a", "wrong-password-here")
+        assert r.status_code == 401 and 'data-testid="error"' in r.text
+        r = login(c, "auditor_a")
+        assert r.status_code == 303 and r.headers["location"] == "/app/"
+        assert "HttpOnly" in r.headers["set-cookie"]
+        visits = c.get("/app/visits")
+        assert visits.status_code == 200
+        assert f"auditor_a · 督查人员 · 督查组 {site.team_a}" in visits.text
+        assert f'href="/app/visits/{site.visit_a["id"]}"' in visits.text
+        assert f'href="/app/visits/{site.visit_b["id"]}"' not in visits.text  # another team's
+        # English on request
+        c.get("/app/lang/en", follow_redirects=False)
+        assert "auditor_a · auditor · team" in c.get("/app/visits").text
+
+
+def test_a_visit_its_forms_and_another_teams_visit(site: Fixture) -> None:
+    with api_site.client(site.db, site.db.parent / "data") as (c, _lb):
+        login(c, "auditor_a")
+        page = c.get(f"/app/visits/{site.visit_a['id']}")
+        assert page.status_code == 200 and site.visit_a["uscc"] in page.text
+        assert f"#{site.issue_a}" in page.text  # the business's issue
+        form = c.get(f"/app/visits/{site.visit_a['id']}/interview/director")
+        assert form.status_code == 200 and 'data-queue="interview"' in form.text
+        assert form.text.count('type="radio"') >= 3 * 5
+        finding = c.get(f"/app/visits/{site.visit_a['id']}/finding")
+        assert 'hx-get="/app/provisions"' in finding.text and 'capture="environment"' in finding.text
+        options = c.get("/app/provisions", params={"category": "records"})
+        assert options.status_code == 200 and options.text.count("<option") >= 1
+        refused = c.get(f"/app/visits/{site.visit_b['id']}")
+        assert refused.status_code == 403 and 'data-testid="refused"' in refused.text
+        assert "督查组" in refused.text  # says why: another team
+        missing = c.get("/app/visits/999999")
+        assert missing.status_code == 404 and "999999" in missing.text
+
+
+def test_business_and_staff_pages(site: Fixture) -> None:
+    with api_site.client(site.db, site.db.parent / "data") as (c, _lb):
+        login(c, "business_a")
+        assert c.get("/app/", follow_redirects=False).headers["location"] == "/app/business"
+        page = c.get("/app/business")
+        assert page.status_code == 200 and f"#{site.issue_a}" in page.text
+        assert f"#{site.issue_b}" not in page.text
+        assert 'data-queue="rectify"' in page.text and 'data-version="' in page.text
+        c.cookies.clear()
+        login(c, "office")
+        overview = c.get("/app/overview")
+        assert overview.status_code == 200 and "<table>" in overview.text
+
+
+def test_the_logout_form_needs_the_sessions_token(site: Fixture) -> None:
+    with api_site.client(site.db, site.db.parent / "data") as (c, _lb):
+        login(c, "viewer")
+        assert c.post("/app/logout", data={"csrf": "x"}).status_code == 403
+        assert c.get("/app/session").status_code == 200  # still logged in
+        csrf = c.get("/app/session").json()["csrf"]
+        r = c.post("/app/logout", data={"csrf": csrf}, follow_redirects=False)
+        assert r.status_code == 303
+        assert c.get("/app/session").status_code == 401  # ended on the server
+
+
+def test_client_files_are_cached_long_compressed_and_the_worker_is_not(site: Fixture) -> None:
+    from lookback.web.pages import ASSETS
+
+    with api_site.client(site.db, site.db.parent / "data") as (c, _lb):
+        for url in ASSETS.values():
+            r = c.get(url, headers={"Accept-Encoding": "gzip"})
+            assert r.status_code == 200
+            assert "immutable" in r.headers["cache-control"]
+            if int(r.headers.get("content-length", "1000")) > 500:
+                assert r.headers.get("content-encoding") == "gzip", url
+        sw = c.get("/app/sw.js")
+        assert sw.headers["cache-control"] == "no-cache"
+        assert "__VERSION__" not in sw.text and "/app/static/app.js?v=" in sw.text

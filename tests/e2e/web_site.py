@@ -1,0 +1,94 @@
+"""A site for the page tests: the API tests' database (a launched campaign, two issues, users
+of every role) with a password for each user, and for the browser tests a real `lookback serve`
+on a free port that can be stopped and started again (the device's network going away)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from lookback.bootstrap import bootstrap
+from lookback.settings import Settings
+from tests.e2e import api_site
+from tests.e2e.api_site import NOW, Fixture, sql
+
+PASSWORD = "川菜馆后厨-每周排查-2026"
+
+
+def set_passwords(f: Fixture, names: list[str]) -> None:
+    lb = bootstrap(Settings(database_url=f"sqlite:///{f.db}", data_dir=f.db.parent / "data",
+                            now=NOW))
+    try:
+        for name in names:
+            with lb.uow_factory()() as uow:
+                cred = uow.credentials.credentials(name)
+                assert cred is not None, name
+                uow.credentials.set_password(cred.user.principal.id, lb.hasher.hash(PASSWORD),
+                                             must_change=False)
+                uow.commit()
+    finally:
+        lb.close()
+
+
+def prepare(launched: Path, folder: Path) -> Fixture:
+    f = api_site.prepare(launched, folder)
+    set_passwords(f, list(f.users))
+    return f
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """`lookback serve` on 127.0.0.1:port over the fixture's database, at the fixture's time."""
+
+    f: Fixture
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "LOOKBACK_DATABASE_URL": f"sqlite:///{self.f.db}",
+               "LOOKBACK_DATA_DIR": str(self.f.db.parent / "data"), "LOOKBACK_NOW": NOW,
+               "LOOKBACK_LANG": "zh"}
+        log = (self.f.db.parent / f"serve-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lookback.cli", "serve", "--host", "127.0.0.1", "--port",
+             str(self.port)], env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"lookback serve did not start on {self.url}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def count(f: Fixture, query: str, *params: object) -> int:
+    (n,), = sql(f.db, query, *params)
+    return int(n)
