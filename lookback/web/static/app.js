@@ -123,7 +123,7 @@
       const issue = Number(form.dataset.issue);
       const photos = await photosOf(form);
       return [...photos.map((p) => ({evidence: p, issue, purpose: "rectification"})),
-              json(form.dataset.url, {measures}, {ifMatch: `"${form.dataset.version}"`})];
+              json(form.dataset.url, {measures}, {ifMatch: `"v${form.dataset.version}"`})];
     },
   };
 
