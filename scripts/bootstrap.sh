@@ -4,12 +4,14 @@
 #     (without libharfbuzz-subset0 WeasyPrint falls back to fontTools and a Chinese page takes
 #     seconds), Pango for WeasyPrint, and PostgreSQL for the test run at scale (with its client
 #     tools pg_dump and pg_restore, which `lookback backup` / `restore` use on PostgreSQL).
+#     Chromium (Debian's package) for the browser tests: Playwright drives it through its path
+#     and never downloads a browser of its own.
 #   - Python packages: the project and its dev tools, in a virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 postgresql
-          postgresql-client)
+          postgresql-client chromium)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "bootstrap: apt-get install ${PACKAGES[*]}"

@@ -234,3 +234,32 @@ def test_keyboard_only_and_360px(chromium: Any, server: web_site.Server, site: F
         assert interviews(site, "键盘安全员") == 1
     finally:
         ctx.close()
+
+
+def test_logging_out_with_work_queued_asks_first(context: Any, site: Fixture,
+                                                 server: web_site.Server) -> None:
+    page = context.new_page()
+    log_in(page, "auditor_b")
+    page.goto(f"/app/visits/{site.visit_b['id']}/finding")
+    context.set_offline(True)  # the outbox keeps it: no network to send it on
+    page.fill('textarea[name="description"]', "留待联网发送")
+    page.click('button[type="submit"].primary')
+    page.wait_for_function("document.getElementById('outbox-count').textContent === '1'")
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()  # "stay"
+
+    page.on("dialog", answer)
+    page.click("#logout-form button")
+    page.wait_for_timeout(300)
+    assert asked and "未发送" in asked[0]
+    assert "/app/visits" in page.url  # still on the page, still logged in
+    context.set_offline(False)
+    outbox_empty(page)
+    assert count(site, "SELECT COUNT(*) FROM issue WHERE description = '留待联网发送'") == 1
+    page.remove_listener("dialog", answer)
+    page.click("#logout-form button")  # nothing queued: no question, logged out
+    page.wait_for_url("**/app/login")
+    assert page.request.get("/app/session").status == 401
