@@ -30,6 +30,7 @@ from domain.issues import IssueQuery, IssueStatus
 from domain.vocabulary import (
     CATEGORIES,
     CATEGORY_ZH,
+    FOLLOWUP_STATUS_ZH,
     OUTCOME_ZH,
     ROLE_ZH,
     ROLES,
@@ -136,6 +137,7 @@ def _render(request: Request, template: str, who: tuple[Principal, str] | None,
         "status_name": lambda s: STATUS_ZH.get(s, s) if lang == "zh" else s.replace("_", " "),
         "role_name": lambda r: ROLE_ZH.get(r, r) if lang == "zh" else r,
         "outcome_name": lambda o: OUTCOME_ZH.get(o, o) if lang == "zh" else o.replace("_", " "),
+        "followup_status_name": lambda s: FOLLOWUP_STATUS_ZH.get(s, s) if lang == "zh" else s,
         **context}, status_code=status, headers={"Cache-Control": "private, no-cache"})
 
 
