@@ -16,8 +16,6 @@ from tests.e2e import web_site
 from tests.e2e.api_site import Fixture, sql
 from tests.e2e.web_site import PASSWORD, count
 
-__all__ = ["site", "server", "chromium"]  # fixtures, by name
-from tests.browser.conftest import chromium, server, site  # noqa: E402,F401
 
 
 @pytest.fixture
