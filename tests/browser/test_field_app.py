@@ -17,7 +17,6 @@ from tests.e2e.api_site import Fixture, sql
 from tests.e2e.web_site import PASSWORD, count
 
 
-
 @pytest.fixture
 def context(chromium: Any, server: web_site.Server) -> Iterator[Any]:
     ctx = chromium.new_context(viewport=PHONE, base_url=server.url, locale="zh-CN")
