@@ -85,7 +85,7 @@ def test_online_interview_registers_the_issue(context: Any, site: Fixture) -> No
     page.click('button[type="submit"].primary')
     outbox_empty(page)
     assert interviews(site, "张总监") == 1
-    (issue_id, description), = sql(site.db, "SELECT i.id, i.description FROM issue i JOIN answer a "
+    (issue_id,), = sql(site.db, "SELECT i.id FROM issue i JOIN answer a "
                                     "ON a.item_id = i.item_id JOIN interview v ON v.id = "
                                     "a.interview_id WHERE v.name = '张总监' AND a.result = "
                                     "'fail' AND i.visit_id = ?", site.visit_a["id"])
@@ -102,8 +102,8 @@ def test_a_day_offline_is_sent_once_when_the_network_returns(
     log_in(page, "auditor_a")
     page.goto("/app/visits")  # hands the day's pages to the service worker
     page.wait_for_function(
-        "async () => !!(await caches.match('/app/visits/%d/interview/officer')) && "
-        "!!(await caches.match('/app/visits/%d/finding'))" % (visit, visit), timeout=20_000)
+        f"async () => !!(await caches.match('/app/visits/{visit}/interview/officer')) && "
+        f"!!(await caches.match('/app/visits/{visit}/finding'))", timeout=20_000)
     page.goto(f"/app/visits/{visit}/interview/director")
     assert page.evaluate("navigator.serviceWorker.controller !== null")
 
