@@ -140,3 +140,21 @@ def test_a_cadre_sees_their_businesses_and_this_periods_visit(site: Fixture) -> 
         assert site.visit_a["uscc"] in page.text and "2023-09" in page.text
         assert 'data-queue="supervision"' in page.text and 'data-cadre="W1"' in page.text
         assert site.visit_b["uscc"] not in page.text
+
+
+def test_open_lookbacks_show_the_finding_and_the_three_questions(site: Fixture) -> None:
+    from tests.e2e.test_fieldwork_cli import run
+
+    data = site.db.parent / "data"
+    # a fortnight on, the look-backs of issues A and B fall due and open for their teams
+    run("--db", str(site.db), "--data-dir", str(data), "--now", "2023-10-20T09:00:00+08:00",
+        "followup", "sweep")
+    with api_site.client(site.db, data) as (c, _lb):
+        login(c, "auditor_a")
+        page = c.get("/app/followups")
+        assert page.status_code == 200
+        assert f'data-url="/issues/{site.issue_a}/followup-checks"' in page.text
+        assert f'/issues/{site.issue_b}/followup-checks' not in page.text  # team B's
+        for question in ("是否采取硬措施", "问题是否真正解决", "是否建立长效机制"):
+            assert question in page.text
+        assert "台账缺失" in page.text  # the original finding
