@@ -260,3 +260,72 @@ def test_logging_out_with_work_queued_asks_first(context: Any, site: Fixture,
     page.click("#logout-form button")  # nothing queued: no question, logged out
     page.wait_for_url("**/app/login")
     assert page.request.get("/app/session").status == 401
+
+
+def test_an_auditor_records_a_lookback_check_and_completes_a_visit(
+        context: Any, site: Fixture) -> None:
+    from tests.e2e.test_fieldwork_cli import run
+
+    run("--db", str(site.db), "--data-dir", str(site.db.parent / "data"), "--now",
+        "2023-10-20T09:00:00+08:00", "followup", "sweep")  # issue B's look-back opens
+    page = context.new_page()
+    log_in(page, "auditor_b")
+    page.goto("/app/followups")
+    shot(page, "07-lookbacks")
+    card = page.locator('[data-testid="lookback"]', has_text=f"#{site.issue_b}")
+    card.locator('select[name="outcome"]').select_option("partial")
+    card.locator('input[name="hard_measures"][value="true"]').check()
+    card.locator('input[name="fixed"][value="false"]').check()
+    card.locator('input[name="mechanism"][value="false"]').check()
+    card.locator('textarea[name="note"]').fill("许可证已公示，但未建立长效机制")
+    card.locator('button[type="submit"]').click()
+    outbox_empty(page)
+    (outcome, hard, fixed, mechanism), = sql(
+        site.db, "SELECT outcome, hard_measures, fixed, mechanism FROM followup WHERE "
+        "issue_id = ? AND outcome <> ''", site.issue_b)
+    assert (outcome, bool(hard), bool(fixed), bool(mechanism)) == ("partial", True, False, False)
+    page.goto(f"/app/visits/{site.visit_b['id']}")
+    page.click('form[data-queue="complete"] button')
+    outbox_empty(page, sent=2)
+    (status,), = sql(site.db, "SELECT status FROM visit WHERE id = ?", site.visit_b["id"])
+    assert status == "done"
+
+
+def test_a_cadre_records_a_supervision_visit_with_a_finding_and_a_lead(
+        context: Any, site: Fixture) -> None:
+    from domain import access
+    from lookback.bootstrap import bootstrap
+    from lookback.settings import Settings
+    from tests.e2e.api_site import NOW, _cli
+
+    data = site.db.parent / "data"
+    cadres = site.db.parent / "cadres.csv"
+    cadres.write_text("cadre_id,name,level,region_code,assigned_uscc\n"
+                      f"B1,钱干部,township,{site.visit_a['region']},{site.visit_a['uscc']}\n",
+                      encoding="utf-8")
+    _cli(site.db, data, "registry", "import", str(cadres), "--kind", "cadres")
+    _cli(site.db, data, "supervision", "open")
+    lb = bootstrap(Settings(database_url=f"sqlite:///{site.db}", data_dir=data, now=NOW))
+    try:
+        access.add_user("qian", "cadre", team=None, campaign_id=None, uscc=None, actor="test",
+                        uow_factory=lb.uow_factory(), clock=lb.clock, cadre_id="B1")
+    finally:
+        lb.close()
+    web_site.set_passwords(site, ["qian"])
+    page = context.new_page()
+    log_in(page, "qian")
+    shot(page, "08-cadre")
+    card = page.locator('[data-testid="assigned"]').first
+    card.locator("summary").click()
+    card.locator('textarea[name="note"]').fill("检查后厨与冷库")
+    card.locator('select[name="category"]').select_option("hygiene_storage")
+    card.locator('textarea[name="description"]').fill("冷藏柜温度超标")
+    card.locator('textarea[name="leads"]').fill("疑似销售过期食品")
+    card.locator('button[type="submit"]').click()
+    outbox_empty(page)
+    (status, by), = sql(site.db, "SELECT status, recorded_by FROM supervision_visit WHERE "
+                        "cadre_id = 'B1'")
+    assert (status, by) == ("done", "api:qian")
+    assert count(site, "SELECT COUNT(*) FROM issue WHERE description = '冷藏柜温度超标' AND "
+                       "supervision_visit_id IS NOT NULL") == 1
+    assert count(site, "SELECT COUNT(*) FROM referral WHERE description = '疑似销售过期食品'") == 1

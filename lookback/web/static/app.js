@@ -105,7 +105,7 @@
       if (!note) return fail(form, form.elements.note.labels[0].textContent, form.elements.note);
       return [json(form.dataset.url, {outcome: value(form, "outcome"), note,
         hard_measures: yesNo(form, "hard_measures"), fixed: yesNo(form, "fixed"),
-        mechanism: yesNo(form, "mechanism")})];
+        mechanism: yesNo(form, "mechanism")}, {ifMatch: `"v${form.dataset.version}"`})];
     },
     async supervision(form) {
       const note = value(form, "note");
