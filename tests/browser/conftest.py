@@ -33,8 +33,11 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event
+    loop running in this thread while it is open, and the tests after these (Prefect flows
+    called synchronously) must not find one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
