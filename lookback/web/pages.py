@@ -46,6 +46,10 @@ from lookback.web.text import Lang, t
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 LANG_COOKIE = "lookback_lang"
+#: The day's visits whose pages the service worker keeps for offline use: the first planned
+#: ones of the list (campaigns running today first), with their forms — a team's day, not its
+#: whole campaign.
+DAY_VISITS = 12
 LOGIN_CSRF_COOKIE = "lookback_login_csrf"
 
 router = APIRouter(include_in_schema=False)
@@ -311,7 +315,8 @@ def my_visits(request: Request) -> Response:
             rows += [(v, camp, running) for v in uow.fieldwork.list_visits(
                 camp.id, team=p.team, status=None)]
     rows.sort(key=lambda r: (not r[2], r[0].status != "planned", r[0].id))
-    offline_urls = [u for v, _c, _r in rows if v.status == "planned"
+    day = [v for v, _c, _r in rows if v.status == "planned"][:DAY_VISITS]
+    offline_urls = [u for v in day
                     for u in (f"/app/visits/{v.id}", f"/app/visits/{v.id}/finding",
                               *(f"/app/visits/{v.id}/interview/{role}" for role in ROLES))]
     return _render(request, "visits.html", who, rows=rows, today=today,
