@@ -6,17 +6,18 @@ bearer-token clients, on the same server in the same run.
     python bench/web_pages.py --users 3 --seconds 2    # what CI runs
 
 Setup (not timed): a fresh SQLite database in the work folder with registers and one launched
-campaign of --visits visits, as bench/api_load.py prepares it (``_common.launch_campaign``), then
-one auditor per team of the campaign (`lookback users add bench-team-N --role auditor --team N
---campaign C --json`, ``api_load.add_auditors``: its token kept for the baseline), each given a
-password with the credentials repository (``uow.credentials.set_password(..., must_change=False)``
-as tests/e2e/web_site.py does). So that the pages have something to show, the first
---issue-visits visits of every team get --issues-per-visit issues each and one follow-up per
-issue due by 2026-04-20 (``followups.add_issues`` / ``followups.add_due_followups`` of
-bench/followups.py, sqlite3), fired by one ``domain.followups.sweep`` at that date: ~70% of them
-become the team's open look-backs. Then a real `lookback serve` subprocess on a free port of
-127.0.0.1 (one process, one uvicorn worker) with its clock fixed at 2026-04-20 09:30 China time
-(the campaign still running), waited for until GET /health answers.
+campaign of --visits visits, as bench/api_load.py prepares it (``_common.launch_campaign``; the
+default 2,000 visits make 5 teams of 400 with the generated registers), then one auditor per
+team (`lookback users add bench-team-N --role auditor --team N --campaign C --json`,
+``api_load.add_auditors``: its token kept for the baseline), each given a password with the
+credentials repository (``uow.credentials.set_password(..., must_change=False)`` as
+tests/e2e/web_site.py does). So that the pages have something to show, the first --issue-visits
+visits of every team get --issues-per-visit issues each and one follow-up per issue due by
+2026-04-20 (``add_issues`` / ``add_due_followups`` of bench/followups.py, sqlite3), fired by one
+``domain.followups.sweep`` at that date: ~70% of them become the team's open look-backs. Then a
+real `lookback serve` subprocess on a free port of 127.0.0.1 (one process, one uvicorn worker)
+with its clock fixed at 2026-04-20 09:30 China time (the campaign still running), waited for
+until GET /health answers.
 
 Ours: --users threads (user k belongs to team k mod teams), each with its own ``httpx.Client``
 (one keep-alive connection, httpx's default Accept-Encoding, so the pages come gzip-compressed as
@@ -28,15 +29,18 @@ and /app/visits/{id}/finding for the first visit of its team (which has issues a
 and /app/followups. Each GET is timed (the ``get`` call, the body read); redirects are not
 followed, so anything but 200 is an error. Printed, per page and overall: requests, p50 / p95 /
 p99 / max in ms, requests/s, the mean response size on the wire, and errors (non-200 by status,
-exceptions by type); and the server's CPU time per request.
+exceptions by type); the server's CPU time per request; and, as "alone", each page's p50 when
+one logged-in user has the server to itself (--alone-rounds rounds over the same pages, before
+the load: what a page costs with nobody to wait for).
 
 Baseline, in the same run on the same server right after ours: as many threads, each with the
 bearer token of the same team, looping for the same time over the JSON API's reads of the same
-data: GET /campaigns/{c}/visits?team=N (the API's default page of 100), GET /visits/{id} of the
-same visit, GET /followups. The same figures are printed, and the ratio of our p95 to the
-baseline's p95 (what rendering the pages, the session cookie and compression add).
+data: GET /campaigns/{c}/visits?team=N&limit=500 (all the team's visits, as the page lists them,
+in the API's largest page), GET /visits/{id} of the same visit, and GET /followups. The same
+figures are printed ("alone" with one bearer-token client before the load), and the ratio of our
+p95 to the baseline's p95 (what rendering the pages, the session cookie and compression add).
 
-Check: zero errors in ours and in the baseline; the script exits 1 otherwise.
+Check: zero errors (ours, the baseline, and the users alone); the script exits 1 otherwise.
 Goal: our overall p95 <= 50 ms with 20 users; printed met / missed (informational).
 
 Set BENCH_JSON=1 to also print the figures as one JSON line.
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -103,6 +108,7 @@ class Side:
     timed: list[Timed] = field(default_factory=list)
     wall: float = 0.0
     server_cpu: float = 0.0
+    alone: list[Timed] = field(default_factory=list)  # one user by itself, before the load
 
 
 # --- setup --------------------------------------------------------------------------------------
@@ -112,7 +118,8 @@ def set_passwords(db: Path, work: Path, names: list[str]) -> None:
     from lookback.bootstrap import bootstrap
     from lookback.settings import Settings
 
-    lb = bootstrap(Settings(database_url=f"sqlite:///{db}", data_dir=work / "data", now=NOW))
+    lb = bootstrap(Settings(database_url=f"sqlite:///{db}", data_dir=work / "data",
+                            now=datetime.fromisoformat(NOW)))
     try:
         for name in names:
             with lb.uow_factory()() as uow:
@@ -140,11 +147,10 @@ def add_lookbacks(db: Path, campaign: int, visits_by_team: dict[int, list[Any]],
             plan += add_issues(db, campaign, [(v.id, v.uscc, team)], per_visit, seed + v.id)
     add_due_followups(db, plan, seed)
     url = f"sqlite:///{db}"
-    svc.sweep(uow_factory=uow_for(url), clock=FixedClock(datetime.fromisoformat(NOW)),  # type: ignore[arg-type]
+    uow: Any = uow_for(url)
+    svc.sweep(uow_factory=uow, clock=FixedClock(datetime.fromisoformat(NOW)),
               worker="bench:web-pages")
     engine_for(url).dispose()
-    import sqlite3
-
     conn = sqlite3.connect(db)
     try:
         statuses = dict(conn.execute("SELECT status, COUNT(*) FROM followup GROUP BY status"))
@@ -176,6 +182,27 @@ def log_in(http: Any, name: str) -> None:
         sys.exit(f"log-in of {name} failed: {r.status_code} {r.text[:300]}")
 
 
+def by_itself(make_client: Callable[[int], Any], pages: list[tuple[str, str]],
+              rounds: int) -> list[Timed]:
+    """One client alone on the server (client 0, after one untimed round): ``rounds`` rounds
+    over ``pages``, each GET timed. What a page costs without anyone to wait for."""
+    http = make_client(0)
+    timed = []
+    try:
+        for _label, url in pages:
+            http.get(url)
+        for _ in range(rounds):
+            for label, url in pages:
+                t = time.perf_counter()
+                r = http.get(url)
+                timed.append(Timed(label, (time.perf_counter() - t) * 1000, r.status_code,
+                                   r.num_bytes_downloaded,
+                                   "" if r.status_code == 200 else r.text[:200]))
+    finally:
+        http.close()
+    return timed
+
+
 def run_side(name: str, users: int, seconds: float, server_pid: int,
              make_client: Callable[[int], Any], pages: Callable[[int], list[tuple[str, str]]],
              ) -> Side:
@@ -188,21 +215,20 @@ def run_side(name: str, users: int, seconds: float, server_pid: int,
     failed: list[str] = []
 
     def user(k: int) -> None:
+        http, mine = None, []
         try:
             http = make_client(k)
-        except BaseException as e:  # the barrier must still be reached
-            failed.append(f"user {k}: {type(e).__name__}: {e}")
-            ready.wait()
-            return
-        with http:
             mine = pages(k)
             for _label, url in mine:  # warm-up, not timed
                 http.get(url)
-            ready.wait()
+        except BaseException as e:  # the barrier must still be reached
+            failed.append(f"user {k}: {type(e).__name__}: {e}")
+        ready.wait()
+        try:
             deadline = start[0] + seconds
             log = logs[k]
             i = 0
-            while time.perf_counter() < deadline:
+            while http is not None and not failed and time.perf_counter() < deadline:
                 label, url = mine[i % len(mine)]
                 i += 1
                 t = time.perf_counter()
@@ -215,6 +241,9 @@ def run_side(name: str, users: int, seconds: float, server_pid: int,
                     ms = (time.perf_counter() - t) * 1000
                     log.append(Timed(label, ms, None, 0, f"{type(e).__name__}: {e}"[:200]))
             done_at[k] = time.perf_counter()
+        finally:
+            if http is not None:
+                http.close()
 
     threads = [threading.Thread(target=user, args=(k,), daemon=True) for k in range(users)]
     for th in threads:
@@ -245,25 +274,34 @@ class Row:
     rps: float
     kb: float  # mean response size on the wire
     errors: Counter[str]
+    alone: float  # p50 of one user by itself
 
     def text(self) -> str:
         errs = ", ".join(f"{k}: {v:,}" for k, v in self.errors.most_common()) or "0"
-        return (f"  {self.label:<34} {self.n:>7,} {self.p50:7.1f} {self.p95:7.1f} "
-                f"{self.p99:7.1f} {self.max_ms:7.1f} {self.rps:8.1f} {self.kb:7.1f}   {errs}")
+        return (f"  {self.label:<36} {self.n:>7,} {self.p50:7.1f} {self.p95:7.1f} "
+                f"{self.p99:7.1f} {self.max_ms:7.1f} {self.rps:8.1f} {self.kb:7.1f} "
+                f"{self.alone:7.1f}   {errs}")
 
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.n, "p50_ms": self.p50, "p95_ms": self.p95, "p99_ms": self.p99,
                 "max_ms": self.max_ms, "rps": self.rps, "kb": self.kb,
-                "errors": dict(self.errors)}
+                "errors": dict(self.errors), "alone_p50_ms": self.alone}
 
 
-def row(label: str, timed: list[Timed], wall: float) -> Row:
+def row(label: str, timed: list[Timed], wall: float, alone: list[Timed]) -> Row:
     lat = sorted(t.ms for t in timed)
     errors: Counter[str] = Counter(str(t.status) if t.status is not None else
                                    t.error.split(":", 1)[0] for t in timed if t.status != 200)
     kb = sum(t.wire_bytes for t in timed) / len(timed) / 1024 if timed else 0.0
-    return Row(label, len(timed), *(percentile(lat, p) for p in (50, 95, 99)),
-               lat[-1] if lat else 0.0, len(timed) / wall if wall > 0 else 0.0, kb, errors)
+    p50, p95, p99 = (percentile(lat, p) for p in (50, 95, 99))
+    rps = len(timed) / wall if wall > 0 else 0.0
+    return Row(label, len(timed), p50, p95, p99, lat[-1] if lat else 0.0, rps, kb, errors,
+               percentile(sorted(t.ms for t in alone), 50))
+
+
+def page_row(side: Side, label: str) -> Row:
+    return row(label, [t for t in side.timed if t.page == label], side.wall,
+               [t for t in side.alone if t.page == label])
 
 
 def report(side: Side, labels: list[str]) -> Row:
@@ -271,13 +309,16 @@ def report(side: Side, labels: list[str]) -> Row:
     print(f"{side.name}: {len(side.timed):,} requests in {side.wall:.1f} s; server CPU "
           f"{side.server_cpu:.1f} s ({side.server_cpu / side.wall:.0%} of one core, "
           f"{side.server_cpu / max(1, len(side.timed)) * 1000:.1f} ms per request)")
-    print(f"  {'page':<34} {'requests':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
-          f"{'req/s':>8} {'KB':>7}   errors")
+    print(f"  {'page':<36} {'requests':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+          f"{'req/s':>8} {'KB':>7} {'alone':>7}   errors")
     for label in labels:
-        print(row(label, [t for t in side.timed if t.page == label], side.wall).text())
-    overall = row("overall", side.timed, side.wall)
+        print(page_row(side, label).text())
+    overall = row("overall", side.timed, side.wall, side.alone)
     print(overall.text())
-    first = next((t for t in side.timed if t.status != 200), None)
+    alone_err = sum(t.status != 200 for t in side.alone)
+    if alone_err:
+        print(f"  one user by itself: {alone_err} errors")
+    first = next((t for t in side.timed + side.alone if t.status != 200), None)
     if first is not None:
         print(f"  first error: {first.page} {first.status} {first.error}")
     return overall
@@ -291,6 +332,8 @@ def main() -> None:
     ap.add_argument("--issue-visits", type=int, default=3,
                     help="visits of each team that get issues and look-backs")
     ap.add_argument("--issues-per-visit", type=int, default=3)
+    ap.add_argument("--alone-rounds", type=int, default=10,
+                    help="rounds over the pages by one user alone, before the load")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--work-dir", "--workdir", dest="work_dir", type=Path, default=None)
     args = ap.parse_args()
@@ -336,7 +379,7 @@ def main() -> None:
 
     def api_urls(k: int) -> list[tuple[str, str]]:
         return [("GET /campaigns/{c}/visits?team=N",
-                 f"/campaigns/{c.campaign}/visits?team={team_of(k)}"),
+                 f"/campaigns/{c.campaign}/visits?team={team_of(k)}&limit=500"),
                 ("GET /visits/{id}", f"/visits/{visit_of(k)}"),
                 ("GET /followups", "/followups")]
 
@@ -358,10 +401,13 @@ def main() -> None:
         up_s = wait_healthy(server, base, work)
         print(f"lookback serve on {base} (pid {server.pid}), healthy after {up_s:.1f} s; "
               f"{args.users} users for {args.seconds:g} s on each side ...")
+        ours_alone = by_itself(page_client, page_urls(0), args.alone_rounds)
+        base_alone = by_itself(api_client, api_urls(0), args.alone_rounds)
         ours = run_side("ours: the pages", args.users, args.seconds, server.pid,
                         page_client, page_urls)
         baseline = run_side("baseline: the JSON API", args.users, args.seconds, server.pid,
                             api_client, api_urls)
+        ours.alone, baseline.alone = ours_alone, base_alone
     finally:
         exit_code = stop_server(server)
 
@@ -371,19 +417,21 @@ def main() -> None:
     b = report(baseline, [label for label, _url in api_urls(0)])
     print()
     ratio = o.p95 / b.p95 if b.p95 else 0.0
-    n_err = sum(o.errors.values()) + sum(b.errors.values())
+    n_err = sum(o.errors.values()) + sum(b.errors.values()) + sum(
+        t.status != 200 for t in ours.alone + baseline.alone)
     goal = o.p95 <= P95_GOAL_MS
     print(f"ratio (our p95 / baseline p95) {ratio:6.1f}   ({o.p95:.1f} / {b.p95:.1f} ms)")
+    alone_err = n_err - sum(o.errors.values()) - sum(b.errors.values())
     print(f"check: zero errors       {'OK' if n_err == 0 else 'FAIL'}   (ours "
-          f"{sum(o.errors.values()):,}, baseline {sum(b.errors.values()):,})")
+          f"{sum(o.errors.values()):,}, baseline {sum(b.errors.values()):,}, one user by itself "
+          f"{alone_err:,})")
     print(f"goal: p95 <= {P95_GOAL_MS:.0f} ms        {'met' if goal else 'MISSED'}   "
           f"(p95 {o.p95:.1f} ms, {args.users} users; {os.cpu_count()} cores)")
     print(f"server stopped           exit code {exit_code if exit_code is not None else 'killed'}")
     print(f"work folder              {work}")
     print_json({"users": args.users, "seconds": args.seconds, "visits": len(c.visits),
                 "teams": len(teams), "ours": o.as_dict(), "baseline": b.as_dict(),
-                "ours_pages": {label: row(label, [t for t in ours.timed if t.page == label],
-                                          ours.wall).as_dict() for label, _ in page_urls(0)},
+                "ours_pages": {label: page_row(ours, label).as_dict() for label, _ in page_urls(0)},
                 "server_cpu_s": ours.server_cpu, "baseline_server_cpu_s": baseline.server_cpu,
                 "ratio_p95": ratio, "errors": n_err, "goal_met": goal,
                 "server_exit": exit_code})

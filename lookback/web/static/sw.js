@@ -56,8 +56,14 @@ self.addEventListener("fetch", (event) => {
 self.addEventListener("message", (event) => {
   const data = event.data || {};
   if (data.type === "cache" && Array.isArray(data.urls)) {
-    event.waitUntil(Promise.all(data.urls.map((u) =>
-      fetch(u, {credentials: "same-origin"}).then((r) => keep(new Request(u), r)).catch(() => null))));
+    // four at a time: a long list fetched all at once is refused by the browser
+    const urls = data.urls.slice();
+    const worker = async () => {
+      for (let u = urls.shift(); u !== undefined; u = urls.shift()) {
+        try { await keep(new Request(u), await fetch(u, {credentials: "same-origin"})); } catch (e) { /* later */ }
+      }
+    };
+    event.waitUntil(Promise.all([worker(), worker(), worker(), worker()]));
   } else if (data.type === "logout") {
     event.waitUntil(caches.delete(PAGES));
   }
