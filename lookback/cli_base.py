@@ -53,9 +53,9 @@ def guard(lb: App, action: Action, target: str, **scope: Any) -> None:
     p = lb.principal
     if p is access.LOCAL_ADMIN:
         return
-    if p.role == access.Role.CADRE and scope.get("uscc") and "assigned" not in scope:
-        mine = p.cadre_id is not None and scope["uscc"] in assigned_businesses(lb)
-        scope["assigned"] = frozenset({p.cadre_id}) if mine else frozenset()
+    from lookback.scope import with_assigned
+
+    with_assigned(lb, p, scope)  # whether the business is a cadre's own
     try:
         access.authorize(p, action, **scope)
     except PermissionDeniedError as e:
@@ -87,13 +87,6 @@ def guard_issue(lb: App, action: Action, issue_id: int) -> None:
     if i is not None:
         guard(lb, action, f"issue:{issue_id}", campaign_id=i.campaign_id,
               team=v.team_no if v else None, uscc=i.uscc, region=i.region_code)
-
-
-def assigned_businesses(lb: App) -> frozenset[str]:
-    """The businesses assigned to the acting cadre user (none for anyone else)."""
-    from lookback.scope import assigned_businesses as of_user
-
-    return of_user(lb, lb.principal)
 
 
 def command(fn: F) -> F:

@@ -28,9 +28,10 @@ checklist_app = typer.Typer(no_args_is_help=True)
 
 from domain import access  # noqa: E402
 from domain.access import Action, Role  # noqa: E402
-from lookback.cli_base import SCOPED, as_user, assigned_businesses, guard, guard_issue, guard_visit  # noqa: E402
+from lookback.cli_base import SCOPED, as_user, guard, guard_issue, guard_visit  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
+from lookback.scope import readable_issues  # noqa: E402
 
 
 def read_answers(path: Path) -> list[fw.Answer]:
@@ -402,15 +403,8 @@ def issue_list(
             campaign_id=campaign, statuses=(status,) if status else (), province=province,
             territory=p.territory or None,
             overdue_on=china_date(lb.clock.now()) if overdue else None))
-        if p is not access.LOCAL_ADMIN:  # each issue by the rule the API's list follows
-            teams = {vid: v.team_no for vid, v in uow.fieldwork.visits_by_ids(
-                sorted({i.visit_id for i in issues if i.visit_id})).items()}
-    if p is not access.LOCAL_ADMIN:
-        mine = assigned_businesses(lb)
-        issues = [i for i in issues if access.sees_issue(
-            p, campaign_id=i.campaign_id, team=teams.get(i.visit_id) if i.visit_id else None,
-            uscc=i.uscc, region=i.region_code,
-            assigned=frozenset({p.cadre_id or ""}) if i.uscc in mine else frozenset())]
+    if p is not access.LOCAL_ADMIN:  # each issue by the rule the API's list follows
+        issues = readable_issues(p, lb, issues)
     if limit < 1:
         raise BadArgumentError("--limit must be at least 1", "--limit至少为1")
     shown = issues[:limit]

@@ -10,7 +10,7 @@ from domain import access
 from domain import followups as fu_svc
 from domain import notices as svc
 from domain.access import Principal, Role
-from domain.issues import IssueQuery
+from domain.issues import Issue, IssueQuery
 from lookback.bootstrap import App
 
 
@@ -79,6 +79,35 @@ def assigned_businesses(lb: App, user: Principal) -> frozenset[str]:
     return frozenset(c.assigned_uscc) if c is not None else frozenset()
 
 
+def assigned_to(user: Principal, uscc: str, businesses: frozenset[str]) -> frozenset[str]:
+    """The ``assigned`` argument of the access rules for a business: the cadre user themself
+    when it is one of their ``businesses`` (:func:`assigned_businesses`), else nobody."""
+    return frozenset({user.cadre_id}) if user.cadre_id and uscc in businesses else frozenset()
+
+
+def with_assigned(lb: App, user: Principal, scope: dict[str, Any]) -> dict[str, Any]:
+    """``scope`` (of ``access.authorize``) with ``assigned`` filled in for a cadre user acting
+    on a business, when the caller did not give it."""
+    if user.role == Role.CADRE and scope.get("uscc") and "assigned" not in scope:
+        scope["assigned"] = assigned_to(user, scope["uscc"], assigned_businesses(lb, user))
+    return scope
+
+
+def readable_issues(user: Principal, lb: App, issues: list[Issue]) -> list[Issue]:
+    """The issues of ``issues`` that ``user`` sees (``access.sees_issue``): staff those in
+    their territory, an auditor their team's, a business its own, a cadre those of the
+    businesses assigned to them."""
+    teams: dict[int, int] = {}
+    if user.role == Role.AUDITOR and issues:  # only an auditor's rule needs the visits' teams
+        with lb.read_uow_factory()() as uow:
+            teams = {vid: v.team_no for vid, v in uow.fieldwork.visits_by_ids(
+                sorted({i.visit_id for i in issues if i.visit_id})).items()}
+    mine = assigned_businesses(lb, user)
+    return [i for i in issues if access.sees_issue(
+        user, campaign_id=i.campaign_id, team=teams.get(i.visit_id) if i.visit_id else None,
+        uscc=i.uscc, region=i.region_code, assigned=assigned_to(user, i.uscc, mine))]
+
+
 def followup_visible(user: Principal, fu: fu_svc.FollowUp, assigned: frozenset[str]) -> bool:
     """By role: an auditor their team's look-backs, a business its own, a cadre those of the
     businesses assigned to them (``assigned``), staff all (the territory is applied after)."""
@@ -115,7 +144,7 @@ def readable_overdue(user: Principal, lb: App, campaign_id: int,
     with lb.read_uow_factory()() as uow:
         team_of = {i.id: i.team_no for i in uow.issues.list(
             IssueQuery(ids=tuple(o["id"] for o in overdue)))}
-    assigned = assigned_businesses(lb, user)
+    mine = assigned_businesses(lb, user)
     return [o for o in overdue if access.may_read_issue(
         user, campaign_id=campaign_id, team=team_of.get(o["id"]), uscc=o["uscc"],
-        assigned=frozenset({user.cadre_id or ""}) if o["uscc"] in assigned else frozenset())]
+        assigned=assigned_to(user, o["uscc"], mine))]

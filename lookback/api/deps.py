@@ -110,9 +110,9 @@ class Guard:
         self.request, self.lb, self.user = request, lb, user
 
     def __call__(self, action: Action, target: str, **scope: Any) -> None:
-        if (self.user.role == access.Role.CADRE and scope.get("uscc")
-                and "assigned" not in scope):  # whether the business is this official's
-            scope["assigned"] = assigned_officials(self.lb, self.user, scope["uscc"])
+        from lookback.scope import with_assigned
+
+        with_assigned(self.lb, self.user, scope)  # whether the business is a cadre's own
         try:
             access.authorize(self.user, action, **scope)
         except PermissionDeniedError as e:
@@ -122,15 +122,6 @@ class Guard:
                                   clock=self.lb.clock, budget=self.lb.refusals,
                                   key=f"user:{self.user.name}")
             raise
-
-
-def assigned_officials(lb: App, user: Principal, uscc: str) -> frozenset[str]:
-    """Of the officials assigned to ``uscc``, the cadre user themself, if they are."""
-    if user.cadre_id is None:
-        return frozenset()
-    with lb.read_uow_factory()() as uow:
-        mine = uow.supervision.is_assigned(user.cadre_id, uscc)
-    return frozenset({user.cadre_id}) if mine else frozenset()
 
 
 def get_guard(request: Request, lb: AppDep, user: UserDep) -> Guard:

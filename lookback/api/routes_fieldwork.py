@@ -49,7 +49,7 @@ from lookback.api.schemas import (
     visit_public,
 )
 from lookback.bootstrap import App
-from lookback.scope import assigned_businesses
+from lookback.scope import readable_issues
 
 router = APIRouter()
 
@@ -189,16 +189,7 @@ def list_issues(lb: AppDep, user: UserDep, page: PageDep,
             campaign_id=campaign, statuses=(status,) if status else (), province=province,
             territory=user.territory or None,
             overdue_on=china_date(lb.clock.now()) if overdue else None))
-        if user.role == Role.AUDITOR:
-            teams = {vid: v.team_no for vid, v in uow.fieldwork.visits_by_ids(
-                sorted({i.visit_id for i in issues})).items()}
-            issues = [i for i in issues if user.team == teams.get(i.visit_id) and (
-                user.campaign_id is None or user.campaign_id == i.campaign_id)]
-    if user.role == Role.BUSINESS:
-        issues = [i for i in issues if i.uscc == user.uscc]
-    if user.role == Role.CADRE:
-        mine = assigned_businesses(lb, user)
-        issues = [i for i in issues if i.uscc in mine]
+    issues = readable_issues(user, lb, issues)
     if business is not None:
         issues = [i for i in issues if i.uscc == business]
     return IssueList(**page.meta(len(issues)), items=[issue_public(i) for i in page.slice(issues)])

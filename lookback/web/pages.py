@@ -40,7 +40,7 @@ from domain.vocabulary import (
 )
 from lookback.api.deps import SESSION_COOKIE, Guard
 from lookback.bootstrap import App
-from lookback.scope import readable_followups
+from lookback.scope import readable_followups, readable_issues
 from lookback.web.text import Lang, t
 
 HERE = Path(__file__).parent
@@ -145,13 +145,9 @@ def _render(request: Request, template: str, who: tuple[Principal, str] | None,
         **context}, status_code=status, headers={"Cache-Control": "private, no-cache"})
 
 
-def _refused(request: Request, who: tuple[Principal, str], e: PermissionDeniedError) -> HTMLResponse:
-    return _render(request, "refused.html", who, status=403,
-                   reason=e.en if _lang(request) == "en" else e.zh)
-
-
 def error_page(request: Request, status: int, e: LookbackError) -> HTMLResponse:
-    """A page's error (an unknown visit, a bad argument) as a page that says what is wrong."""
+    """A page's error (a refusal, an unknown visit, a bad argument) as a page that says what is
+    wrong (``lookback.api.problems`` hands every error under /app/ here)."""
     return _render(request, "refused.html", _session(request), status=status,
                    reason=e.en if _lang(request) == "en" else e.zh)
 
@@ -226,9 +222,8 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
         return response
     p, secret = who
     if not secrets.compare_digest(csrf, auth.csrf_token(secret)):
-        return _refused(request, who, PermissionDeniedError(
-            "the log-out form did not come from this session's page",
-            "退出请求不是来自本次登录的页面", code="csrf"))
+        raise PermissionDeniedError("the log-out form did not come from this session's page",
+                                    "退出请求不是来自本次登录的页面", code="csrf")
     lb = _lb(request)
     auth.logout(secret, user=p, uow_factory=lb.uow_factory(), clock=lb.clock)
     return response
@@ -329,31 +324,27 @@ def visit_page(request: Request, visit_id: int) -> Response:
     if who is None:
         return _to_login(request)
     lb = _lb(request)
-    v, business = _visit(lb, visit_id)
-    try:
-        _guard(request, who, Action.READ_VISIT, f"visit:{visit_id}", campaign_id=v.campaign_id,
-               team=v.team_no, uscc=v.uscc, region=v.region_code)
-    except PermissionDeniedError as e:
-        return _refused(request, who, e)
-    p = who[0]
+    v, business = _visit(request, who, visit_id, Action.READ_VISIT)
     with lb.read_uow_factory()() as uow:
         found = uow.issues.list(IssueQuery(uscc=v.uscc))
-        teams = {vid: x.team_no for vid, x in uow.fieldwork.visits_by_ids(
-            sorted({i.visit_id for i in found if i.visit_id})).items()}
-        shown = [i for i in found if access.sees_issue(
-            p, campaign_id=i.campaign_id, team=teams.get(i.visit_id) if i.visit_id else None,
-            uscc=i.uscc, region=i.region_code)]
+    shown = readable_issues(who[0], lb, found)
+    with lb.read_uow_factory()() as uow:
         lookbacks = {i.id: uow.followups.of_issue(i.id) for i in shown}
     return _render(request, "visit.html", who, v=v, business=business, issues=shown,
                    hidden=len(found) - len(shown), lookbacks=lookbacks, roles=ROLES)
 
 
-def _visit(lb: App, visit_id: int) -> tuple[Any, Any]:
-    with lb.read_uow_factory()() as uow:
+def _visit(request: Request, who: tuple[Principal, str], visit_id: int,
+           action: Action) -> tuple[Any, Any]:
+    """A visit and its business, once the user may ``action`` it (the API's guard; a refusal
+    or an unknown visit becomes the error page)."""
+    with _lb(request).read_uow_factory()() as uow:
         v = uow.fieldwork.get_visit(visit_id)
         business = uow.registers.get_business(v.uscc) if v is not None else None
     if v is None:
         raise NotFoundError(f"visit {visit_id} does not exist", f"检查任务{visit_id}不存在")
+    _guard(request, who, action, f"visit:{visit_id}", campaign_id=v.campaign_id,
+           team=v.team_no, uscc=v.uscc, region=v.region_code)
     return v, business
 
 
@@ -365,12 +356,7 @@ def interview_form(request: Request, visit_id: int, role: str) -> Response:
     if role not in ROLES:
         raise NotFoundError(f"no interview role {role!r}", f"没有谈话对象“{role}”")
     lb = _lb(request)
-    v, business = _visit(lb, visit_id)
-    try:
-        _guard(request, who, Action.WRITE_FIELDWORK, f"visit:{visit_id}",
-               campaign_id=v.campaign_id, team=v.team_no, uscc=v.uscc, region=v.region_code)
-    except PermissionDeniedError as e:
-        return _refused(request, who, e)
+    v, business = _visit(request, who, visit_id, Action.WRITE_FIELDWORK)
     return _render(request, "interview.html", who, v=v, business=business, role=role,
                    items=lb.checklists.for_role(role))
 
@@ -381,12 +367,7 @@ def finding_form(request: Request, visit_id: int) -> Response:
     if who is None:
         return _to_login(request)
     lb = _lb(request)
-    v, business = _visit(lb, visit_id)
-    try:
-        _guard(request, who, Action.WRITE_FIELDWORK, f"visit:{visit_id}",
-               campaign_id=v.campaign_id, team=v.team_no, uscc=v.uscc, region=v.region_code)
-    except PermissionDeniedError as e:
-        return _refused(request, who, e)
+    v, business = _visit(request, who, visit_id, Action.WRITE_FIELDWORK)
     return _render(request, "finding.html", who, v=v, business=business,
                    categories=CATEGORIES, severities=SEVERITIES,
                    provisions=lb.checklists.provisions(CATEGORIES[0]))
@@ -479,8 +460,7 @@ def overview(request: Request) -> Response:
     p = who[0]
     lb = _lb(request)
     if p.role not in access.STAFF_READERS:
-        return _refused(request, who, PermissionDeniedError(
-            "the overview is for office staff", "辖区概况仅供食安办人员查看"))
+        raise PermissionDeniedError("the overview is for office staff", "辖区概况仅供食安办人员查看")
     r = ru.rollup(territory=p.territory, office_level=level_of_prefix(p.territory), level=None,
                   period=None, today=_today(lb), uow_factory=lb.read_uow_factory())
     return _render(request, "overview.html", who, r=r)
