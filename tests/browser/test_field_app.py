@@ -293,25 +293,7 @@ def test_an_auditor_records_a_lookback_check_and_completes_a_visit(
 
 def test_a_cadre_records_a_supervision_visit_with_a_finding_and_a_lead(
         context: Any, site: Fixture) -> None:
-    from domain import access
-    from lookback.bootstrap import bootstrap
-    from lookback.settings import Settings
-    from tests.e2e.api_site import NOW, _cli
-
-    data = site.db.parent / "data"
-    cadres = site.db.parent / "cadres.csv"
-    cadres.write_text("cadre_id,name,level,region_code,assigned_uscc\n"
-                      f"B1,钱干部,township,{site.visit_a['region']},{site.visit_a['uscc']}\n",
-                      encoding="utf-8")
-    _cli(site.db, data, "registry", "import", str(cadres), "--kind", "cadres")
-    _cli(site.db, data, "supervision", "open")
-    lb = bootstrap(Settings(database_url=f"sqlite:///{site.db}", data_dir=data, now=NOW))
-    try:
-        access.add_user("qian", "cadre", team=None, campaign_id=None, uscc=None, actor="test",
-                        uow_factory=lb.uow_factory(), clock=lb.clock, cadre_id="B1")
-    finally:
-        lb.close()
-    web_site.set_passwords(site, ["qian"])
+    web_site.add_cadre_user(site, "qian", "B1", "钱干部")
     page = context.new_page()
     log_in(page, "qian")
     shot(page, "08-cadre")

@@ -113,26 +113,8 @@ def test_client_files_are_cached_long_compressed_and_the_worker_is_not(site: Fix
 
 
 def test_a_cadre_sees_their_businesses_and_this_periods_visit(site: Fixture) -> None:
-    from domain import access
-    from lookback.bootstrap import bootstrap
-    from lookback.settings import Settings
-    from tests.e2e.api_site import NOW, _cli
-
-    data = site.db.parent / "data"
-    cadres = site.db.parent / "cadres.csv"
-    cadres.write_text("cadre_id,name,level,region_code,assigned_uscc\n"
-                      f"W1,赵干部,township,{site.visit_a['region']},{site.visit_a['uscc']}\n",
-                      encoding="utf-8")
-    _cli(site.db, data, "registry", "import", str(cadres), "--kind", "cadres")
-    _cli(site.db, data, "supervision", "open")
-    lb = bootstrap(Settings(database_url=f"sqlite:///{site.db}", data_dir=data, now=NOW))
-    try:
-        access.add_user("zhao", "cadre", team=None, campaign_id=None, uscc=None, actor="test",
-                        uow_factory=lb.uow_factory(), clock=lb.clock, cadre_id="W1")
-    finally:
-        lb.close()
-    web_site.set_passwords(site, ["zhao"])
-    with api_site.client(site.db, data) as (c, _lb):
+    web_site.add_cadre_user(site, "zhao", "W1", "赵干部")
+    with api_site.client(site.db, site.db.parent / "data") as (c, _lb):
         login(c, "zhao")
         assert c.get("/app/", follow_redirects=False).headers["location"] == "/app/cadre"
         page = c.get("/app/cadre")

@@ -37,6 +37,28 @@ def set_passwords(f: Fixture, names: list[str]) -> None:
         lb.close()
 
 
+def add_cadre_user(f: Fixture, user: str, cadre_id: str, cadre_name: str) -> None:
+    """An assigned official ``cadre_id`` for business A (imported from a cadres file, this
+    period's supervision visits opened), and a cadre user ``user`` of them with the password."""
+    from domain import access
+    from tests.e2e.api_site import _cli
+
+    data = f.db.parent / "data"
+    cadres = f.db.parent / f"cadres-{cadre_id}.csv"
+    cadres.write_text("cadre_id,name,level,region_code,assigned_uscc\n"
+                      f"{cadre_id},{cadre_name},township,{f.visit_a['region']},"
+                      f"{f.visit_a['uscc']}\n", encoding="utf-8")
+    _cli(f.db, data, "registry", "import", str(cadres), "--kind", "cadres")
+    _cli(f.db, data, "supervision", "open")
+    lb = bootstrap(Settings(database_url=f"sqlite:///{f.db}", data_dir=data, now=NOW))
+    try:
+        access.add_user(user, "cadre", team=None, campaign_id=None, uscc=None, actor="test",
+                        uow_factory=lb.uow_factory(), clock=lb.clock, cadre_id=cadre_id)
+    finally:
+        lb.close()
+    set_passwords(f, [user])
+
+
 def prepare(launched: Path, folder: Path) -> Fixture:
     f = api_site.prepare(launched, folder)
     set_passwords(f, list(f.users))
