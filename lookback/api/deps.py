@@ -14,6 +14,7 @@ from domain import access
 from domain.access import Action, Principal
 from domain.errors import ConflictError, LookbackError, PermissionDeniedError
 from lookback.bootstrap import App
+from lookback.scope import with_assigned
 
 
 def get_app(request: Request) -> App:
@@ -110,8 +111,6 @@ class Guard:
         self.request, self.lb, self.user = request, lb, user
 
     def __call__(self, action: Action, target: str, **scope: Any) -> None:
-        from lookback.scope import with_assigned
-
         with_assigned(self.lb, self.user, scope)  # whether the business is a cadre's own
         try:
             access.authorize(self.user, action, **scope)
