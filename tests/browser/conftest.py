@@ -17,6 +17,7 @@ import pytest
 from tests.e2e import web_site
 from tests.e2e.api_site import Fixture
 from tests.e2e.test_fieldwork_cli import launched
+from tests.e2e.test_remote_cli import free_port
 
 __all__ = ["launched"]
 
@@ -54,7 +55,7 @@ def site(launched: Path, tmp_path_factory: pytest.TempPathFactory) -> Fixture:
 
 @pytest.fixture(scope="module")
 def server(site: Fixture) -> Iterator[web_site.Server]:
-    s = web_site.Server(site, web_site.free_port())
+    s = web_site.Server(site, free_port())
     s.start()
     yield s
     s.stop()

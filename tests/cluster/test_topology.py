@@ -109,7 +109,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     up = subprocess.run(
         [*script, "up", "--run-dir", str(run_dir), "--database-url", db,
          "--prefect-database-url", prefect_db, "--prefect-port", str(free_port()),
-         "--api-port", str(free_port()), "--apis", "2", "--workers", "2", "--schedulers", "2",
+         "--api-port", str(free_port(2)), "--apis", "2", "--workers", "2", "--schedulers", "2",
          "--lease-seconds", "6", "--sweep-seconds", "5", "--chunk-timeout", str(CHUNK_TIMEOUT),
          "--now", NOW],
         capture_output=True, text=True, cwd=ROOT, timeout=400, check=False)

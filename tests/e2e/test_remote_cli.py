@@ -5,7 +5,9 @@ and reads retried after a connection error. Never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import socket
 import sqlite3
 import subprocess
@@ -30,10 +32,29 @@ __all__ = ["launched"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port(span: int = 1) -> int:
+    """The first of ``span`` consecutive free ports of 127.0.0.1, below the system's ephemeral
+    range: a port the system hands out itself (bind to 0) can be taken by any outgoing
+    connection between this check and the server's own bind."""
+    low = _ephemeral_low()
+    for _ in range(500):
+        start = random.randrange(20000, low - span)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(start, start + span):
+                    s = held.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @dataclass

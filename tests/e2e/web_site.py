@@ -5,7 +5,6 @@ on a free port that can be stopped and started again (the device's network going
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -63,12 +62,6 @@ def prepare(launched: Path, folder: Path) -> Fixture:
     f = api_site.prepare(launched, folder)
     set_passwords(f, list(f.users))
     return f
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
