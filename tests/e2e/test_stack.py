@@ -189,6 +189,23 @@ def _flow_runs(up: Stack, flow: str, **state: Any) -> list[dict[str, Any]]:
     return runs
 
 
+def _create_running_run(api: str, deployment_id: str) -> dict[str, Any]:
+    """A RUNNING flow run of the deployment. The Prefect server keeps its own SQLite file; on a
+    loaded machine a write can answer 5xx ('database is locked'), so a server error is tried
+    again a few times, and the last answer is shown if it never succeeds."""
+    answer = None
+    for _ in range(5):
+        answer = httpx.post(f"{api}/deployments/{deployment_id}/create_flow_run", timeout=30,
+                            json={"parameters": {"followup_ids": [999_999]},
+                                  "state": {"type": "RUNNING", "name": "Running"}})
+        if answer.status_code < 500:
+            break
+        time.sleep(2)
+    assert answer is not None and answer.is_success, (answer.status_code, answer.text)
+    run: dict[str, Any] = answer.json()
+    return run
+
+
 def test_a_run_whose_heartbeats_stop_is_marked_crashed(up: Stack) -> None:
     """The server's automation (registered by `lookback up`): a run that sent a heartbeat and
     then fell silent — its worker or process killed — becomes CRASHED once the window passes.
@@ -205,9 +222,7 @@ def test_a_run_whose_heartbeats_stop_is_marked_crashed(up: Stack) -> None:
         assert [a["id"] for a in automations if a["name"] == stack.CRASH_AUTOMATION] == [first]
         deployment = httpx.get(f"{api}/deployments/name/lookback-review/lookback-review",
                                timeout=10).json()
-        run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", timeout=10,
-                         json={"parameters": {"followup_ids": [999_999]},
-                               "state": {"type": "RUNNING", "name": "Running"}}).json()
+        run = _create_running_run(api, deployment["id"])
         # a stand-in for a run on a worker: RUNNING, one heartbeat, then silence. No worker
         # takes it (it is not SCHEDULED).
         from datetime import UTC, datetime
