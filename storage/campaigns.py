@@ -81,6 +81,12 @@ class SqlCampaignRepository:
         return CampaignCounts(c, frame, sampled, int(teams), int(by_status.get("planned", 0)),
                               int(by_status.get("done", 0)))
 
+    def with_status(self, status: str) -> list[Campaign]:
+        rows = self.session.execute(select(CampaignRow, OfficeRow).outerjoin(
+            OfficeRow, OfficeRow.id == CampaignRow.office_id)  # type: ignore[arg-type]
+            .where(CampaignRow.status == status).order_by(CampaignRow.id)).all()
+        return [_campaign(c, o) for c, o in rows]
+
     def all_counts(self) -> list[CampaignCounts]:
         ids = self.session.connection().execute(
             select(CampaignRow.id).order_by(CampaignRow.id)).scalars().all()

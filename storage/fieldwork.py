@@ -59,6 +59,35 @@ class SqlFieldworkRepository(SqlRepository):
             params["s"] = status  # type: ignore[assignment]
         return self._visits(where + " ORDER BY v.team_no, v.id", params)
 
+    @staticmethod
+    def _in(name: str, values: Sequence[int]) -> tuple[str, dict[str, Any]]:
+        keys = [f"{name}{n}" for n in range(len(values))]
+        return ", ".join(":" + k for k in keys), dict(zip(keys, values, strict=True))
+
+    def _team_where(self, campaign_ids: Sequence[int],
+                    team: int | None) -> tuple[str, dict[str, Any]]:
+        marks, params = self._in("c", list(campaign_ids) or [-1])
+        where = f"WHERE v.campaign_id IN ({marks})"
+        if team is not None:
+            where += " AND v.team_no = :t"
+            params["t"] = team
+        return where, params
+
+    def visits_page(self, campaign_ids: Sequence[int], *, team: int | None,
+                    first: Sequence[int], limit: int, offset: int) -> list[Visit]:
+        where, params = self._team_where(campaign_ids, team)
+        marks, more = self._in("f", list(first) or [-1])
+        return self._visits(
+            where + f" ORDER BY CASE WHEN v.campaign_id IN ({marks}) THEN 0 ELSE 1 END, "
+            "CASE WHEN v.status = 'planned' THEN 0 ELSE 1 END, v.id LIMIT :lim OFFSET :off",
+            {**params, **more, "lim": limit, "off": offset})
+
+    def visit_status_counts(self, campaign_ids: Sequence[int], *,
+                            team: int | None) -> dict[str, int]:
+        where, params = self._team_where(campaign_ids, team)
+        return {s: int(n) for s, n in self._conn.execute(text(
+            f"SELECT v.status, COUNT(*) FROM visit v {where} GROUP BY v.status"), params)}
+
     def complete_visit(self, visit_id: int, visited_on: date, at: datetime) -> None:
         self._conn.execute(update(VisitRow).where(VisitRow.id == visit_id)  # type: ignore[arg-type]
                            .values(status="done", visited_on=visited_on, completed_at=at))
@@ -165,6 +194,21 @@ class SqlFieldworkRepository(SqlRepository):
             .where(IssueEvidenceRow.issue_id == issue_id)
             .order_by(IssueEvidenceRow.added_at, IssueEvidenceRow.sha256)).all()
         return [Evidence(r[0], r[1], int(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def evidence_of_many(self, issue_ids: Sequence[int]) -> dict[int, list[Evidence]]:
+        found: dict[int, list[Evidence]] = {i: [] for i in issue_ids}
+        ids = [i for i in issue_ids if fits_id(i)]
+        for k in range(0, len(ids), 900):
+            rows = self._conn.execute(
+                select(IssueEvidenceRow.issue_id, IssueEvidenceRow.sha256,
+                       IssueEvidenceRow.filename, EvidenceRow.size, IssueEvidenceRow.purpose,
+                       IssueEvidenceRow.uploaded_by, IssueEvidenceRow.added_at)
+                .join(EvidenceRow, IssueEvidenceRow.sha256 == EvidenceRow.sha256)
+                .where(IssueEvidenceRow.issue_id.in_(ids[k:k + 900]))  # type: ignore[attr-defined]
+                .order_by(IssueEvidenceRow.added_at, IssueEvidenceRow.sha256)).all()
+            for r in rows:
+                found[r[0]].append(Evidence(r[1], r[2], int(r[3]), r[4], r[5], r[6]))
+        return found
 
     def metrics(self, campaign_id: int, today: date) -> dict[str, Any]:
         c = self._conn

@@ -11,7 +11,7 @@ from sqlalchemy import case, func, insert, select, update
 from domain.followup_plan import NewFollowUp
 from domain.followups import Claimed, FollowUp, Lease
 from storage.issues import as_date as _as_date
-from storage.repositories import SqlRepository, _chunks
+from storage.repositories import SqlRepository, _chunks, fits_id
 from storage.tables import (
     BusinessRow,
     FollowUpRow,
@@ -155,6 +155,17 @@ class SqlFollowUpRepository(SqlRepository):
     def of_issue(self, issue_id: int) -> list[FollowUp]:
         return [_followup(r) for r in self._conn.execute(self._select().where(
             FollowUpRow.issue_id == issue_id).order_by(FollowUpRow.revision, FollowUpRow.due_at))]
+
+    def of_issues(self, issue_ids: Sequence[int]) -> dict[int, list[FollowUp]]:
+        found: dict[int, list[FollowUp]] = {i: [] for i in issue_ids}
+        ids = [i for i in issue_ids if fits_id(i)]
+        for k in range(0, len(ids), 900):
+            for r in self._conn.execute(self._select().where(
+                    FollowUpRow.issue_id.in_(ids[k:k + 900]))  # type: ignore[attr-defined]
+                    .order_by(FollowUpRow.revision, FollowUpRow.due_at)):
+                fu = _followup(r)
+                found[fu.issue_id].append(fu)
+        return found
 
     def list(self, *, status: str | None, kind: str | None, team: int | None,
              campaign_id: int | None, due_before: int | None, limit: int) -> list[FollowUp]:

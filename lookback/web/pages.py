@@ -51,9 +51,15 @@ LANG_COOKIE = "lookback_lang"
 #: whole campaign.
 DAY_VISITS = 12
 LOGIN_CSRF_COOKIE = "lookback_login_csrf"
+#: Visits per page of an auditor's list (the day's visits come first, on page 1).
+VISITS_PER_PAGE = 50
+#: Look-backs per page (each carries its check form).
+LOOKBACKS_PER_PAGE = 20
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# The templates ship with the code: no check of every file's mtime on each page.
+templates.env.auto_reload = False
 
 
 def _fingerprint(path: Path) -> str:
@@ -289,9 +295,9 @@ def _today(lb: App) -> date:
 
 
 @router.get("/app/visits")
-def my_visits(request: Request) -> Response:
-    """An auditor's team's visits: those of campaigns running today first, planned before
-    done."""
+def my_visits(request: Request, page: int = 1) -> Response:
+    """An auditor's team's visits, a page at a time: those of campaigns running today first,
+    planned before done."""
     who = _session(request)
     if who is None:
         return _to_login(request)
@@ -300,21 +306,26 @@ def my_visits(request: Request) -> Response:
         return RedirectResponse("/app/", status_code=303)
     lb = _lb(request)
     today = _today(lb)
-    rows = []
+    page = max(1, page)
     with lb.read_uow_factory()() as uow:
-        for c in uow.campaigns.all_counts():
-            camp = c.campaign
-            if camp.status != "launched" or p.campaign_id not in (None, camp.id):
-                continue
-            running = camp.starts_on <= today <= camp.ends_on
-            rows += [(v, camp, running) for v in uow.fieldwork.list_visits(
-                camp.id, team=p.team, status=None)]
-    rows.sort(key=lambda r: (not r[2], r[0].status != "planned", r[0].id))
-    day = [v for v, _c, _r in rows if v.status == "planned"][:DAY_VISITS]
+        camps = {c.id: c for c in uow.campaigns.with_status("launched")
+                 if p.campaign_id in (None, c.id)}
+        running = [i for i, c in camps.items() if c.starts_on <= today <= c.ends_on]
+        counts = uow.fieldwork.visit_status_counts(list(camps), team=p.team)
+        shown = uow.fieldwork.visits_page(list(camps), team=p.team, first=running,
+                                          limit=VISITS_PER_PAGE,
+                                          offset=(page - 1) * VISITS_PER_PAGE)
+        day = shown if page == 1 else uow.fieldwork.visits_page(
+            list(camps), team=p.team, first=running, limit=DAY_VISITS, offset=0)
+    rows = [(v, camps[v.campaign_id], v.campaign_id in running) for v in shown]
+    day = [v for v in day if v.status == "planned"][:DAY_VISITS]
     offline_urls = [u for v in day
                     for u in (f"/app/visits/{v.id}", f"/app/visits/{v.id}/finding",
                               *(f"/app/visits/{v.id}/interview/{role}" for role in ROLES))]
-    return _render(request, "visits.html", who, rows=rows, today=today,
+    total = sum(counts.values())
+    return _render(request, "visits.html", who, rows=rows, today=today, page=page,
+                   pages=max(1, -(-total // VISITS_PER_PAGE)), total=total,
+                   planned=counts.get("planned", 0), done=counts.get("done", 0),
                    offline_urls=["/app/visits", "/app/followups", *offline_urls])
 
 
@@ -329,7 +340,7 @@ def visit_page(request: Request, visit_id: int) -> Response:
         found = uow.issues.list(IssueQuery(uscc=v.uscc))
     shown = readable_issues(who[0], lb, found)
     with lb.read_uow_factory()() as uow:
-        lookbacks = {i.id: uow.followups.of_issue(i.id) for i in shown}
+        lookbacks = uow.followups.of_issues([i.id for i in shown])
     return _render(request, "visit.html", who, v=v, business=business, issues=shown,
                    hidden=len(found) - len(shown), lookbacks=lookbacks, roles=ROLES)
 
@@ -384,9 +395,9 @@ def provisions(request: Request, category: str = CATEGORIES[0]) -> Response:
 
 
 @router.get("/app/followups")
-def followups_page(request: Request) -> Response:
-    """The team's open look-backs: each with its original finding, its evidence and the three
-    questions of the check."""
+def followups_page(request: Request, page: int = 1) -> Response:
+    """The team's open look-backs, a page at a time, soonest due first: each with its original
+    finding, its evidence and the three questions of the check."""
     who = _session(request)
     if who is None:
         return _to_login(request)
@@ -397,10 +408,16 @@ def followups_page(request: Request) -> Response:
                                   team=p.team if p.role == Role.AUDITOR else None,
                                   campaign_id=None, due_before=None, limit=500)
     rows = readable_followups(p, lb, rows)
+    page, pages = max(1, page), max(1, -(-len(rows) // LOOKBACKS_PER_PAGE))
+    total = len(rows)
+    rows = rows[(page - 1) * LOOKBACKS_PER_PAGE:page * LOOKBACKS_PER_PAGE]
+    ids = tuple(dict.fromkeys(fu.issue_id for fu in rows))
     with lb.read_uow_factory()() as uow:
-        items = [(fu, uow.issues.get(fu.issue_id), uow.fieldwork.evidence_of(fu.issue_id))
-                 for fu in rows]
-    return _render(request, "followups.html", who, items=items)
+        issues = {i.id: i for i in uow.issues.list(IssueQuery(ids=ids))} if ids else {}
+        evidence = uow.fieldwork.evidence_of_many(ids)
+    items = [(fu, issues.get(fu.issue_id), evidence[fu.issue_id]) for fu in rows]
+    return _render(request, "followups.html", who, items=items, page=page, pages=pages,
+                   total=total)
 
 
 @router.get("/app/cadre")

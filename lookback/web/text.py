@@ -98,6 +98,11 @@ T: dict[str, tuple[str, str]] = {
     "campaign": ("督查", "Campaign"),
     "today": ("今日", "today"),
     "skip": ("跳到正文", "Skip to content"),
+    "previous_page": ("上一页", "Previous"),
+    "next_page": ("下一页", "Next"),
+    "page_of": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "visit_counts": ("共 {total} 家：待检查 {planned}，已完成 {done}",
+                     "{total} visits: {planned} planned, {done} done"),
 }
 
 

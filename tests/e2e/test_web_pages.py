@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from domain.issues import IssueQuery
 from tests.e2e import api_site, web_site
 from tests.e2e.api_site import Fixture
 from tests.e2e.test_fieldwork_cli import launched
@@ -140,3 +141,41 @@ def test_open_lookbacks_show_the_finding_and_the_three_questions(site: Fixture) 
         for question in ("是否采取硬措施", "问题是否真正解决", "是否建立长效机制"):
             assert question in page.text
         assert "台账缺失" in page.text  # the original finding
+
+
+def test_the_visit_list_pages_through_every_visit_once_planned_first(
+        site: Fixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookback.web import pages
+
+    monkeypatch.setattr(pages, "VISITS_PER_PAGE", 2)
+    with api_site.client(site.db, site.db.parent / "data") as (c, lb):
+        with lb.read_uow_factory()() as uow:
+            mine = uow.fieldwork.list_visits(1, team=site.team_a, status=None)
+        login(c, "auditor_a")
+        seen: list[int] = []
+        n_pages = -(-len(mine) // 2)
+        for page in range(1, n_pages + 1):
+            text = c.get("/app/visits", params={"page": page}).text
+            ids = [int(i) for i in re.findall(r'href="/app/visits/(\d+)" data-testid', text)]
+            assert 1 <= len(ids) <= 2, (page, ids)
+            seen += ids
+            assert ('rel="next"' in text) == (page < n_pages)
+            assert ('rel="prev"' in text) == (page > 1)
+        assert sorted(seen) == sorted(v.id for v in mine) and len(set(seen)) == len(seen)
+        status = {v.id: v.status for v in mine}
+        order = [status[i] for i in seen]
+        assert order == sorted(order, key=lambda s: s != "planned")  # planned before done
+        past = c.get("/app/visits", params={"page": n_pages + 5})
+        assert past.status_code == 200 and 'data-testid="visit-link"' not in past.text
+
+
+def test_the_batched_reads_answer_as_the_single_ones(site: Fixture) -> None:
+    """The pages read look-backs and evidence for many issues at once: the same as asking
+    one issue at a time."""
+    with api_site.client(site.db, site.db.parent / "data") as (_c, lb), \
+            lb.read_uow_factory()() as uow:
+        ids = [i.id for i in uow.issues.list(IssueQuery())] + [10**12]
+        assert len(ids) > 1
+        assert uow.followups.of_issues(ids) == {i: uow.followups.of_issue(i) for i in ids}
+        assert uow.fieldwork.evidence_of_many(ids) == {
+            i: uow.fieldwork.evidence_of(i) for i in ids}
