@@ -1,6 +1,6 @@
 """The field app's pages under ``/app/``: log-in, an auditor's visits, a visit, its interview
 forms and finding form, the look-backs to check, a cadre's businesses, a business's issues and
-notices, the outbox, and a territory overview for office staff.
+notices, and the outbox (office staff have the console, ``lookback.web.console``).
 
 Each page reads through the same repositories and the same rules (``domain.access``) as the API,
 and a refused read is a page that says why (403), recorded like the API's refusals. The pages
@@ -148,7 +148,15 @@ def _render(request: Request, template: str, who: tuple[Principal, str] | None,
         "role_name": lambda r: ROLE_ZH.get(r, r) if lang == "zh" else r,
         "outcome_name": lambda o: OUTCOME_ZH.get(o, o) if lang == "zh" else o.replace("_", " "),
         "followup_status_name": lambda s: FOLLOWUP_STATUS_ZH.get(s, s) if lang == "zh" else s,
+        "new_key": lambda: secrets.token_urlsafe(18), "rate_class": rate_class,
         **context}, status_code=status, headers={"Cache-Control": "private, no-cache"})
+
+
+def rate_class(value: float) -> str:
+    """A rate's colour class on the console's scale: ``r0`` (below 60 %) to ``r4`` (100 %)."""
+    if value >= 1:
+        return "r4"
+    return "r3" if value >= 0.9 else "r2" if value >= 0.8 else "r1" if value >= 0.6 else "r0"
 
 
 def error_page(request: Request, status: int, e: LookbackError) -> HTMLResponse:
@@ -286,7 +294,7 @@ def home(request: Request) -> Response:
         return _to_login(request)
     role = who[0].role
     target = {Role.AUDITOR: "/app/visits", Role.CADRE: "/app/cadre",
-              Role.BUSINESS: "/app/business"}.get(role, "/app/overview")
+              Role.BUSINESS: "/app/business"}.get(role, "/app/office")
     return RedirectResponse(target, status_code=303)
 
 
@@ -466,18 +474,6 @@ def business_page(request: Request) -> Response:
 
 
 @router.get("/app/overview")
-def overview(request: Request) -> Response:
-    """Office staff: their territory's roll-up."""
-    from domain import rollup as ru
-    from domain.offices import level_of_prefix
-
-    who = _session(request)
-    if who is None:
-        return _to_login(request)
-    p = who[0]
-    lb = _lb(request)
-    if p.role not in access.STAFF_READERS:
-        raise PermissionDeniedError("the overview is for office staff", "辖区概况仅供食安办人员查看")
-    r = ru.rollup(territory=p.territory, office_level=level_of_prefix(p.territory), level=None,
-                  period=None, today=_today(lb), uow_factory=lb.read_uow_factory())
-    return _render(request, "overview.html", who, r=r)
+def overview() -> RedirectResponse:
+    """The old address of the territory overview: the office console's dashboard."""
+    return RedirectResponse("/app/office", status_code=303)

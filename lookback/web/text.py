@@ -109,3 +109,11 @@ T: dict[str, tuple[str, str]] = {
 def t(key: str, lang: Lang) -> str:
     zh, en = T[key]
     return en if lang == "en" else zh
+
+
+def add(words: dict[str, tuple[str, str]]) -> None:
+    """More words (a console module's own), each key new: one table for every page."""
+    taken = sorted(set(words) & set(T))
+    if taken:
+        raise ValueError(f"words defined twice: {', '.join(taken)}")
+    T.update(words)

@@ -1,0 +1,7 @@
+"""The office console's lookbacks pages (see ``lookback.web.console``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
