@@ -14,6 +14,7 @@ from storage.db import READ_ONLY
 
 if TYPE_CHECKING:
     from storage.campaigns import SqlCampaignRepository
+    from storage.dashboard import SqlDashboardRepository
     from storage.fieldwork import SqlEventLog, SqlFieldworkRepository
     from storage.followups import SqlFollowUpRepository
     from storage.issues import SqlIssueRepository
@@ -86,6 +87,8 @@ class SqlUnitOfWork:
         "storage.offices", "SqlOfficeRepository")
     rollups: _Repository[SqlRollupRepository] = _Repository(
         "storage.rollup", "SqlRollupRepository")
+    dashboard: _Repository[SqlDashboardRepository] = _Repository(
+        "storage.dashboard", "SqlDashboardRepository")
     credentials: _Repository[SqlCredentialRepository] = _Repository(
         "storage.users", "SqlCredentialRepository")
     sessions: _Repository[SqlSessionRepository] = _Repository(
