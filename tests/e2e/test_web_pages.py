@@ -83,8 +83,9 @@ def test_business_and_staff_pages(site: Fixture) -> None:
         assert 'data-queue="rectify"' in page.text and 'data-version="' in page.text
         c.cookies.clear()
         login(c, "office")
-        overview = c.get("/app/overview")
-        assert overview.status_code == 200 and "<table>" in overview.text
+        assert c.get("/app/", follow_redirects=False).headers["location"] == "/app/office"
+        overview = c.get("/app/overview")  # the old address: the console's dashboard
+        assert overview.status_code == 200 and 'data-testid="figures"' in overview.text
 
 
 def test_the_logout_form_needs_the_sessions_token(site: Fixture) -> None:
