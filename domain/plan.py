@@ -386,3 +386,58 @@ def parse_plan(text: str) -> Plan:
         reminder_workdays=reminder if reminder is not None else 3, office_short=office_short,
         issues=issues,
     )
+
+
+def plan_toml(data: dict[str, Any]) -> str:
+    """A plan's data (sections of keys, as ``tomllib`` reads them) written as TOML text, so a
+    plan filled in a form goes through :func:`parse_plan` like a file: tables as ``[section]``,
+    ``stages`` as ``[[stages]]``, values as TOML literals. Values of a wrong type are written
+    as they are (a string stays a string), so ``parse_plan`` names each mistake's key path."""
+    out: list[str] = []
+    for section, table in data.items():
+        if isinstance(table, list):
+            for item in table:
+                out += [f"[[{_toml_key(section)}]]", *_toml_pairs(item), ""]
+        elif isinstance(table, dict):
+            out += [f"[{_toml_key(section)}]", *_toml_pairs(table), ""]
+        else:
+            out.insert(0, f"{_toml_key(section)} = {_toml_value(table)}")
+    return "\n".join(out)
+
+
+def _toml_pairs(table: dict[str, Any]) -> list[str]:
+    return [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+
+
+def _toml_key(key: str) -> str:
+    bare = key and all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in key)
+    return key if bare else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    escaped = []
+    for ch in text:
+        if ch in ('"', "\\"):
+            escaped.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            escaped.append(f"\\u{ord(ch):04X}")
+        else:
+            escaped.append(ch)
+    return '"' + "".join(escaped) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML literal for {value!r}")

@@ -362,14 +362,12 @@ def draw_show_cmd(
 
 
 def export_draw(record: dict[str, Any], lines: list[str], folder: Path) -> tuple[Path, Path]:
-    from domain.sampling import FRAME_HEADER
+    from lookback.draw_files import FRAME_FILE, RECORD_FILE, frame_csv, record_json
 
     folder.mkdir(parents=True, exist_ok=True)
-    rec_path, frame_path = folder / "record.json", folder / "frame.csv"
-    rec_path.write_text(json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                        encoding="utf-8")
-    frame_path.write_text(FRAME_HEADER + "\n" + "".join(f"{ln}\n" for ln in lines),
-                          encoding="utf-8")
+    rec_path, frame_path = folder / RECORD_FILE, folder / FRAME_FILE
+    rec_path.write_text(record_json(record), encoding="utf-8")
+    frame_path.write_text(frame_csv(lines), encoding="utf-8")
     return rec_path, frame_path
 
 

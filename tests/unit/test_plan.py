@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tomllib
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import InputError
-from domain.plan import PlanError, SampleSpec, Stage, TeamSpec, parse_plan
+from domain.plan import PlanError, SampleSpec, Stage, TeamSpec, parse_plan, plan_toml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plan-2023-two-responsibilities.toml"
 
@@ -286,3 +287,40 @@ def test_other_mistakes(section: str, key: str, value: str, paths: list[str]) ->
     sections = copy.deepcopy(BASE)
     sections[section][key] = value
     assert paths_of(render(sections)) == paths
+
+
+# --- plan_toml: a plan filled in a form, written as the TOML a file would hold -----------------
+
+_keys = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
+                max_size=12)
+_scalars = (st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+            | st.integers(-(2**63), 2**63 - 1) | st.booleans() | st.dates()
+            | st.floats(allow_nan=False))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(_keys, inner, max_size=4), max_leaves=8)
+_tables = st.dictionaries(_keys, _values, max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_keys, _tables | st.lists(_tables, min_size=1, max_size=3), max_size=4))
+def test_plan_toml_reads_back_as_the_same_data(data: dict[str, object]) -> None:
+    """Whatever a form holds — any text (quotes, backslashes, control characters, Chinese), any
+    number, date, list or table — reads back from the TOML unchanged."""
+    assert tomllib.loads(plan_toml(data)) == data
+
+
+def test_a_plan_written_by_plan_toml_parses_like_the_file() -> None:
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    assert parse_plan(plan_toml(data)) == parse_plan(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def test_wrong_types_from_a_form_are_reported_at_their_key_paths() -> None:
+    """A form's field that is not a number or a date is written as a string, and parse_plan
+    names each one with its key path, all at once."""
+    data = tomllib.loads(render(BASE))
+    data["sample"]["total"] = "many"
+    data["teams"]["members"] = "2.5"
+    data["campaign"]["ends_on"] = "2023-02-30"
+    del data["campaign"]["title"]
+    assert set(paths_of(plan_toml(data))) == {"sample.total", "teams.members",
+                                               "campaign.ends_on", "campaign.title"}
