@@ -417,6 +417,44 @@ def record_case(issue_id: int, *, status: str, number: str, actor: str,
 # --- the scheduler's lease --------------------------------------------------------------------
 
 LEASE = "scheduler"
+#: A due follow-up counts as late once it has waited this long without being fired (the
+#: scheduler fires at the due instant; a few seconds' wait is not yet a sign of trouble).
+FIRE_GRACE_SECONDS = 60
+
+
+# --- the office's look-back lists ---------------------------------------------------------------
+
+#: The office console's three lists of look-backs (reviews; reminders are not listed).
+LOOKBACK_TABS = ("pending", "open", "late")
+
+
+@dataclass(frozen=True)
+class LookbackQuery:
+    """One of the office's look-back lists, in a territory (a region-code prefix, "" for all):
+
+    - ``pending``: planned, not yet due (still ``pending``, not yet late to fire);
+    - ``open``: fired, waiting for the team's check, its look-back day not past;
+    - ``late``: open past its look-back day, or due more than :data:`FIRE_GRACE_SECONDS` and
+      never fired (no scheduler ran).
+
+    ``now`` is the instant (seconds since the epoch), ``today`` its date in China.
+    """
+
+    tab: str
+    now: int
+    today: date
+    territory: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tab not in LOOKBACK_TABS:
+            raise BadArgumentError(f"no look-back list {self.tab!r}; use one of "
+                                   f"{', '.join(LOOKBACK_TABS)}",
+                                   f"没有“{self.tab}”回头看列表；可用：{'、'.join(LOOKBACK_TABS)}")
+
+    @property
+    def late_before(self) -> int:
+        """A pending follow-up due at or before this instant is late to fire."""
+        return self.now - FIRE_GRACE_SECONDS
 
 
 def take_lease(holder: str, *, uow_factory: FollowUpUowFactory, now: datetime,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from domain.clock import Clock
 from domain.ports import ImportRun, ProblemSink
@@ -195,7 +197,7 @@ def import_register(
     finally:
         sink.close()
         try:
-            _finish(uow_factory, clock, summary, status, source, sha256, actor)
+            _finish(uow_factory, clock, summary, status, source, sha256, actor, territory)
         except Exception:
             if status != "failed":
                 raise
@@ -241,7 +243,7 @@ def _flush(uow_factory: UnitOfWorkFactory, kind: RegisterKind, batch: _Batch, ru
 
 
 def _finish(uow_factory: UnitOfWorkFactory, clock: Clock, summary: ImportSummary, status: str,
-            source: str, sha256: str, actor: str) -> None:
+            source: str, sha256: str, actor: str, territory: str) -> None:
     with uow_factory() as uow:
         run = ImportRun(
             id=summary.run_id, kind=summary.kind, source=source, sha256=sha256,
@@ -255,5 +257,34 @@ def _finish(uow_factory: UnitOfWorkFactory, clock: Clock, summary: ImportSummary
                           payload={"kind": summary.kind.value, "source": source, "sha256": sha256,
                                    "status": status, "read": summary.read,
                                    "inserted": summary.inserted, "updated": summary.updated,
-                                   "rejected": summary.rejected, "strict": summary.strict})
+                                   "rejected": summary.rejected, "strict": summary.strict,
+                                   "warnings": summary.warnings, "territory": territory})
         uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """A finished import as its ``registry.imported`` event tells it: for the office's list of
+    recent imports. ``territory`` is the importing office's ("" for the whole country, and for
+    imports recorded before the event named it)."""
+
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    source: str
+    status: str
+    read: int
+    inserted: int
+    updated: int
+    rejected: int
+    warnings: int
+    territory: str
+
+
+class ImportLog(Protocol):
+    """The recent imports of a territory (those of its own and lower offices), newest first."""
+
+    def recent(self, territory: str, *, limit: int, offset: int) -> list[ImportRecord]: ...
+    def count(self, territory: str) -> int: ...
+    def get(self, import_id: int) -> ImportRecord | None: ...

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from domain.errors import BadArgumentError
-from domain.importing import DEFAULT_BATCH_ROWS, ImportSummary, import_register
+from domain.importing import DEFAULT_BATCH_ROWS, ImportSummary
 from domain.registers import RegisterKind
 from domain.stats import RegisterStats, register_stats
 from lookback.bootstrap import App
@@ -28,6 +28,7 @@ def run_import(lb: App, out: Output, path: Path, kind: RegisterKind, *, strict: 
                office: str | None = None) -> tuple[ImportSummary, Path | None]:
     """Import one register file with a progress bar; returns the summary and the report path.
     With ``office`` (its name or id), rows outside the office's territory are refused."""
+    from lookback.registry_import import import_file
     from storage.readers import RegisterFile
     from storage.reports import CsvProblemReport
 
@@ -42,12 +43,8 @@ def run_import(lb: App, out: Output, path: Path, kind: RegisterKind, *, strict: 
     report_path = report or (lb.data_dir / "reports" / f"{kind.value}-{stamp}-{path.stem}-rejects.csv")
     sink = CsvProblemReport(report_path, overwrite=report is not None)
     with out.progress(f"Importing {path.name}", f"正在导入{path.name}") as update:
-        summary = import_register(
-            kind, register.rows(), uow_factory=lb.uow_factory(), clock=lb.clock, sink=sink,
-            source=str(path), sha256=register.sha256, strict=strict, batch_rows=batch_rows,
-            on_batch=lambda _s: update(register.fraction_done()),
-            territory=territory,
-        )
+        summary = import_file(lb, register, sink=sink, source=str(path), strict=strict,
+                              batch_rows=batch_rows, territory=territory, on_progress=update)
     return summary, (sink.path if sink.written else None)
 
 

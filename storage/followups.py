@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 
 from domain.followup_plan import NewFollowUp
-from domain.followups import Claimed, FollowUp, Lease
+from domain.followups import Claimed, FollowUp, Lease, LookbackQuery
+from domain.offices import Territory
 from storage.issues import as_date as _as_date
 from storage.repositories import SqlRepository, _chunks, fits_id
 from storage.tables import (
@@ -224,6 +225,65 @@ class SqlFollowUpRepository(SqlRepository):
                     mechanism=mechanism, note=note[:2000], recorded_at=at,
                     recorded_by=actor[:200], escalation_after=escalation_after))
 
+    # --- the office's look-back lists ---------------------------------------------------------
+
+    def lookbacks(self, q: LookbackQuery, *, limit: int, offset: int) -> list[FollowUp]:
+        """One page of a look-back list (``LookbackQuery``), oldest due first."""
+        stmt = self._select().where(*self._lookback_cond(q))
+        stmt = stmt.order_by(FollowUpRow.due_at, FollowUpRow.id).limit(limit).offset(offset)
+        return [_followup(r) for r in self._conn.execute(stmt)]
+
+    def count_lookbacks(self, q: LookbackQuery) -> int:
+        stmt = (select(func.count()).select_from(FollowUpRow)
+                .join(IssueRow, IssueRow.id == FollowUpRow.issue_id)
+                .join(BusinessRow, BusinessRow.uscc == IssueRow.uscc)
+                .where(*self._lookback_cond(q)))
+        return int(self._conn.execute(stmt).scalar_one())
+
+    @staticmethod
+    def _lookback_cond(q: LookbackQuery) -> list[Any]:
+        """The conditions of ``q``'s list (see ``LookbackQuery``), its territory as a code range
+        (the index on the business's region code answers it)."""
+        pending = FollowUpRow.status == "pending"
+        opened = FollowUpRow.status == "open"
+        cond: list[Any] = [FollowUpRow.kind == "review", *_in_territory(q.territory)]
+        if q.tab == "pending":
+            cond += [pending, FollowUpRow.due_at > q.late_before]
+        elif q.tab == "open":
+            cond += [opened, FollowUpRow.due_on >= q.today]
+        else:
+            cond.append(or_(and_(opened, FollowUpRow.due_on < q.today),
+                            and_(pending, FollowUpRow.due_at <= q.late_before)))
+        return cond
+
+    def next_due_at(self, *, after: int, territory: str) -> int | None:
+        """When the next pending follow-up (review or reminder) of the territory falls due."""
+        stmt = (select(func.min(FollowUpRow.due_at)).select_from(FollowUpRow)
+                .join(IssueRow, IssueRow.id == FollowUpRow.issue_id)
+                .join(BusinessRow, BusinessRow.uscc == IssueRow.uscc)
+                .where(FollowUpRow.status == "pending", FollowUpRow.due_at > after,
+                       *_in_territory(territory)))
+        found = self._conn.execute(stmt).scalar_one()
+        return None if found is None else int(found)
+
+    def count_unfired(self, *, due_by: int, territory: str) -> int:
+        """Pending follow-ups (reviews and reminders) of the territory due by ``due_by``."""
+        stmt = (select(func.count()).select_from(FollowUpRow)
+                .join(IssueRow, IssueRow.id == FollowUpRow.issue_id)
+                .join(BusinessRow, BusinessRow.uscc == IssueRow.uscc)
+                .where(FollowUpRow.status == "pending", FollowUpRow.due_at <= due_by,
+                       *_in_territory(territory)))
+        return int(self._conn.execute(stmt).scalar_one())
+
+    def count_open_past(self, *, before: date, territory: str) -> int:
+        """Open reviews of the territory whose look-back day is before ``before``."""
+        stmt = (select(func.count()).select_from(FollowUpRow)
+                .join(IssueRow, IssueRow.id == FollowUpRow.issue_id)
+                .join(BusinessRow, BusinessRow.uscc == IssueRow.uscc)
+                .where(FollowUpRow.kind == "review", FollowUpRow.status == "open",
+                       FollowUpRow.due_on < before, *_in_territory(territory)))
+        return int(self._conn.execute(stmt).scalar_one())
+
     # --- referrals --------------------------------------------------------------------------
 
     def add_referral(self, *, source: str, issue_id: int | None,
@@ -288,6 +348,14 @@ class SqlFollowUpRepository(SqlRepository):
         self._conn.execute(update(SchedulerLeaseRow).where(
             SchedulerLeaseRow.name == name, SchedulerLeaseRow.holder == holder)
             .values(expires_at=0))
+
+
+def _in_territory(territory: str) -> list[Any]:
+    """The business's region code within ``territory`` (a prefix; nothing for all)."""
+    bounds = Territory(territory).code_range()
+    if bounds is None:
+        return []
+    return [BusinessRow.region_code >= bounds[0], BusinessRow.region_code < bounds[1]]
 
 
 def _iso(d: date | None) -> str | None:

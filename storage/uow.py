@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from storage.dashboard import SqlDashboardRepository
     from storage.fieldwork import SqlEventLog, SqlFieldworkRepository
     from storage.followups import SqlFollowUpRepository
+    from storage.imports import SqlImportLogRepository
     from storage.issues import SqlIssueRepository
     from storage.notices import SqlNoticeRepository
     from storage.offices import SqlOfficeRepository
@@ -80,6 +81,8 @@ class SqlUnitOfWork:
         "storage.notices", "SqlNoticeRepository")
     followups: _Repository[SqlFollowUpRepository] = _Repository(
         "storage.followups", "SqlFollowUpRepository")
+    import_log: _Repository[SqlImportLogRepository] = _Repository(
+        "storage.imports", "SqlImportLogRepository")
     supervision: _Repository[SqlSupervisionRepository] = _Repository(
         "storage.supervision", "SqlSupervisionRepository")
     users: _Repository[SqlUserRepository] = _Repository("storage.users", "SqlUserRepository")

@@ -7,7 +7,7 @@ from typing import Any
 
 JSON_LIMIT = 1 * 1024 * 1024  # a JSON body (an interview's answers are a few KB)
 UPLOAD_LIMIT = 20 * 1024 * 1024  # an evidence photo or a PDF to verify
-UPLOAD_PATHS = ("/evidence", "/notices/verify")
+UPLOAD_PATHS = ("/evidence", "/notices/verify", "/app/office/imports")
 
 
 def limit_for(path: str) -> int:
