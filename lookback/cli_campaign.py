@@ -26,7 +26,7 @@ from domain.access import Action  # noqa: E402
 from lookback.cli_base import SCOPED, as_user, guard  # noqa: E402
 from lookback.cli_base import command as _command  # noqa: E402
 from lookback.cli_base import state as _state  # noqa: E402
-from lookback.scope import readable_overdue  # noqa: E402
+from lookback.scope import readable_campaigns, readable_overdue  # noqa: E402
 from storage.cells import safe_row  # noqa: E402
 
 
@@ -258,9 +258,7 @@ def list_cmd(ctx: typer.Context) -> None:
     """Every campaign with its status and counts."""
     lb, out = _state(ctx)
     lb.require_schema()
-    with lb.read_uow_factory()() as uow:
-        rows = uow.campaigns.all_counts()
-    rows = [r for r in rows if access.in_territory(lb.principal, r.campaign.territory)]
+    rows = readable_campaigns(lb.principal, lb)
     if out.json_mode:
         out.emit({"ok": True, **page([
             {**_campaign_dict(r.campaign), "frame_businesses": r.frame_businesses,

@@ -10,8 +10,21 @@ from domain import access
 from domain import followups as fu_svc
 from domain import notices as svc
 from domain.access import Principal, Role
+from domain.campaigns import CampaignCounts
 from domain.issues import Issue, IssueQuery
 from lookback.bootstrap import App
+
+
+def readable_campaigns(user: Principal, lb: App, *, status: str | None = None,
+                       kind: str | None = None) -> list[CampaignCounts]:
+    """The campaigns ``user`` sees, oldest first, with their counts: an office's staff those of
+    their office and the offices below it (``access.in_territory`` of the owner's territory);
+    only those of ``status`` / ``kind`` when given."""
+    with lb.read_uow_factory()() as uow:
+        rows = uow.campaigns.all_counts()
+    return [r for r in rows if (status is None or r.campaign.status == status)
+            and (kind is None or r.campaign.kind == kind)
+            and access.in_territory(user, r.campaign.territory)]
 
 
 def issue_ids_of(n: svc.Notice) -> list[int]:

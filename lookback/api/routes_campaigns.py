@@ -13,7 +13,7 @@ from domain.clock import china_date
 from domain.errors import NotFoundError
 from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
 from lookback.api.schemas import CampaignList, CampaignPublic, DrawVerification, Health
-from lookback.scope import readable_overdue
+from lookback.scope import readable_campaigns, readable_overdue
 from storage import migrate
 
 router = APIRouter()
@@ -41,12 +41,7 @@ def list_campaigns(lb: AppDep, user: UserDep, page: PageDep,
                    status: Annotated[str | None, Query(max_length=20)] = None,
                    kind: Annotated[str | None, Query(max_length=20)] = None) -> CampaignList:
     """Campaigns, newest first, filtered by status (draft, launched, closed) and kind."""
-    with lb.read_uow_factory()() as uow:
-        rows = uow.campaigns.all_counts()
-    # an office's staff see the campaigns of their office and the offices below it
-    rows = [r for r in rows if (status is None or r.campaign.status == status)
-            and (kind is None or r.campaign.kind == kind)
-            and access.in_territory(user, r.campaign.territory)]
+    rows = readable_campaigns(user, lb, status=status, kind=kind)
     return CampaignList(**page.meta(len(rows)), items=[_public(r) for r in page.slice(rows)])
 
 

@@ -44,6 +44,7 @@ from domain.plan import (
 from domain.registers import CATEGORY_ZH, Category, RiskLevel
 from lookback.bootstrap import App
 from lookback.draw_files import FRAME_FILE, RECORD_FILE, frame_csv, record_json
+from lookback.scope import readable_campaigns
 from lookback.web import text
 from lookback.web.console.base import PER_PAGE, Who, check_csrf, guard, lb_of, pager, render, staff
 from lookback.web.pages import _lang
@@ -236,10 +237,8 @@ def campaign_list(request: Request, page: int = 1, status: str = "") -> Response
     who = staff(request)
     if isinstance(who, Response):
         return who
-    with lb_of(request).read_uow_factory()() as uow:
-        rows = uow.campaigns.all_counts()
-    rows = [r for r in reversed(rows) if access.in_territory(who[0], r.campaign.territory)
-            and (status not in STATUSES or r.campaign.status == status)]
+    rows = readable_campaigns(who[0], lb_of(request),
+                              status=status if status in STATUSES else None)[::-1]
     pg = pager(page, len(rows), query=f"&status={status}" if status in STATUSES else "")
     return render(request, "console/campaigns.html", who, rows=rows[pg.offset:pg.offset + PER_PAGE],
                   chosen=status, statuses=STATUSES, may_plan=_may_plan(who[0]), **pg.context())
