@@ -365,8 +365,8 @@ def status(app: App, *, limit: int = 10) -> dict[str, Any]:
         upcoming = uow.followups.list(status="pending", kind=None, team=None, campaign_id=None,
                                       due_before=None, limit=limit)
         late = uow.followups.list(status="pending", kind=None, team=None, campaign_id=None,
-                                  due_before=svc.epoch(now) - 60, limit=limit)
-        late_total = uow.followups.count_pending(due_before=svc.epoch(now) - 60)
+                                  due_before=svc.epoch(now) - svc.FIRE_GRACE_SECONDS, limit=limit)
+        late_total = uow.followups.count_pending(due_before=svc.epoch(now) - svc.FIRE_GRACE_SECONDS)
     real_now = int(datetime.now(UTC).timestamp())
     return {
         "now": now.isoformat(),
