@@ -16,6 +16,7 @@ those — no second number, no gap, no orphan file (the PDF bytes live in the da
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -44,6 +45,11 @@ KIND_EN = {"rectification_order": "Rectification Order", "warning_talk": "Warnin
 ABBR = {"rectification_order": "责改", "warning_talk": "约谈", "followup_opinion": "复查",
         "circular": "通报", "draw_publication": "公示"}
 LOWER_OFFICES = "各省、自治区、直辖市食品安全委员会办公室"
+#: Where the public check page (``/verify/{code}``) is served when nothing else is configured
+#: (``LOOKBACK_PUBLIC_URL``): the address of ``lookback serve`` on this machine.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+#: Random bytes of a notice's check code: 16 give 22 URL-safe characters, not guessable.
+VERIFY_CODE_BYTES = 16
 
 
 def format_number(office_short: str, kind: str, year: int, seq: int) -> str:
@@ -80,6 +86,9 @@ class Notice:
     issued_at: datetime | None
     voided_at: datetime | None
     void_reason: str
+    #: The code of its public check page (``/verify/{code}``), printed as a QR code; None for
+    #: notices recorded before there was one (or without a public address).
+    verify_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,24 @@ class Target:
     issue_ids: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class NoticeQuery:
+    """What a register of notices is narrowed to (every field optional)."""
+
+    campaign_id: int | None = None
+    kind: str | None = None
+    status: str | None = None  # pending | issued | void
+    #: Part of the number or of the addressee's name (or a whole USCC).
+    text: str = ""
+    issued_from: date | None = None  # China's calendar days, both ends included
+    issued_to: date | None = None
+    #: Where they lie (an office's territory prefix; "" is the whole country): a notice to a
+    #: business lies where the business does, one to no business (a circular) where its
+    #: campaign's office does — ``campaigns`` lists the campaigns in the territory.
+    territory: str = ""
+    campaigns: tuple[int, ...] = ()
+
+
 class NoticeRepository(Protocol):
     def lock(self) -> None: ...
     def next_seq(self, office: str, kind: str, year: int) -> int: ...
@@ -102,8 +129,13 @@ class NoticeRepository(Protocol):
         ...
     def add(self, *, campaign_id: int | None, kind: str, lang: str, office: str, year: int,
             seq: int, number: str, target: str, addressee: str, uscc: str | None,
-            content: dict[str, Any], content_sha256: str, at: datetime) -> int: ...
+            content: dict[str, Any], content_sha256: str, at: datetime,
+            verify_code: str | None = None) -> int: ...
     def get(self, notice_id: int) -> Notice | None: ...
+    def by_verify_code(self, code: str) -> Notice | None: ...
+    def page(self, query: NoticeQuery, *, limit: int, offset: int) -> tuple[list[Notice], int]:
+        """One page of the notices that match ``query``, newest first, and how many match."""
+        ...
     def by_number(self, number: str) -> Notice | None: ...
     def by_pdf_sha256(self, sha: str) -> Notice | None: ...
     def by_content_sha256(self, sha: str) -> Notice | None: ...
@@ -384,11 +416,23 @@ def _check_kind_lang(kind: str, lang: str) -> None:
         raise BadArgumentError("--lang must be zh or en", "--lang应为zh或en")
 
 
+def new_verify_code() -> str:
+    """A fresh code for a notice's public check page: random, URL-safe, not its number."""
+    return secrets.token_urlsafe(VERIFY_CODE_BYTES)
+
+
+def verify_url(public_url: str, code: str) -> str:
+    """The address of a notice's public check page, which its QR code holds."""
+    return f"{public_url.rstrip('/')}/verify/{code}"
+
+
 def _record(uow: UnitOfWork, found: Sequence[Target], *, campaign_id: int | None,
             campaign: dict[str, Any], office: str, office_short: str, kind: str, lang: str,
-            now: datetime, actor: str) -> None:
+            now: datetime, actor: str, public_url: str | None = None) -> None:
     """Number and record a notice for each target not on record yet (in the caller's
-    transaction, after ``uow.notices.lock()``)."""
+    transaction, after ``uow.notices.lock()``). With ``public_url``, each gets a check code and
+    its content the address of its check page (``verify_url``): part of what is hashed and
+    rendered, so the PDF prints it as a QR code and a re-render is the same."""
     done = uow.notices.existing_targets(campaign_id, kind, lang)
     today = china_date(now)  # the document's date and its number's year are China's
     talked = _named_issues(done, lang) if kind == "warning_talk" else {}
@@ -405,16 +449,19 @@ def _record(uow: UnitOfWork, found: Sequence[Target], *, campaign_id: int | None
             seen.update(t.issue_ids)
         seq = uow.notices.next_seq(office, kind, today.year)
         number = format_number(office_short, kind, today.year, seq)
+        code = new_verify_code() if public_url else None
         content = {"kind": kind, "lang": lang, "number": number, "office": office,
                    "office_short": office_short, "issued_on": today.isoformat(),
                    "campaign": campaign,
                    "addressee": {"name": t.addressee, **({"uscc": t.uscc} if t.uscc else {})},
-                   **t.body}
+                   **t.body,
+                   **({"verify_url": verify_url(public_url, code)}
+                      if public_url and code else {})}
         sha = content_sha256(content)
         nid = uow.notices.add(campaign_id=campaign_id, kind=kind, lang=lang, office=office,
                               year=today.year, seq=seq, number=number, target=key,
                               addressee=t.addressee, uscc=t.uscc, content=content,
-                              content_sha256=sha, at=now)
+                              content_sha256=sha, at=now, verify_code=code)
         uow.events.append(at=now, actor=actor, kind="notice.recorded", entity=f"notice:{nid}",
                           payload={"number": number, "kind": kind, "lang": lang,
                                    "addressee": t.addressee, "content_sha256": sha,
@@ -423,9 +470,10 @@ def _record(uow: UnitOfWork, found: Sequence[Target], *, campaign_id: int | None
 
 
 def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Callable[[], UnitOfWork],
-                   clock: Clock, actor: str) -> list[int]:
+                   clock: Clock, actor: str, public_url: str | None = None) -> list[int]:
     """Step 1: number and record the notices still to issue; returns every pending notice id of
-    this campaign and kind (those recorded now and any left by an interrupted run)."""
+    this campaign and kind (those recorded now and any left by an interrupted run). With
+    ``public_url`` (where ``/verify/{code}`` is served) each new notice carries a QR code."""
     _check_kind_lang(kind, lang)
     now = clock.now()
     with uow_factory() as uow:
@@ -439,7 +487,7 @@ def record_notices(campaign_id: int, kind: str, lang: str, *, uow_factory: Calla
         _record(uow, targets(uow, campaign_id, kind, china_date(now)), campaign_id=campaign_id,
                 campaign={"id": c.id, "title": c.title}, office=c.office,
                 office_short=c.office_short or c.office, kind=kind, lang=lang, now=now,
-                actor=actor)
+                actor=actor, public_url=public_url)
         uow.commit()
     with uow_factory() as read:
         return read.notices.pending(campaign_id, kind)
@@ -469,7 +517,7 @@ def supervision_targets(uow: UnitOfWork, *, office: str) -> list[Target]:
 
 def record_supervision_orders(lang: str, *, office: str, office_short: str | None = None,
                               uow_factory: Callable[[], UnitOfWork], clock: Clock,
-                              actor: str) -> list[int]:
+                              actor: str, public_url: str | None = None) -> list[int]:
     """Step 1 for the findings of routine supervision: number and record a rectification order
     (责令整改通知书) per business for its open supervision issues, in ``office``'s series; returns
     every pending one (those recorded now and any left by an interrupted run)."""
@@ -483,7 +531,7 @@ def record_supervision_orders(lang: str, *, office: str, office_short: str | Non
         _record(uow, supervision_targets(uow, office=office.strip()), campaign_id=None,
                 campaign={"id": None, "title": SUPERVISION_TITLE[lang]}, office=office.strip(),
                 office_short=(office_short or office).strip(), kind="rectification_order",
-                lang=lang, now=now, actor=actor)
+                lang=lang, now=now, actor=actor, public_url=public_url)
         uow.commit()
     with uow_factory() as read:
         return read.notices.pending_without_campaign("rectification_order")
@@ -575,3 +623,48 @@ def verify_pdf(pdf: bytes, *, extract: Callable[[bytes], dict[str, Any] | None],
     return NoticeCheck(True, "valid", n, f"OK: notice {n.number} to {n.addressee}, issued "
                        f"{n.issued_at:%Y-%m-%d}", f"核验通过：文书{n.number}，发往{n.addressee}，"
                        f"签发于{n.issued_at:%Y-%m-%d}")
+
+
+# --- the public check page ----------------------------------------------------------------------
+
+def mask_name(name: str) -> str:
+    """An addressee's name as the public check page shows it: the first two and the last two
+    characters, the rest as ``*`` (shorter names keep less: one at each end, or only the
+    first), so that whoever holds the paper recognises it and nobody else learns it."""
+    name = name.strip()
+    if len(name) <= 2:
+        return name[:1] + "*" * (len(name) - 1) if name else ""
+    if len(name) <= 5:
+        return name[0] + "*" * (len(name) - 2) + name[-1]
+    return name[:2] + "*" * (len(name) - 4) + name[-2:]
+
+
+@dataclass(frozen=True)
+class PublicCheck:
+    """What anyone holding a notice may learn from its QR code: nothing but whether it stands."""
+
+    number: str
+    office: str
+    issued_on: date
+    status: str  # valid | void
+    voided_on: date | None
+    addressee: str  # masked (mask_name); a USCC is never shown
+
+
+def public_check(code: str, *, uow_factory: Callable[[], UnitOfWork]) -> PublicCheck | None:
+    """The public facts of the issued (or since voided) notice with check code ``code`` (its
+    date as printed on it); None for an unknown code and for a notice not issued yet (nobody
+    can hold its paper)."""
+    if not code:
+        return None
+    with uow_factory() as uow:
+        n = uow.notices.by_verify_code(code)
+    if n is None or n.status not in ("issued", "void") or n.issued_at is None:
+        return None
+    return PublicCheck(
+        number=n.number, office=str(n.content.get("office", "")),
+        issued_on=date.fromisoformat(str(n.content.get("issued_on") or
+                                         china_date(n.issued_at).isoformat())[:10]),
+        status="void" if n.status == "void" else "valid",
+        voided_on=china_date(n.voided_at) if n.voided_at is not None else None,
+        addressee=mask_name(n.addressee))

@@ -82,7 +82,8 @@ def run_issuing(steps: IssuingSteps, *, workers: int = 1, chunk: int = CHUNK) ->
 @dataclass(frozen=True)
 class InProcessSteps:
     """The steps as plain calls; no campaign means routine supervision's rectification orders,
-    numbered in ``office``'s series."""
+    numbered in ``office``'s series. ``public_url``: where the QR codes of new notices point
+    (default: ``LOOKBACK_PUBLIC_URL``, see ``flows.wiring.public_url``)."""
 
     campaign_id: int | None
     kind: str
@@ -92,16 +93,20 @@ class InProcessSteps:
     actor: str
     office: str | None = None
     office_short: str | None = None
+    public_url: str | None = None
 
     def record(self) -> list[int]:
+        from flows.wiring import public_url
+
+        base = self.public_url or public_url()
         if self.campaign_id is None:
             return svc.record_supervision_orders(self.lang, office=self.office or "",
                                                  office_short=self.office_short,
                                                  uow_factory=self.uow_factory, clock=self.clock,
-                                                 actor=self.actor)
+                                                 actor=self.actor, public_url=base)
         return svc.record_notices(self.campaign_id, self.kind, self.lang,
                                   uow_factory=self.uow_factory, clock=self.clock,
-                                  actor=self.actor)
+                                  actor=self.actor, public_url=base)
 
     def load(self, ids: list[int]) -> Contents:
         return pending_contents(ids, uow_factory=self.uow_factory)
@@ -122,7 +127,7 @@ def issued_numbers(ids: Sequence[int], *, uow_factory: Callable[[], UnitOfWork])
 
 def issue_inline(campaign_id: int, kind: str, lang: str, *,
                  uow_factory: Callable[[], UnitOfWork], clock: Clock, actor: str,
-                 chunk: int = CHUNK) -> dict[str, Any]:
+                 chunk: int = CHUNK, public_url: str | None = None) -> dict[str, Any]:
     """Number, render and store the notices of one kind for a campaign, here and now."""
-    return run_issuing(InProcessSteps(campaign_id, kind, lang, uow_factory, clock, actor),
-                       chunk=chunk)
+    return run_issuing(InProcessSteps(campaign_id, kind, lang, uow_factory, clock, actor,
+                                      public_url=public_url), chunk=chunk)

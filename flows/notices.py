@@ -17,7 +17,7 @@ from domain.errors import BadArgumentError
 from flows.issuing import CHUNK, issued_numbers, pending_contents, pending_ids, run_issuing
 from flows.launch import RETRY
 from flows.render_worker import render_chunk
-from flows.wiring import clock_for, publish_result, run_flow, uow_for
+from flows.wiring import clock_for, public_url, publish_result, run_flow, uow_for
 
 
 @task(name="record-notices", **RETRY)
@@ -34,9 +34,10 @@ def record_task(campaign_id: int | None, kind: str, lang: str,
         return svc.record_supervision_orders(lang, office=office or "",
                                              office_short=office_short,
                                              uow_factory=uow_for(),
-                                             clock=clock_for(now_iso), actor=actor)
+                                             clock=clock_for(now_iso), actor=actor,
+                                             public_url=public_url())
     return svc.record_notices(campaign_id, kind, lang, uow_factory=uow_for(),
-                              clock=clock_for(now_iso), actor=actor)
+                              clock=clock_for(now_iso), actor=actor, public_url=public_url())
 
 
 # No input hashing for cache keys: these tasks carry whole notices and PDFs.

@@ -27,6 +27,7 @@ from storage.uow import SqlUnitOfWork
 
 URL_VARIABLE = "LOOKBACK_DATABASE_URL"
 SECRET_VARIABLE = "LOOKBACK_DATABASE_SECRET"
+PUBLIC_URL_VARIABLE = "LOOKBACK_PUBLIC_URL"
 
 
 class NoDatabaseError(LookbackError):
@@ -81,6 +82,14 @@ def uow_for(url: str | None = None) -> Callable[[], SqlUnitOfWork]:
     """Units of work on ``url``, by default this process's database (:func:`database_url`)."""
     engine = engine_for(url or database_url())
     return lambda: SqlUnitOfWork(engine)
+
+
+def public_url() -> str:
+    """Where this deployment's public check page (``/verify/{code}``) is served, which a new
+    notice's QR code points to: ``LOOKBACK_PUBLIC_URL``, as the API's settings read it."""
+    from domain.notices import DEFAULT_PUBLIC_URL
+
+    return (os.environ.get(PUBLIC_URL_VARIABLE, "").strip() or DEFAULT_PUBLIC_URL).rstrip("/")
 
 
 def clock_for(now_iso: str | None) -> Clock:

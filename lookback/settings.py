@@ -11,6 +11,7 @@ from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import BadArgumentError
+from domain.notices import DEFAULT_PUBLIC_URL
 
 Lang = Literal["en", "zh"]
 
@@ -34,6 +35,20 @@ class Settings(BaseSettings):
     # Evidence the API accepts, in megabytes: per issue, and per business over all its issues.
     evidence_quota_issue_mb: int = 100
     evidence_quota_business_mb: int = 1000
+    # Where the public check page of a notice (/verify/{code}) is reached from the internet:
+    # the QR code on each new notice points there (LOOKBACK_PUBLIC_URL; workers need it too).
+    public_url: str = DEFAULT_PUBLIC_URL
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _check_public_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return DEFAULT_PUBLIC_URL
+            if not value.strip().lower().startswith(("http://", "https://")):
+                raise ValueError(f"{value!r} is not an http:// or https:// URL")
+            return value.strip().rstrip("/")
+        return value
 
     @field_validator("server", mode="before")
     @classmethod

@@ -5,7 +5,9 @@ writes a PDF/A-3b with WeasyPrint. The fonts are the Noto CJK families of the De
 ``fonts-noto-cjk`` (subsets embedded); ``render`` refuses to run without them rather than print
 boxes. The canonical JSON of the content is attached to the PDF as ``notice.json`` (AFRelationship
 ``Source``), so ``extract_content(pdf)`` gets it back, and its SHA-256 is printed on every page as
-the verification code (``verification_code(content_sha256(content))``).
+the verification code (``verification_code(content_sha256(content))``). A notice whose content
+has a ``verify_url`` (its public check page) carries it as a QR code on every page
+(:func:`qr_data_uri`), captioned 扫码核验 / Scan to verify.
 
 Rendering is deterministic: the same content gives the same bytes (dates in the PDF come from
 ``issued_on``, never from the clock).
@@ -37,6 +39,7 @@ Common keys (every kind)::
                 {"name": "各省、自治区、直辖市食品安全委员会办公室"}; optional for draw_publication)
     addressee_address  str, optional: the address when it is not in addressee.address
     contact     str, optional: contact person and telephone (联系人及电话)
+    verify_url  str, optional: the notice's public check page, printed as a QR code
     cc          [str], optional: copied offices (抄送)
 
 An issue (in ``issues`` and ``issue``)::
@@ -97,6 +100,7 @@ date (成文日期) is ``二〇二六年十一月二十九日`` (zh) / ``29 Nove
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
@@ -110,6 +114,7 @@ from typing import Any
 
 import jinja2
 import pypdf
+import segno
 import weasyprint
 from weasyprint.text.fonts import FontConfiguration
 
@@ -288,6 +293,15 @@ def verification_code(sha: str) -> str:
         raise BadArgumentError(f"not a SHA-256 hex digest: {sha!r}",
                                f"不是SHA-256十六进制摘要：{sha!r}")
     return "-".join(head[i:i + 4] for i in range(0, 20, 4))
+
+
+def qr_data_uri(url: str) -> str:
+    """``url`` as a QR code (error correction M, the standard quiet zone): a PNG of one pixel
+    per module scaled 8 times, as a ``data:`` URL the template embeds (no file, no network).
+    The same URL always gives the same bytes, so a notice re-rendered is identical."""
+    buffer = BytesIO()
+    segno.make_qr(url, error="m").save(buffer, kind="png", scale=8, border=4)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,6 +537,8 @@ def _fill(template: jinja2.Template, content: dict[str, Any]) -> str:
     extra: dict[str, Any] = {}
     if content["kind"] == "circular":
         extra["charts"] = _circular_charts(content, lang)
+    qr = content.get("verify_url")
+    extra["qr"] = qr_data_uri(str(qr)) if qr else None
     return template.render(
         c=content,
         lang=lang,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import and_, false, func, insert, or_, select, text, update
 
-from domain.notices import Notice, canonical
+from domain.clock import CHINA_TZ
+from domain.notices import Notice, NoticeQuery, canonical
+from domain.offices import Territory
 from storage.repositories import SqlRepository, _chunks, fits_id
-from storage.tables import NoticePdfRow, NoticeRow
+from storage.tables import BusinessRow, NoticePdfRow, NoticeRow
 
 _LOCK_KEY = 7_041_643
 
@@ -20,7 +22,49 @@ def _notice(r: NoticeRow) -> Notice:
     assert r.id is not None
     return Notice(r.id, r.campaign_id, r.kind, r.lang, r.number, r.addressee, r.uscc, r.status,
                   json.loads(r.content_json), r.content_sha256, r.pdf_sha256, r.pdf_size,
-                  r.created_at, r.issued_at, r.voided_at, r.void_reason)
+                  r.created_at, r.issued_at, r.voided_at, r.void_reason, r.verify_code)
+
+
+def _china_midnight(day: date) -> datetime:
+    """The instant China's calendar day ``day`` begins."""
+    return datetime.combine(day, time(), tzinfo=CHINA_TZ)
+
+
+def _like(text_: str) -> str:
+    """A LIKE pattern for ``text_`` anywhere, its wildcards taken literally."""
+    escaped = text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(q: NoticeQuery) -> list[Any]:
+    """The WHERE clauses of a register query (see ``NoticeQuery``)."""
+    cond: list[Any] = []
+    if q.campaign_id is not None:
+        cond.append(NoticeRow.campaign_id == q.campaign_id)
+    if q.kind is not None:
+        cond.append(NoticeRow.kind == q.kind)
+    if q.status is not None:
+        cond.append(NoticeRow.status == q.status)
+    if q.text.strip():
+        pattern = _like(q.text.strip())
+        cond.append(or_(NoticeRow.number.like(pattern, escape="\\"),  # type: ignore[attr-defined]
+                        NoticeRow.addressee.like(pattern, escape="\\"),  # type: ignore[attr-defined]
+                        NoticeRow.uscc == q.text.strip().upper()))
+    if q.issued_from is not None:
+        cond.append(NoticeRow.issued_at >= _china_midnight(q.issued_from))  # type: ignore[operator]
+    if q.issued_to is not None:
+        cond.append(NoticeRow.issued_at <  # type: ignore[operator]
+                    _china_midnight(q.issued_to + timedelta(days=1)))
+    bounds = Territory(q.territory).code_range() if q.territory else None
+    if bounds is not None:  # a code range, which the index on region_code answers
+        low, high = bounds
+        to_business = and_(NoticeRow.uscc.is_not(None),  # type: ignore[union-attr]
+                           BusinessRow.region_code >= low, BusinessRow.region_code < high)
+        to_none = (and_(NoticeRow.uscc.is_(None),  # type: ignore[union-attr]
+                        NoticeRow.campaign_id.in_(list(q.campaigns)))  # type: ignore[union-attr]
+                   if q.campaigns else false())
+        cond.append(or_(to_business, to_none))
+    return cond
 
 
 class SqlNoticeRepository(SqlRepository):
@@ -47,12 +91,14 @@ class SqlNoticeRepository(SqlRepository):
 
     def add(self, *, campaign_id: int | None, kind: str, lang: str, office: str, year: int,
             seq: int, number: str, target: str, addressee: str, uscc: str | None,
-            content: dict[str, Any], content_sha256: str, at: datetime) -> int:
+            content: dict[str, Any], content_sha256: str, at: datetime,
+            verify_code: str | None = None) -> int:
         return int(self._conn.execute(insert(NoticeRow).values(
             campaign_id=campaign_id, kind=kind, lang=lang, office=office, year=year, seq=seq,
             number=number, target=target[:500], addressee=addressee[:300], uscc=uscc,
             content_json=canonical(content), content_sha256=content_sha256, status="pending",
-            created_at=at, void_reason="").returning(NoticeRow.id)).scalar_one())
+            created_at=at, void_reason="", verify_code=verify_code)
+            .returning(NoticeRow.id)).scalar_one())
 
     def _one(self, *cond: Any) -> Notice | None:
         row = self.session.scalars(select(NoticeRow).where(*cond)
@@ -74,6 +120,21 @@ class SqlNoticeRepository(SqlRepository):
 
     def by_content_sha256(self, sha: str) -> Notice | None:
         return self._one(NoticeRow.content_sha256 == sha)
+
+    def by_verify_code(self, code: str) -> Notice | None:
+        return self._one(NoticeRow.verify_code == code)
+
+    def page(self, query: NoticeQuery, *, limit: int, offset: int) -> tuple[list[Notice], int]:
+        """One page of the register, newest first (by number order, then id), and the count of
+        every match: filters, territory and paging all in SQL."""
+        cond = _conditions(query)
+        joined = select(NoticeRow).outerjoin(BusinessRow,
+                                             BusinessRow.uscc == NoticeRow.uscc)  # type: ignore[arg-type]
+        total = int(self._conn.execute(
+            select(func.count()).select_from(joined.where(*cond).subquery())).scalar_one())
+        stmt = (joined.where(*cond).order_by(NoticeRow.id.desc())  # type: ignore[union-attr]
+                .limit(limit).offset(offset).execution_options(populate_existing=True))
+        return [_notice(r) for r in self.session.scalars(stmt).all()], total
 
     def pending(self, campaign_id: int | None, kind: str | None) -> list[int]:
         cond: list[Any] = [NoticeRow.status == "pending"]

@@ -361,6 +361,8 @@ class NoticeRow(SQLModel, table=True):
     issued_at: datetime | None = None
     voided_at: datetime | None = None
     void_reason: str = Field(default="", max_length=1000)
+    # the code of its public check page (/verify/{code}), printed as a QR code; None before
+    verify_code: str | None = Field(default=None, max_length=32, unique=True, index=True)
 
 
 class NoticePdfRow(SQLModel, table=True):

@@ -95,7 +95,7 @@ def create_app(lb: App) -> FastAPI:
         routes_notices,
         routes_supervision,
     )
-    from lookback.web import console, pages
+    from lookback.web import console, pages, verify
 
     api = FastAPI(title="Lookback", version="1", description=DESCRIPTION, lifespan=_lifespan)
     api.state.lookback = lb
@@ -111,6 +111,7 @@ def create_app(lb: App) -> FastAPI:
     api.include_router(routes_supervision.router)
     api.include_router(pages.router)
     api.include_router(console.router)
+    api.include_router(verify.router)
     api.mount("/app/static", pages.static_files(), name="static")
     api.add_middleware(Idempotency, lb=lb)  # inside the body limit: what it buffers is bounded
     api.add_middleware(BodyLimit)

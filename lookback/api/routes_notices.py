@@ -168,7 +168,7 @@ def issue_notices(campaign_id: int, body: NoticeIssueCreate, lb: AppDep, guard: 
         return JSONResponse(NoticeJob(**job).model_dump(), status_code=202,
                             headers={"Location": f"/jobs/{job['id']}"})
     result = issue_inline(campaign_id, body.kind, body.lang, uow_factory=lb.uow_factory(),
-                          clock=lb.clock, actor=user.actor)
+                          clock=lb.clock, actor=user.actor, public_url=lb.settings.public_url)
     return NoticesIssued(**result)
 
 

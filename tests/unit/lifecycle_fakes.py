@@ -358,11 +358,12 @@ class FakeNotices(_Repo):
 
     def add(self, *, campaign_id: int | None, kind: str, lang: str, office: str, year: int,
             seq: int, number: str, target: str, addressee: str, uscc: str | None,
-            content: dict[str, Any], content_sha256: str, at: datetime) -> int:
+            content: dict[str, Any], content_sha256: str, at: datetime,
+            verify_code: str | None = None) -> int:
         n = _next(self.w.notices)
         self.w.notices[n] = Notice(n, campaign_id, kind, lang, number, addressee, uscc,
                                    "pending", content, content_sha256, None, None, at, None,
-                                   None, "")
+                                   None, "", verify_code)
         self.w.notice_targets[n] = target
         return n
 
