@@ -38,8 +38,8 @@ from _common import add_root_to_path, arg_parser, connect, print_json, run_cli, 
 
 GOAL = 1.0
 TODAY = date(2026, 12, 7)
-STATUSES = ["open"] * 30 + ["reported"] * 15 + ["verified"] * 40 + ["overdue"] * 10 + \
-    ["notified"] * 5
+STATUSES = ["open"] * 30 + ["rectification_reported"] * 15 + ["verified"] * 40 + \
+    ["overdue"] * 10 + ["notified"] * 5
 
 
 def build(db: Path, work: Path, *, businesses: int, issues: int, supervision: int,

@@ -47,5 +47,6 @@ $PY bench/cli_startup.py --runs 2
 $PY bench/flow_cost.py --runs 1
 $PY bench/notice_workers.py --notices 20
 $PY bench/rollup.py --businesses 20000 --issues 2000 --supervision 2000 --runs 2
+$PY bench/console_dashboard.py --businesses 20000 --issues 2000 --supervision 2000 --runs 2
 $PY bench/web_first_load.py --visits 200
 $PY bench/web_pages.py --users 3 --seconds 2

@@ -43,6 +43,12 @@ class BusinessRow(SQLModel, table=True):
     """A food business (食品生产经营主体 / 包保主体), keyed by its USCC."""
 
     __tablename__ = "business"
+    # The roll-up and the dashboard read these without the table (migration 0016): the region,
+    # status and staffing of every business in region order, and the region of a business
+    # looked up by its key.
+    __table_args__ = (Index("ix_business_rollup", "region_code", "status", "covered",
+                            "director", "officer"),
+                      Index("ix_business_uscc_region", "uscc", "region_code"))
 
     uscc: str = Field(primary_key=True, max_length=18)
     name: str = Field(max_length=200)
@@ -238,7 +244,14 @@ class IssueRow(SQLModel, table=True):
 
     __tablename__ = "issue"
     __table_args__ = (UniqueConstraint("campaign_id", "uscc", "item_id",
-                                       name="uq_issue_business_item"),)
+                                       name="uq_issue_business_item"),
+                      # the roll-up's scan of the issues, in business order (migration 0016)
+                      Index("ix_issue_rollup", "uscc", "campaign_id", "status", "on_time",
+                            "due_on", "escalation"),
+                      # the dashboard: overdue oldest first, and found / reported per day
+                      Index("ix_issue_due_status", "due_on", "status"),
+                      Index("ix_issue_found_on", "found_on"),
+                      Index("ix_issue_reported_on", "reported_on"))
 
     id: int | None = Field(default=None, primary_key=True)
     # A campaign visit's issue has campaign and visit; a supervision finding has its
@@ -446,7 +459,9 @@ class SupervisionVisitRow(SQLModel, table=True):
     """A routine supervision visit (包保督导) an assigned official owes a business in a period."""
 
     __tablename__ = "supervision_visit"
-    __table_args__ = (UniqueConstraint("cadre_id", "uscc", "period", name="uq_supervision_period"),)
+    __table_args__ = (UniqueConstraint("cadre_id", "uscc", "period", name="uq_supervision_period"),
+                      # the roll-up's scan of a period's visits (migration 0016)
+                      Index("ix_supervision_visit_period_cover", "period_end", "uscc", "status"))
 
     id: int | None = Field(default=None, primary_key=True)
     cadre_id: str = Field(foreign_key="cadre.cadre_id", max_length=64, index=True)
