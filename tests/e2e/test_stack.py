@@ -245,6 +245,50 @@ def test_a_run_whose_heartbeats_stop_is_marked_crashed(up: Stack) -> None:
                        env=env, capture_output=True, timeout=120, check=True)
 
 
+def test_the_consoles_launch_shows_the_prefect_run(up: Stack) -> None:
+    """The office console's Launch, with the stack running: the launch is submitted to the
+    `launch-campaign` deployment and the page's progress is the flow run's own state, followed
+    until COMPLETED, with a link to the run in the Prefect UI."""
+    import re
+
+    created = up.json("campaign", "create", str(up.folder / "plan.toml"))
+    cid = created["campaign_id"]
+    first = up.json("users", "add", "stack-planner", "--role", "planner")["initial_password"]
+    api = f"http://127.0.0.1:{up.api_port}"
+    with httpx.Client(base_url=api, timeout=30) as c:
+        form = c.get("/app/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None, form.text[:300]
+        done = c.post("/app/login", data={"name": "stack-planner", "password": first,
+                                          "new_password": "灶台-留样-每周排查-2026",
+                                          "csrf": token[1], "next": "/app/office"})
+        assert done.status_code == 303 and "lookback_session" in c.cookies, done.text[:300]
+        page = c.get(f"/app/office/campaigns/{cid}")
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+        assert page.status_code == 200 and csrf is not None
+        answer = c.post(f"/app/office/campaigns/{cid}/launch",
+                        headers={"X-CSRF-Token": csrf[1], "Idempotency-Key": "stack-launch-1"})
+        assert answer.status_code == 200, answer.text[:500]
+        run = re.search(r"progress\?run=([0-9a-f-]{36})", answer.text)
+        assert run is not None, answer.text[:800]
+        assert f"/runs/flow-run/{run[1]}" in answer.text  # the link to the run in the UI
+        deadline, state, fragment = time.monotonic() + 180, "", answer.text
+        while time.monotonic() < deadline:
+            found = re.search(r'data-state="([A-Z]+)"', fragment)
+            state = found[1] if found else ""
+            if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                break
+            time.sleep(1)
+            fragment = c.get(f"/app/office/campaigns/{cid}/progress",
+                             params={"run": run[1]}).text
+        assert state == "COMPLETED", fragment[:800]
+    prefect = f"http://127.0.0.1:{up.prefect_port}/api"
+    flow_run = httpx.get(f"{prefect}/flow_runs/{run[1]}", timeout=10).json()
+    assert flow_run["state"]["type"] == "COMPLETED"
+    assert flow_run["parameters"]["campaign_id"] == cid and flow_run["deployment_id"]
+    assert up.json("campaign", "show", str(cid))["status"] == "launched"
+
+
 def test_down_stops_every_part(up: Stack) -> None:
     state = stack.read_state(up.data.resolve())
     assert state is not None

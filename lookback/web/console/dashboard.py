@@ -14,6 +14,7 @@ from domain import dashboard as dash
 from domain.access import Action
 from domain.errors import NotFoundError
 from domain.issues import IssueQuery
+from domain.notices import NoticeQuery
 from domain.vocabulary import LADDER, LADDER_ZH
 from lookback.scope import readable_issues
 from lookback.web import pages, text
@@ -156,8 +157,8 @@ def issue_page(request: Request, issue_id: int) -> Response:
         evidence = uow.fieldwork.evidence_of(issue_id)
         lookbacks = uow.followups.of_issue(issue_id)
         business = uow.registers.get_business(i.uscc)
-        notices = [n for n in uow.notices.list_notices(i.campaign_id, None)
-                   if n.uscc == i.uscc] if i.campaign_id is not None else []
+        notices = uow.notices.page(NoticeQuery(campaign_id=i.campaign_id, text=i.uscc),
+                                   limit=100, offset=0)[0] if i.campaign_id is not None else []
     return render(request, "console/dashboard_issue.html", who, i=i, events=events,
                   evidence=evidence, lookbacks=lookbacks, business=business, notices=notices,
                   ladder_name=_ladder(request))
