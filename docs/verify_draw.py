@@ -5,8 +5,10 @@ Usage:  python verify_draw.py record.json frame.csv      (Python 3.10 or later)
 
 The script re-implements the algorithm described in docs/draw.md ("lookback-draw/1") from scratch:
 it hashes the frame, recomputes every stage of the draw, the inspection teams, the visit
-assignments and every recorded extension, and compares them with the record. It prints "OK" and
-the counts, or the first difference it finds and exits with status 1. It imports nothing from
+assignments and every recorded extension, and compares them with the record. When the record
+carries a commitment ("lookback-seed/1"), it also checks that the seed derives from the committed
+frame hash and the public beacon value, and that the commitment predates the beacon. It prints
+"OK" and the counts, or the first difference it finds and exits with status 1. It imports nothing from
 Lookback, so it can be audited (and re-written in any language) on its own.
 """
 
@@ -16,12 +18,16 @@ import hashlib
 import hmac
 import json
 import sys
+from datetime import date, datetime, timedelta
 from typing import Any
 
 ALGORITHM = "lookback-draw/1"
 HEADER = "kind,id,region,category,risk_level"
 RECORD_KEYS = {"algorithm", "seed", "params", "frame", "total", "stages", "teams", "assignments",
                "extensions"}
+SEED_DERIVATION = "lookback-seed/1"
+COMMITMENT_KEYS = {"seed_derivation", "frame_sha256", "committed_at", "committed_on", "beacon"}
+BEACON_KEYS = {"name", "published_on", "value"}
 PARAM_KEYS = {"seed", "stages", "provinces", "total", "fraction", "per_stratum", "strata",
               "allocation", "min_per_stratum", "risk_weights", "teams", "members", "avoidance"}
 
@@ -284,6 +290,52 @@ def recompute(p: dict[str, Any], businesses, homes, extensions) -> dict[str, Any
             "assignments": visits, "extensions": replayed}
 
 
+# --- the commitment ("Commitment and the public seed" in docs/draw.md) --------------------------
+
+def committed_seed(frame_sha256: str, beacon_value: str) -> str:
+    """SHA-256 of "lookback-seed/1|<frame sha256>|<beacon value>" (UTF-8), read as a big-endian
+    integer and written in decimal."""
+    text = "lookback-seed/1|" + frame_sha256 + "|" + beacon_value
+    return str(int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16))
+
+
+def check_commitment(record: dict[str, Any], frame_digest: str) -> str:
+    """Check the record's commitment; returns how the seed was fixed, for the OK line."""
+    c = record.get("commitment")
+    if c is None:
+        return "seed not committed"
+    if not isinstance(c, dict) or set(c) != COMMITMENT_KEYS:
+        raise Mismatch(f"commitment: expected the fields {sorted(COMMITMENT_KEYS)}, got "
+                       f"{sorted(c) if isinstance(c, dict) else c!r}")
+    beacon = c["beacon"]
+    if not isinstance(beacon, dict) or set(beacon) != BEACON_KEYS:
+        raise Mismatch(f"commitment.beacon: expected the fields {sorted(BEACON_KEYS)}")
+    same("commitment.seed_derivation", SEED_DERIVATION, c["seed_derivation"])
+    if c["frame_sha256"] != frame_digest:
+        raise Mismatch(f"commitment.frame_sha256: the frame file hashes to {frame_digest}, the "
+                       f"commitment says {c['frame_sha256']}")
+    if not isinstance(beacon["value"], str) or not beacon["value"]:
+        raise Mismatch("commitment.beacon.value: missing")
+    expected = committed_seed(c["frame_sha256"], beacon["value"])
+    if record["seed"] != expected:
+        raise Mismatch(f"seed: the committed frame hash and the beacon value give {expected}, "
+                       f"the record says {record['seed']}")
+    try:
+        utc = datetime.strptime(c["committed_at"], "%Y-%m-%dT%H:%M:%SZ")
+        published = date.fromisoformat(beacon["published_on"])
+    except (TypeError, ValueError) as e:
+        raise Mismatch(f"commitment: committed_at or beacon.published_on is malformed "
+                       f"({e})") from None
+    china_day = (utc + timedelta(hours=8)).date()  # China Standard Time, UTC+8 all year
+    same("commitment.committed_on (the China date of committed_at)", china_day.isoformat(),
+         c["committed_on"])
+    if not china_day < published:
+        raise Mismatch(f"commitment: committed on {china_day} (China), which is not before the "
+                       f"beacon's published_on {published}")
+    return (f"seed committed on {china_day} (China) before beacon {beacon['name']!r} published "
+            f"on {published}, derived from the frame hash and the beacon value")
+
+
 # --- comparing -------------------------------------------------------------------------------
 
 def same(what: str, recomputed: Any, recorded: Any) -> None:
@@ -303,7 +355,8 @@ def compare_picks(where: str, recomputed: list, recorded: list) -> None:
 
 def check(record: dict[str, Any], frame_path: str) -> str:
     same("algorithm", ALGORITHM, record.get("algorithm"))
-    same("record fields", sorted(RECORD_KEYS), sorted(set(record) - {"campaign"}))
+    same("record fields", sorted(RECORD_KEYS),
+         sorted(set(record) - {"campaign", "commitment"}))
     p = record["params"]
     same("params fields", sorted(PARAM_KEYS), sorted(p))
     same("seed (params.seed against seed)", p["seed"], record["seed"])
@@ -313,6 +366,7 @@ def check(record: dict[str, Any], frame_path: str) -> str:
                        f"{record['frame']['sha256']} (a row was changed, added or removed)")
     same("frame", {"sha256": digest, "businesses": len(businesses), "inspectors": len(homes)},
          record["frame"])
+    seed_note = check_commitment(record, digest)
 
     again = recompute(p, businesses, homes, record["extensions"])
     same("total", again["total"], record["total"])
@@ -350,7 +404,7 @@ def check(record: dict[str, Any], frame_path: str) -> str:
     return (f"OK: frame {digest} ({len(businesses)} businesses, {len(homes)} inspectors); "
             f"drawn: {', '.join(parts)}; {len(again['teams'])} teams of {p['members']}; "
             f"{len(again['assignments'])} visits assigned; "
-            f"{len(again['extensions'])} extension(s) replayed")
+            f"{len(again['extensions'])} extension(s) replayed; {seed_note}")
 
 
 def main(argv: list[str]) -> int:

@@ -11,10 +11,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from domain.clock import Clock
+from domain.clock import Clock, china_date
 from domain.errors import BadArgumentError, ConflictError, InputError, NotFoundError
 from domain.events import EventLog
 from domain.offices import Office
@@ -22,13 +22,19 @@ from domain.plan import Plan, parse_plan
 from domain.ports import Transaction
 from domain.sampling import (
     ALGORITHM,
+    BEACON_VALUE_MAX,
+    COMMITTED_AT_FORMAT,
     FRAME_HEADER,
+    SEED_DERIVATION,
     Draw,
     DrawParams,
     FrameBusiness,
     FrameInspector,
     Pick,
     StageResult,
+    beacon_seed,
+    commitment_difference,
+    commitment_summary,
     draw,
     extend,
     first_difference,
@@ -75,6 +81,41 @@ class FrozenFrame:
 
 
 @dataclass(frozen=True)
+class Commitment:
+    """A draw commitment (``lookback draw commit``): the frozen frame's SHA-256 and when it was
+    committed, the beacon the plan named in advance and, once entered, its published value."""
+
+    campaign_id: int
+    frame_sha256: str
+    committed_at: datetime  # UTC
+    beacon_name: str
+    published_on: date
+    beacon_value: str | None = None
+    value_entered_at: datetime | None = None
+
+    @property
+    def committed_on(self) -> date:
+        """The date in China when the frame was committed."""
+        return china_date(self.committed_at)
+
+    @property
+    def seed(self) -> str | None:
+        """The seed derived from the frame hash and the beacon value (None before the value)."""
+        if self.beacon_value is None:
+            return None
+        return beacon_seed(self.frame_sha256, self.beacon_value)
+
+    def as_record(self) -> dict[str, Any]:
+        """The ``commitment`` object of the draw record (docs/draw.md)."""
+        return {"seed_derivation": SEED_DERIVATION, "frame_sha256": self.frame_sha256,
+                "committed_at": self.committed_at.astimezone(UTC).strftime(COMMITTED_AT_FORMAT),
+                "committed_on": self.committed_on.isoformat(),
+                "beacon": {"name": self.beacon_name,
+                           "published_on": self.published_on.isoformat(),
+                           "value": self.beacon_value}}
+
+
+@dataclass(frozen=True)
 class CampaignCounts:
     campaign: Campaign
     frame_businesses: int | None
@@ -118,6 +159,14 @@ class CampaignRepository(Protocol):
     def add_team_members(self, campaign_id: int, rows: list[tuple[str, int, int]]) -> int: ...
     def add_visits(self, campaign_id: int, rows: list[tuple[str, int, str]]) -> int: ...
     def mark_launched(self, campaign_id: int, at: datetime) -> bool: ...
+    def get_commitment(self, campaign_id: int) -> Commitment | None: ...
+    def save_commitment_if_absent(self, commitment: Commitment) -> Commitment:
+        """Store the commitment unless one exists; returns the stored one."""
+        ...
+    def set_beacon_value(self, campaign_id: int, value: str, *, seed: str, at: datetime) -> bool:
+        """Store the beacon value and the derived seed while the campaign is a draft; False
+        when it is not (nothing changes then)."""
+        ...
     def set_status(self, campaign_id: int, status: str) -> None: ...
 
 
@@ -150,8 +199,7 @@ def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFacto
             "create it with `lookback campaign lookback SOURCE --plan PLAN.toml`",
             "该计划为回头看（kind = \"lookback\"），需针对已有督查：请用`lookback campaign lookback "
             "SOURCE --plan PLAN.toml`创建", code="lookback_needs_source")
-    seed_auto = plan.seed is None
-    seed = new_seed() if plan.seed is None else plan.seed
+    seed, seed_auto = _initial_seed(plan, new_seed)
     now = clock.now()
     with uow_factory() as uow:
         cid = uow.campaigns.add(plan, seed=seed, seed_auto=seed_auto, source=source,
@@ -162,6 +210,16 @@ def create_campaign(plan_text: str, *, source: str, uow_factory: UnitOfWorkFacto
                                    "office_id": office.id if office else None})
         uow.commit()
     return cid
+
+
+def _initial_seed(plan: Plan, new_seed: Callable[[], str]) -> tuple[str, bool]:
+    """(seed, drawn at random?) at creation. A beacon seed is unknown until the beacon's value
+    is entered after the commitment: the campaign's seed stays empty until then."""
+    if plan.beacon is not None:
+        return "", False
+    if plan.seed is None:
+        return new_seed(), True
+    return plan.seed, False
 
 
 def _scope_figures(plan: Plan | dict[str, Any]) -> tuple[str, list[str], list[str], list[str]]:
@@ -207,8 +265,7 @@ def create_lookback_campaign(source_id: int, plan_text: str, *, source: str,
             'campaign.kind = "lookback"',
             f"--plan：计划的类型为“{plan.kind}”；回头看的计划须为campaign.kind = \"lookback\"",
             code="not_a_lookback_plan")
-    seed_auto = plan.seed is None
-    seed = new_seed() if plan.seed is None else plan.seed
+    seed, seed_auto = _initial_seed(plan, new_seed)
     now = clock.now()
     with uow_factory() as uow:
         src = uow.campaigns.get(source_id)
@@ -298,6 +355,177 @@ def freeze_frame(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clo
     return stored
 
 
+# --- the commitment (seed fixed before the frame is known) ------------------------------------
+
+def get_commitment(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> Commitment | None:
+    with uow_factory() as uow:
+        if uow.campaigns.get(campaign_id) is None:
+            raise not_found(campaign_id)
+        return uow.campaigns.get_commitment(campaign_id)
+
+
+def _beacon(c: Campaign) -> tuple[str, date] | None:
+    """The beacon the campaign's plan names (name, published_on), or None for a plain seed."""
+    b = c.plan.get("beacon")
+    if not b:
+        return None
+    return str(b["name"]), date.fromisoformat(b["published_on"])
+
+
+def _plain_seed(c: Campaign) -> ConflictError:
+    return ConflictError(
+        f"campaign {c.id} has a plain seed ({c.seed}), fixed in its plan: there is nothing to "
+        "commit. To commit the frame before the seed is known, give the plan "
+        'campaign.seed = { beacon = "<public draw>", published_on = <date> } and create the '
+        "campaign again",
+        f"督查{c.id}的随机种子（{c.seed}）已在计划中确定，无需承诺。如需在种子产生前承诺抽样框，"
+        '请在计划中写明campaign.seed = { beacon = "公开开奖名称", published_on = 日期 }并重新创建督查',
+        code="seed_not_beacon")
+
+
+def commit_draw(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock,
+                actor: str = "system") -> Commitment:
+    """Freeze the frame now (the freeze the launch reuses) and commit to its SHA-256 before the
+    beacon that makes the seed is published. Safe to repeat: a second call returns the same
+    commitment and changes nothing."""
+    with uow_factory() as uow:
+        existing = uow.campaigns.get_commitment(campaign_id)
+        c = uow.campaigns.get(campaign_id)
+    if c is None:
+        raise not_found(campaign_id)
+    if existing is not None:
+        return existing
+    if c.status != "draft":
+        raise ConflictError(
+            f"campaign {campaign_id} is {c.status}; only a draft campaign can be committed",
+            f"督查{campaign_id}状态为{c.status}；只有草稿状态的督查可以承诺", code="not_draft")
+    beacon = _beacon(c)
+    if beacon is None:
+        raise _plain_seed(c)
+    name, published_on = beacon
+    now = clock.now().replace(microsecond=0)  # the record shows the instant to the second
+    today = china_date(now)
+    if today >= published_on:
+        raise ConflictError(
+            f"too late to commit campaign {campaign_id}: beacon \"{name}\" is published on "
+            f"{published_on} and today (China) is {today}; the commitment must come before the "
+            "beacon's date. Name a later public draw in campaign.seed and create the campaign "
+            "again",
+            f"督查{campaign_id}已无法承诺：“{name}”于{published_on}公布，今天（北京时间）是{today}；"
+            "承诺必须早于开奖公布日期。请在campaign.seed中改用更晚的公开开奖并重新创建督查",
+            code="commit_too_late")
+    frame = freeze_frame(campaign_id, uow_factory=uow_factory, clock=clock)
+    with uow_factory() as uow:
+        stored = uow.campaigns.save_commitment_if_absent(Commitment(
+            campaign_id, frame.sha256, now, name, published_on))
+        if stored.committed_at == now:
+            uow.events.append(at=now, actor=actor, kind="draw.committed",
+                              entity=f"campaign:{campaign_id}",
+                              payload={"frame_sha256": frame.sha256, "beacon": name,
+                                       "published_on": published_on.isoformat()})
+        uow.commit()
+    return stored
+
+
+def _clean_beacon_value(value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise BadArgumentError("VALUE: the beacon value is empty", "VALUE：开奖结果为空",
+                               code="bad_beacon_value")
+    if len(cleaned) > BEACON_VALUE_MAX or any(ord(ch) < 0x20 or ord(ch) == 0x7F
+                                              for ch in cleaned):
+        raise BadArgumentError(
+            f"VALUE: expected one line of at most {BEACON_VALUE_MAX} characters, as published",
+            f"VALUE：应为一行、不超过{BEACON_VALUE_MAX}个字符，与公布的开奖结果一致",
+            code="bad_beacon_value")
+    return cleaned
+
+
+def enter_beacon(campaign_id: int, value: str, *, uow_factory: UnitOfWorkFactory, clock: Clock,
+                 actor: str = "system") -> Commitment:
+    """Enter the published beacon value: the seed becomes ``beacon_seed(frame hash, value)``.
+
+    Needs the commitment, and the beacon's date reached (China date). Entering the same value
+    again changes nothing; a draft campaign's value may be corrected (each entry is logged), a
+    launched campaign's never."""
+    cleaned = _clean_beacon_value(value)
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+        commitment = uow.campaigns.get_commitment(campaign_id)
+    if c is None:
+        raise not_found(campaign_id)
+    if commitment is None:
+        if _beacon(c) is None:
+            raise _plain_seed(c)
+        raise ConflictError(
+            f"campaign {campaign_id} has no commitment: run `lookback draw commit {campaign_id}` "
+            "(before the beacon's published_on) first",
+            f"督查{campaign_id}尚未承诺：请先（在开奖公布日期之前）运行`lookback draw commit "
+            f"{campaign_id}`", code="not_committed")
+    if commitment.beacon_value == cleaned:
+        return commitment
+    now = clock.now()
+    today = china_date(now)
+    if today < commitment.published_on:
+        raise ConflictError(
+            f"beacon \"{commitment.beacon_name}\" is published on {commitment.published_on}; "
+            f"today (China) is {today}: enter its value on or after that date",
+            f"“{commitment.beacon_name}”于{commitment.published_on}公布，今天（北京时间）是{today}："
+            "请在公布当日或之后录入", code="beacon_not_published")
+    seed = beacon_seed(commitment.frame_sha256, cleaned)
+    with uow_factory() as uow:
+        if not uow.campaigns.set_beacon_value(campaign_id, cleaned, seed=seed, at=now):
+            raise ConflictError(
+                f"campaign {campaign_id} has been launched (drawn with beacon value "
+                f"{commitment.beacon_value!r}); its seed can no longer change",
+                f"督查{campaign_id}已启动（按开奖结果“{commitment.beacon_value}”抽取），随机种子不能再更改",
+                code="already_launched")
+        uow.events.append(at=now, actor=actor, kind="draw.beacon_entered",
+                          entity=f"campaign:{campaign_id}",
+                          payload={"beacon": commitment.beacon_name, "value": cleaned,
+                                   "previous": commitment.beacon_value, "seed": seed})
+        stored = uow.campaigns.get_commitment(campaign_id)
+        uow.commit()
+    assert stored is not None
+    return stored
+
+
+def check_seed_ready(c: Campaign, commitment: Commitment | None) -> None:
+    """Refuse to draw a beacon campaign before its commitment and beacon value are in."""
+    beacon = _beacon(c)
+    if beacon is None:
+        return
+    name, published_on = beacon
+    if commitment is None:
+        raise ConflictError(
+            f"campaign {c.id} takes its seed from beacon \"{name}\" (published on "
+            f"{published_on}) and has not been committed: run `lookback draw commit {c.id}` "
+            f"before {published_on}, then `lookback draw beacon {c.id} VALUE` once the value is "
+            "published",
+            f"督查{c.id}的随机种子来自“{name}”（{published_on}公布），尚未承诺：请在{published_on}之前"
+            f"运行`lookback draw commit {c.id}`，公布后再运行`lookback draw beacon {c.id} 开奖结果`",
+            code="not_committed")
+    if commitment.beacon_value is None:
+        raise ConflictError(
+            f"campaign {c.id} takes its seed from beacon \"{name}\" (published on "
+            f"{published_on}), whose value has not been entered: run `lookback draw beacon "
+            f"{c.id} VALUE` once it is published, then launch",
+            f"督查{c.id}的随机种子来自“{name}”（{published_on}公布），尚未录入开奖结果：公布后请运行"
+            f"`lookback draw beacon {c.id} 开奖结果`，再启动", code="beacon_value_missing")
+
+
+def ensure_seed_ready(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> None:
+    """Before a launch: a campaign not yet drawn must have its seed (see check_seed_ready)."""
+    with uow_factory() as uow:
+        c = uow.campaigns.get(campaign_id)
+        if c is None:
+            raise not_found(campaign_id)
+        if uow.campaigns.get_record(campaign_id) is not None:
+            return
+        commitment = uow.campaigns.get_commitment(campaign_id)
+    check_seed_ready(c, commitment)
+
+
 def _draw_from_record(record: dict[str, Any]) -> Draw:
     """Rebuild a Draw object from a stored record (for extensions)."""
     params = DrawParams.from_dict(record["params"])
@@ -323,15 +551,27 @@ def run_draw(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock) 
             return record
         c = uow.campaigns.get(campaign_id)
         frame = uow.campaigns.get_frame(campaign_id)
+        commitment = uow.campaigns.get_commitment(campaign_id)
     if c is None:
         raise not_found(campaign_id)
     if frame is None:
         raise ConflictError(f"campaign {campaign_id} has no frozen frame yet",
                             f"督查{campaign_id}尚未冻结抽样框")
+    seed, committed = c.seed, None
+    if c.plan.get("beacon"):
+        check_seed_ready(c, commitment)
+        assert commitment is not None and commitment.seed is not None
+        if commitment.frame_sha256 != frame.sha256:  # the frame is frozen once: cannot happen
+            raise ConflictError(
+                f"campaign {campaign_id}: the committed frame {commitment.frame_sha256} is not "
+                f"the frozen frame {frame.sha256}", f"督查{campaign_id}：承诺的抽样框"
+                f"{commitment.frame_sha256}与冻结的抽样框{frame.sha256}不一致",
+                code="commitment_mismatch")
+        seed, committed = commitment.seed, commitment.as_record()
     businesses, inspectors = parse_frame(frame.lines)
-    d = draw(draw_params(c.plan, c.seed), businesses, inspectors, frame_hash=frame.sha256)
+    d = draw(draw_params(c.plan, seed), businesses, inspectors, frame_hash=frame.sha256)
     record = {"campaign": {"id": c.id, "office": c.office, "title": c.title, "kind": c.kind},
-              **d.as_record()}
+              **d.as_record(), "commitment": committed}
     with uow_factory() as uow:
         stored = uow.campaigns.save_record_if_absent(campaign_id, record, total=d.total,
                                                      at=clock.now())
@@ -454,6 +694,7 @@ def launch(campaign_id: int, *, uow_factory: UnitOfWorkFactory, clock: Clock,
     """The whole launch in this process (the Prefect flow runs the same sequence as tasks);
     returns the draw record."""
     get_campaign(campaign_id, uow_factory=uow_factory)
+    ensure_seed_ready(campaign_id, uow_factory=uow_factory)
     run_launch_steps(InProcessSteps(campaign_id, uow_factory, clock), chunk_rows=chunk_rows)
     with uow_factory() as uow:
         record = uow.campaigns.get_record(campaign_id)
@@ -467,6 +708,8 @@ class Verification:
     difference: str | None
     frame_sha256: str
     chosen: int
+    #: How the seed was fixed: "seed not committed", or the commitment checked (en, zh).
+    seed_note: tuple[str, str] = ("", "")
 
 
 def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
@@ -493,9 +736,10 @@ def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         return Verification(False, f"the record or frame is malformed: {type(e).__name__}: {e}",
                             sha, 0)
-    recorded = {k: v for k, v in record.items() if k != "campaign"}
-    diff = first_difference(again, recorded)
-    return Verification(diff is None, diff, sha, len(again["stages"][-1]["chosen"]))
+    recorded = {k: v for k, v in record.items() if k not in ("campaign", "commitment")}
+    diff = first_difference(again, recorded) or commitment_difference(record)
+    return Verification(diff is None, diff, sha, len(again["stages"][-1]["chosen"]),
+                        commitment_summary(record) if diff is None else ("", ""))
 
 
 def verify_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> Verification:
@@ -506,6 +750,7 @@ def verify_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> Veri
             raise not_found(campaign_id)
         record = uow.campaigns.get_record(campaign_id)
         frame = uow.campaigns.get_frame(campaign_id)
+        commitment = uow.campaigns.get_commitment(campaign_id)
     if record is None or frame is None:
         raise ConflictError(f"campaign {campaign_id} has not been drawn yet; run "
                             "`lookback campaign launch` first",
@@ -513,6 +758,10 @@ def verify_campaign(campaign_id: int, *, uow_factory: UnitOfWorkFactory) -> Veri
     if record["seed"] != c.seed:
         return Verification(False, f"seed: the campaign's seed is {c.seed!r}, the record says "
                             f"{record['seed']!r}", frame.sha256, 0)
+    stored = commitment.as_record() if commitment is not None else None
+    if record.get("commitment") != stored:
+        return Verification(False, f"commitment: the database holds {stored!r}, the record says "
+                            f"{record.get('commitment')!r}", frame.sha256, 0)
     return verify_record(record, frame.lines)
 
 
@@ -531,6 +780,8 @@ def extend_campaign(campaign_id: int, to: int, *, uow_factory: UnitOfWorkFactory
     businesses, inspectors = parse_frame(frame.lines)
     bigger = extend(_draw_from_record(record), businesses, inspectors, to)
     new_record = {"campaign": record["campaign"], **bigger.as_record()}
+    if "commitment" in record:  # the seed's commitment does not change with the sample size
+        new_record["commitment"] = record["commitment"]
     now = clock.now()
     with uow_factory() as uow:
         uow.campaigns.replace_record(campaign_id, new_record, total=bigger.total, at=now,

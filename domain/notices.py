@@ -385,7 +385,8 @@ def targets(uow: UnitOfWork, campaign_id: int, kind: str, today: date) -> list[T
                          "frame_businesses": record["frame"]["businesses"],
                          "total": record["total"],
                          "stages": [{"unit": s["unit"], "strata": s["strata"]}
-                                    for s in record["stages"]]},
+                                    for s in record["stages"]],
+                         "commitment": record.get("commitment")},
                 "drawn": drawn}
         return [Target(f"draw:{record['total']}:{record['frame']['sha256'][:16]}", "社会公众",
                        None, body)]

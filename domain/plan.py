@@ -73,6 +73,23 @@ class TeamSpec:
 
 
 @dataclass(frozen=True)
+class SeedBeacon:
+    """Where the seed will come from (``seed = { beacon = "…", published_on = … }``): a public
+    random value not yet known when the frame is committed (``lookback draw commit``). The seed
+    is derived from the committed frame's SHA-256 and this value (``domain.sampling.beacon_seed``)."""
+
+    name: str
+    published_on: date
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "published_on": self.published_on.isoformat()}
+
+
+BEACON_KEYS = ("beacon", "published_on")
+BEACON_NAME_MAX = 200
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated campaign plan."""
 
@@ -95,11 +112,15 @@ class Plan:
     office_short: str = ""
     #: A look-back only: ``"unverified"`` (businesses with issues not yet verified) or ``"all"``.
     issues: str | None = None
+    #: ``seed = { beacon = …, published_on = … }``: the seed comes from a public beacon value
+    #: entered after the commitment (``seed`` is then None, and no seed is drawn at creation).
+    beacon: SeedBeacon | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["starts_on"] = self.starts_on.isoformat()
         d["ends_on"] = self.ends_on.isoformat()
+        d["beacon"] = self.beacon.as_dict() if self.beacon is not None else None
         return d
 
 
@@ -232,9 +253,14 @@ def parse_plan(text: str) -> Plan:
                f"{ends}早于开始日期{starts}")
     seed_raw = camp.get("seed", "auto")
     seed: str | None = None
-    if isinstance(seed_raw, bool) or not isinstance(seed_raw, int | str):
-        c.fail("campaign.seed", f'expected a number or "auto", got {seed_raw!r}',
-               f"应为数字或“auto”，实际为{seed_raw!r}")
+    beacon: SeedBeacon | None = None
+    if isinstance(seed_raw, dict):
+        beacon = _beacon(c, seed_raw)
+    elif isinstance(seed_raw, bool) or not isinstance(seed_raw, int | str):
+        c.fail("campaign.seed", 'expected a number, "auto", or a table { beacon = "<public '
+               f'draw>", published_on = <date> }}, got {seed_raw!r}',
+               "应为数字、“auto”或形如{ beacon = \"公开开奖名称\", published_on = 日期 }的表，"
+               f"实际为{seed_raw!r}")
     elif isinstance(seed_raw, int):
         if seed_raw < 0:
             c.fail("campaign.seed", "expected a non-negative number", "应为非负数")
@@ -384,8 +410,35 @@ def parse_plan(text: str) -> Plan:
         teams=TeamSpec(count, members, avoidance or "city"), rectification_days=days,
         lookback_grace_workdays=grace if grace is not None else 5,
         reminder_workdays=reminder if reminder is not None else 3, office_short=office_short,
-        issues=issues,
+        issues=issues, beacon=beacon,
     )
+
+
+def _beacon(c: _Checker, table: dict[str, Any]) -> SeedBeacon | None:
+    """``campaign.seed = { beacon = "…", published_on = 2026-12-20 }``, every mistake named."""
+    path = "campaign.seed"
+    for key in table:
+        if key not in BEACON_KEYS:
+            c.fail(f"{path}.{key}", "unknown key (a typo?); expected beacon, published_on",
+                   "未知的键（拼写错误？）；应为beacon、published_on之一")
+    name = c.get(table, path, "beacon", str, what="the name of the public draw whose value "
+                 'will seed the draw, e.g. "福彩3D第2026330期开奖号码"',
+                 what_zh="用作随机种子来源的公开开奖名称，如“福彩3D第2026330期开奖号码”")
+    published = c.get(table, path, "published_on", date, what="the date (China) the value is "
+                      "published, like 2026-12-20", what_zh="开奖结果公布日期（北京时间），如2026-12-20")
+    if isinstance(name, str):
+        name = name.strip()
+        if not name:
+            c.fail(f"{path}.beacon", "is empty; name the public draw whose value will seed the "
+                   "draw", "为空；请写明用作随机种子来源的公开开奖名称")
+            name = None
+        elif len(name) > BEACON_NAME_MAX or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+            c.fail(f"{path}.beacon", f"expected one line of at most {BEACON_NAME_MAX} "
+                   "characters", f"应为一行、不超过{BEACON_NAME_MAX}个字符")
+            name = None
+    if isinstance(name, str) and isinstance(published, date):
+        return SeedBeacon(name, published)
+    return None
 
 
 def plan_toml(data: dict[str, Any]) -> str:

@@ -15,9 +15,11 @@ import heapq
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from domain.clock import china_date
 from domain.errors import ConflictError, InputError
 from domain.regions import city_of, province_of
 
@@ -27,6 +29,85 @@ ALGORITHM = "lookback-draw/1"
 def unit_key(seed: str, stage: str, stratum: str, unit: str) -> str:
     """The keyed hash that ranks ``unit`` within ``stratum`` at ``stage``."""
     return hmac.digest(seed.encode(), f"{stage}|{stratum}|{unit}".encode(), "sha256").hex()
+
+
+#: How a committed seed is made from the frame hash and a public beacon value (docs/draw.md,
+#: "Commitment and the public seed").
+SEED_DERIVATION = "lookback-seed/1"
+#: The commitment's time as written in the record: a UTC instant to the second.
+COMMITTED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+BEACON_VALUE_MAX = 500
+
+
+def beacon_seed(frame_sha256: str, beacon_value: str) -> str:
+    """The seed of a committed draw: the decimal form of the 256-bit big-endian integer
+    ``SHA-256("lookback-seed/1|" + frame SHA-256 (lower-case hex) + "|" + beacon value)``, UTF-8.
+
+    Neither input is known to whoever could choose the other: the frame is frozen and its hash
+    committed before the beacon is published, and the beacon is drawn by someone else."""
+    message = f"{SEED_DERIVATION}|{frame_sha256}|{beacon_value}".encode()
+    return str(int.from_bytes(hashlib.sha256(message).digest(), "big"))
+
+
+_COMMITMENT_FIELDS = {"seed_derivation", "frame_sha256", "committed_at", "committed_on", "beacon"}
+_BEACON_FIELDS = {"name", "published_on", "value"}
+
+
+def commitment_difference(record: Mapping[str, Any]) -> str | None:
+    """What is wrong with a record's ``commitment`` (``None``: it holds, or there is none).
+
+    Checked: the derivation is ``lookback-seed/1``; the committed frame hash is the record's;
+    the seed derives from that hash and the beacon value; ``committed_on`` is the China date of
+    ``committed_at``; and that date is before the beacon's ``published_on``."""
+    c = record.get("commitment")
+    if c is None:
+        return None
+    if not isinstance(c, Mapping) or set(c) != _COMMITMENT_FIELDS:
+        return (f"commitment: expected an object with the fields "
+                f"{', '.join(sorted(_COMMITMENT_FIELDS))}, or null")
+    if not isinstance(c["beacon"], Mapping) or set(c["beacon"]) != _BEACON_FIELDS:
+        return f"commitment.beacon: expected the fields {', '.join(sorted(_BEACON_FIELDS))}"
+    if c.get("seed_derivation") != SEED_DERIVATION:
+        return (f"commitment.seed_derivation: record says {c.get('seed_derivation')!r}, this "
+                f"engine implements {SEED_DERIVATION!r}")
+    frame = record.get("frame")
+    recorded_frame = frame.get("sha256") if isinstance(frame, Mapping) else None
+    if c.get("frame_sha256") != recorded_frame:
+        return (f"commitment.frame_sha256: the commitment names frame {c.get('frame_sha256')}, "
+                f"the draw used frame {recorded_frame}")
+    beacon = c["beacon"]
+    value = beacon.get("value")
+    if not isinstance(value, str) or not value:
+        return "commitment.beacon.value: missing (the beacon's value was never entered)"
+    derived = beacon_seed(str(c["frame_sha256"]), value)
+    if record.get("seed") != derived:
+        return (f"seed: derived from the committed frame hash and the beacon value "
+                f"({SEED_DERIVATION}) it is {derived}, the record says {record.get('seed')!r}")
+    try:
+        at = datetime.strptime(str(c.get("committed_at")), COMMITTED_AT_FORMAT)
+        published = date.fromisoformat(str(beacon.get("published_on")))
+    except ValueError as e:
+        return f"commitment: committed_at or beacon.published_on is malformed ({e})"
+    on = china_date(at.replace(tzinfo=UTC))
+    if str(c.get("committed_on")) != on.isoformat():
+        return (f"commitment.committed_on: record says {c.get('committed_on')!r}, the China date "
+                f"of committed_at {c.get('committed_at')} is {on.isoformat()}")
+    if on >= published:
+        return (f"commitment: committed on {on.isoformat()} (China), not before the beacon's "
+                f"published_on {published.isoformat()}: the seed was not fixed in advance")
+    return None
+
+
+def commitment_summary(record: Mapping[str, Any]) -> tuple[str, str]:
+    """One line (en, zh) on how the seed was fixed, for the verification's output."""
+    c = record.get("commitment")
+    if not isinstance(c, Mapping):
+        return "seed not committed", "随机种子未事先承诺"
+    b = c["beacon"]
+    return (f"seed committed: frame hash committed on {c['committed_on']} (China), before "
+            f"beacon \"{b['name']}\" published on {b['published_on']}",
+            f"随机种子已事先承诺：抽样框哈希于{c['committed_on']}（北京时间）承诺，早于"
+            f"“{b['name']}”{b['published_on']}公布")
 
 
 _T = TypeVar("_T", bound=tuple[str, ...])

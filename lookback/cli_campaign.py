@@ -110,11 +110,23 @@ def create_cmd(
         out.emit({"ok": True, "campaign_id": cid, "title": c.title, "seed": c.seed,
                   "seed_auto": c.seed_auto})
         return
+    if c.plan.get("beacon"):
+        _say_beacon_next(out, f"Campaign {cid} created: {c.title}", f"已创建督查{cid}：{c.title}", c)
+        return
     out.say(f"Campaign {cid} created: {c.title} (seed {c.seed}"
             f"{', drawn at random and recorded' if c.seed_auto else ''}). Next: lookback campaign "
             f"launch {cid}",
             f"已创建督查{cid}：{c.title}（随机种子{c.seed}{'，随机生成并已记录' if c.seed_auto else ''}）。"
             f"下一步：lookback campaign launch {cid}")
+
+
+def _say_beacon_next(out: Output, head_en: str, head_zh: str, c: svc.Campaign) -> None:
+    """After creating a beacon campaign: the seed is not known yet; commit before the date."""
+    b = c.plan["beacon"]
+    out.say(f"{head_en} (seed from beacon \"{b['name']}\", published on {b['published_on']}). "
+            f"Next, before {b['published_on']}: lookback draw commit {c.id}",
+            f"{head_zh}（随机种子来自{b['published_on']}公布的“{b['name']}”）。下一步（"
+            f"{b['published_on']}之前）：lookback draw commit {c.id}")
 
 
 @campaign_app.command("lookback")
@@ -145,6 +157,11 @@ def lookback_cmd(
         return
     scope_en = "unverified issues" if c.plan.get("issues") == "unverified" else "issues"
     scope_zh = "未销号问题" if c.plan.get("issues") == "unverified" else "问题"
+    if c.plan.get("beacon"):
+        _say_beacon_next(out, f"Look-back campaign {cid} created: {c.title}, re-checking the "
+                         f"businesses with {scope_en} in campaign {source}",
+                         f"已创建回头看{cid}：{c.title}，复查督查{source}中有{scope_zh}的主体", c)
+        return
     out.say(f"Look-back campaign {cid} created: {c.title}, re-checking the businesses with "
             f"{scope_en} in campaign {source} (seed {c.seed}"
             f"{', drawn at random and recorded' if c.seed_auto else ''}). Next: lookback campaign "
@@ -164,6 +181,7 @@ def launch_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help=
     lb, out = _state(ctx)
     lb.require_schema()
     _guard_campaign(lb, Action.PLAN, campaign)
+    svc.ensure_seed_ready(campaign, uow_factory=lb.read_uow_factory())
     result = launch_with_prefect(lb, out, campaign, wait=wait)
     counts = _counts(lb, campaign)
     if "frame" not in result:  # submitted, not waited for
@@ -227,7 +245,7 @@ def show_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="C
         (t("office", "发文机关"), c.office), (t("kind", "类型"), c.kind),
         *_source_rows(out, c),
         (t("status", "状态"), c.status), (t("dates", "时间"), f"{c.starts_on} – {c.ends_on}"),
-        (t("seed", "随机种子"), c.seed + (t(" (auto)", "（自动）") if c.seed_auto else "")),
+        (t("seed", "随机种子"), _seed_text(out, c)),
         (t("frame", "抽样框"), str(counts["frame_businesses"] or "—")),
         (t("drawn", "抽中"), str(counts["sampled"] or "—")),
         (t("teams", "督查组"), str(counts["teams"])),
@@ -236,6 +254,19 @@ def show_cmd(ctx: typer.Context, campaign: Annotated[int, typer.Argument(help="C
     ):
         table.add_row(label, value)
     out.out.print(table)
+
+
+def _seed_text(out: Output, c: svc.Campaign) -> str:
+    """The seed as ``campaign show`` prints it; a beacon seed says where it comes from."""
+    t = out.t
+    beacon = c.plan.get("beacon")
+    if not beacon:
+        return c.seed + (t(" (auto)", "（自动）") if c.seed_auto else "")
+    source = t(f'from beacon "{beacon["name"]}" published on {beacon["published_on"]}',
+               f"来自{beacon['published_on']}公布的“{beacon['name']}”")
+    if not c.seed:
+        return t(f"not yet known ({source})", f"尚未产生（{source}）")
+    return t(f"{c.seed} ({source})", f"{c.seed}（{source}）")
 
 
 def _source_rows(out: Output, c: svc.Campaign) -> list[tuple[str, str]]:
@@ -318,6 +349,7 @@ def print_draw_summary(out: Output, record: dict[str, Any]) -> None:
             f"{record['frame']['sha256']}",
             f"抽取算法{record['algorithm']} · 随机种子{record['seed']} · 抽样框SHA-256 "
             f"{record['frame']['sha256']}")
+    print_commitment(out, record.get("commitment"))
     for s in record["stages"]:
         table = Table(title=t(f"Stage: {s['unit']} ({s['frame_size']} in frame)",
                               f"阶段：{s['unit']}（抽样框{s['frame_size']}个）"))
@@ -336,6 +368,93 @@ def print_draw_summary(out: Output, record: dict[str, Any]) -> None:
         teams.add_row(str(tm["team"]), ", ".join(p["unit"] for p in tm["inspectors"]),
                       str(loads.get(tm["team"], 0)))
     out.out.print(teams)
+
+
+def print_commitment(out: Output, commitment: dict[str, Any] | None) -> None:
+    """The commitment lines (frame hash and time, beacon, seed derivation), or "not committed"."""
+    if commitment is None:
+        out.say("Seed not committed: it was fixed in the plan, not derived from a public beacon.",
+                "随机种子未事先承诺：种子在计划中确定，并非来自公开开奖结果。")
+        return
+    b = commitment["beacon"]
+    value = b.get("value")
+    out.say(f"Commitment: frame SHA-256 {commitment['frame_sha256']} committed at "
+            f"{commitment['committed_at']} (China date {commitment['committed_on']})",
+            f"承诺：抽样框SHA-256 {commitment['frame_sha256']}，承诺时间{commitment['committed_at']}"
+            f"（北京时间{commitment['committed_on']}）")
+    out.say(f"Beacon: \"{b['name']}\" published on {b['published_on']}, value "
+            + (repr(value) if value is not None else "not yet entered"),
+            f"随机种子来源：“{b['name']}”，{b['published_on']}公布，开奖结果"
+            + (f"“{value}”" if value is not None else "尚未录入"))
+    if value is not None:
+        out.say(f"Seed = SHA-256(\"{commitment['seed_derivation']}|\" + frame SHA-256 + \"|\" + "
+                "beacon value) as a decimal integer",
+                f"随机种子 = SHA-256(\"{commitment['seed_derivation']}|\" + 抽样框SHA-256 + \"|\" + "
+                "开奖结果)的十进制整数")
+
+
+def _commitment_out(commitment: svc.Commitment) -> dict[str, Any]:
+    return {**commitment.as_record(), "seed": commitment.seed}
+
+
+@draw_app.command("commit")
+@_command
+@as_user(Action.PLAN)
+def draw_commit_cmd(ctx: typer.Context,
+                    campaign: Annotated[int, typer.Argument(help="Campaign id.")]) -> None:
+    """Freeze the frame now and commit to its SHA-256 before the beacon that seeds the draw is
+    published (the plan's seed = { beacon = …, published_on = … }); safe to repeat."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    _guard_campaign(lb, Action.PLAN, campaign)
+    c = svc.commit_draw(campaign, uow_factory=lb.uow_factory(), clock=lb.clock, actor=lb.actor)
+    frame = _frame_counts(lb, campaign)
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": campaign, "commitment": _commitment_out(c),
+                  "frame": frame})
+        return
+    out.say(f"Campaign {campaign}: frame frozen and committed ({frame['businesses']} businesses, "
+            f"{frame['inspectors']} inspectors). Publish these lines now:",
+            f"督查{campaign}：抽样框已冻结并承诺（{frame['businesses']}个主体、{frame['inspectors']}"
+            "名督查人员）。请立即公开以下内容：")
+    print_commitment(out, c.as_record())
+    if c.beacon_value is None:
+        out.say(f"Next, on or after {c.published_on}: lookback draw beacon {campaign} VALUE",
+                f"下一步（{c.published_on}当日或之后）：lookback draw beacon {campaign} 开奖结果")
+
+
+def _frame_counts(lb: App, campaign: int) -> dict[str, Any]:
+    with lb.read_uow_factory()() as uow:
+        f = uow.campaigns.get_frame(campaign)
+    assert f is not None
+    return {"sha256": f.sha256, "businesses": f.businesses, "inspectors": f.inspectors}
+
+
+@draw_app.command("beacon")
+@_command
+@as_user(Action.PLAN)
+def draw_beacon_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[int, typer.Argument(help="Campaign id.")],
+    value: Annotated[str, typer.Argument(help="The beacon's value exactly as published (quote "
+                                         "it if it has spaces).")],
+) -> None:
+    """Enter the published beacon value; the seed is derived from it and the committed frame
+    hash. Allowed on or after the beacon's published_on, after `lookback draw commit`."""
+    lb, out = _state(ctx)
+    lb.require_schema()
+    _guard_campaign(lb, Action.PLAN, campaign)
+    c = svc.enter_beacon(campaign, value, uow_factory=lb.uow_factory(), clock=lb.clock,
+                         actor=lb.actor)
+    if out.json_mode:
+        out.emit({"ok": True, "campaign_id": campaign, "seed": c.seed,
+                  "commitment": _commitment_out(c)})
+        return
+    out.say(f"Campaign {campaign}: beacon value entered; seed {c.seed}. Next: lookback campaign "
+            f"launch {campaign}",
+            f"督查{campaign}：已录入开奖结果；随机种子{c.seed}。下一步：lookback campaign launch "
+            f"{campaign}")
+    print_commitment(out, c.as_record())
 
 
 @draw_app.command("show")
@@ -429,12 +548,13 @@ def draw_verify_cmd(
         source = f"campaign {campaign}"
     if out.json_mode:
         out.emit({"ok": result.ok, "difference": result.difference,
-                  "frame_sha256": result.frame_sha256, "chosen": result.chosen, "source": source})
+                  "frame_sha256": result.frame_sha256, "chosen": result.chosen, "source": source,
+                  "seed": result.seed_note[0] or None})
     elif result.ok:
         out.say(f"OK: {source} recomputes to the same draw ({result.chosen} businesses; frame "
-                f"SHA-256 {result.frame_sha256}).",
+                f"SHA-256 {result.frame_sha256}); {result.seed_note[0]}.",
                 f"核验通过：{source}重新计算得到相同的抽取结果（{result.chosen}个主体；抽样框SHA-256 "
-                f"{result.frame_sha256}）。")
+                f"{result.frame_sha256}）；{result.seed_note[1]}。")
     else:
         out.say(f"MISMATCH: {result.difference}", f"不一致：{result.difference}")
     if not result.ok:

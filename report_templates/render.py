@@ -91,7 +91,10 @@ status one of ``referred``, ``filed``, ``declined``.
     draw_publication     draw {"algorithm", "seed": str, "frame_sha256": str, "frame_businesses": int,
                                "total": int, "stages": [{"unit": "province" | "city" | "business",
                                "frame_size": int?, "strata": [{"stratum": str, "frame_size": int,
-                               "allocated": int}]}]},
+                               "allocated": int}]}],
+                               "commitment": {"seed_derivation", "frame_sha256", "committed_at",
+                               "committed_on", "beacon": {"name", "published_on", "value"}}
+                               | None (None or absent: the seed was not committed)},
                          drawn [{"name", "uscc", "region", "team": int | str | None}]
 
 Dates printed in the body are ``2026年12月11日`` (zh) and ``11 December 2026`` (en); the signing

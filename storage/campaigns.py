@@ -8,10 +8,10 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import exists, func, select, text, update
 from sqlmodel import Session
 
-from domain.campaigns import Campaign, CampaignCounts, FrozenFrame, canonical_json
+from domain.campaigns import Campaign, CampaignCounts, Commitment, FrozenFrame, canonical_json
 from domain.errors import ConflictError
 from domain.offices import OfficeLevel, Territory
 from domain.plan import Plan
@@ -20,6 +20,7 @@ from storage.repositories import _Sql, fits_id
 from storage.tables import (
     CampaignFrameRow,
     CampaignRow,
+    DrawCommitmentRow,
     DrawRecordRow,
     OfficeRow,
     TeamMemberRow,
@@ -240,3 +241,39 @@ class SqlCampaignRepository:
         self.session.connection().execute(
             update(CampaignRow).where(CampaignRow.id == campaign_id)  # type: ignore[arg-type]
             .values(status=status))
+
+    def get_commitment(self, campaign_id: int) -> Commitment | None:
+        if not fits_id(campaign_id):
+            return None
+        row = self.session.get(DrawCommitmentRow, campaign_id)
+        if row is None:
+            return None
+        return Commitment(row.campaign_id, row.frame_sha256, row.committed_at, row.beacon_name,
+                          row.published_on, row.beacon_value, row.value_entered_at)
+
+    def save_commitment_if_absent(self, commitment: Commitment) -> Commitment:
+        self._sql.insert_ignore(DrawCommitmentRow, [dict(
+            campaign_id=commitment.campaign_id, frame_sha256=commitment.frame_sha256,
+            committed_at=commitment.committed_at, beacon_name=commitment.beacon_name,
+            published_on=commitment.published_on)], ["campaign_id"])
+        self.session.expire_all()
+        stored = self.get_commitment(commitment.campaign_id)
+        assert stored is not None
+        return stored
+
+    def set_beacon_value(self, campaign_id: int, value: str, *, seed: str, at: datetime) -> bool:
+        """The beacon value on the commitment and the derived seed on the campaign, only while
+        the campaign is a draft not yet drawn (one transaction: both or neither)."""
+        conn = self.session.connection()
+        drawn = exists().where(DrawRecordRow.campaign_id == campaign_id)  # type: ignore[arg-type]
+        changed = conn.execute(
+            update(CampaignRow).where(CampaignRow.id == campaign_id,  # type: ignore[arg-type]
+                                      CampaignRow.status == "draft", ~drawn)
+            .values(seed=seed, seed_auto=False))
+        if changed.rowcount != 1:
+            return False
+        conn.execute(update(DrawCommitmentRow)
+                     .where(DrawCommitmentRow.campaign_id == campaign_id)  # type: ignore[arg-type]
+                     .values(beacon_value=value, value_entered_at=at))
+        self.session.expire_all()
+        return True

@@ -170,6 +170,22 @@ class DrawRecordRow(SQLModel, table=True):
     updated_at: datetime
 
 
+class DrawCommitmentRow(SQLModel, table=True):
+    """A campaign's draw commitment (``lookback draw commit``): the frozen frame's SHA-256 and
+    when it was committed, the public beacon named in advance, and (once published and entered
+    with ``lookback draw beacon``) the beacon's value the seed is derived from."""
+
+    __tablename__ = "draw_commitment"
+
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    frame_sha256: str = Field(max_length=64)
+    committed_at: datetime
+    beacon_name: str = Field(max_length=200)
+    published_on: date
+    beacon_value: str | None = Field(default=None, max_length=500)
+    value_entered_at: datetime | None = None
+
+
 class TeamMemberRow(SQLModel, table=True):
     """An inspector drawn into a campaign's team (督查组成员)."""
 
