@@ -4,8 +4,9 @@
 Usage:  python verify_draw.py record.json frame.csv      (Python 3.10 or later)
 
 The script re-implements the algorithm described in docs/draw.md ("lookback-draw/1") from scratch:
-it hashes the frame, recomputes every stage of the draw, the inspection teams, the visit
-assignments and every recorded extension, and compares them with the record. When the record
+it checks every parameter against the table of allowed values, hashes the frame, recomputes
+every stage of the draw, the inspection teams, the visit assignments and every recorded
+extension, and compares them with the record. When the record
 carries a commitment ("lookback-seed/1"), it also checks that the seed derives from the committed
 frame hash and the public beacon value, and that the commitment predates the beacon. It prints
 "OK" and the counts, or the first difference it finds and exits with status 1. It imports nothing from
@@ -30,6 +31,9 @@ COMMITMENT_KEYS = {"seed_derivation", "frame_sha256", "committed_at", "committed
 BEACON_KEYS = {"name", "published_on", "value"}
 PARAM_KEYS = {"seed", "stages", "provinces", "total", "fraction", "per_stratum", "strata",
               "allocation", "min_per_stratum", "risk_weights", "teams", "members", "avoidance"}
+STAGE_KEYS = {"unit", "frame_size", "strata", "chosen"}
+TEAM_KEYS = {"team", "inspectors"}
+DIGITS = set("0123456789")
 
 
 class Mismatch(Exception):
@@ -71,7 +75,10 @@ def avoided(home: str, level: str) -> str:
 def read_frame(path: str) -> tuple[str, list[dict[str, str]], dict[str, str]]:
     """The frame's SHA-256, its businesses and its inspectors (id -> home region)."""
     with open(path, encoding="utf-8-sig", newline="") as f:
-        raw = f.read().splitlines()
+        text = f.read()
+    # Lines end at \n, \r\n or \r, and nowhere else (str.splitlines would also split at \v, \f,
+    # \x1c-\x1e, \x85, U+2028 and U+2029).
+    raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     lines = sorted(ln for ln in raw if ln and ln != HEADER)
     digest = hashlib.sha256("".join(ln + "\n" for ln in lines).encode()).hexdigest()
     businesses, inspectors, seen = [], {}, set()
@@ -157,6 +164,90 @@ def extend_allocation(sizes, before, to, method, minimum, risk) -> dict[str, int
         more = largest_remainder(room, extra - sum(deficit.values()), room)
         add = {h: deficit[h] + more[h] for h in sizes}
     return {h: before[h] + add[h] for h in sizes}
+
+
+# --- the parameters (docs/draw.md, "Parameter values") ----------------------------------------
+
+def integer(value: Any, least: int) -> bool:
+    """A JSON integer (not true, not 126.0) of at least `least`."""
+    return type(value) is int and value >= least
+
+
+def check_stages(stages: Any) -> None:
+    """Optional {"unit": "province", "count": n}, optional {"unit": "city", "per_parent": m}, in
+    that order, then {"unit": "business"}; no other keys."""
+    if not isinstance(stages, list) or not stages:
+        raise Mismatch(f"params.stages: expected a list ending with {{\"unit\": \"business\"}}, "
+                       f"got {stages!r}")
+    if stages[-1] != {"unit": "business"}:
+        raise Mismatch(f"params.stages[{len(stages) - 1}]: the last stage must be exactly "
+                       f"{{\"unit\": \"business\"}}, got {stages[-1]!r}")
+    allowed = [("province", "count"), ("city", "per_parent")]
+    for i, stage in enumerate(stages[:-1]):
+        if not isinstance(stage, dict):
+            raise Mismatch(f"params.stages[{i}]: expected an object, got {stage!r}")
+        shape = [(unit, size) for unit, size in allowed
+                 if stage.get("unit") == unit and set(stage) == {"unit", size}]
+        if not shape:
+            raise Mismatch(f"params.stages[{i}]: expected {{\"unit\": \"province\", \"count\": n}} "
+                           f"or {{\"unit\": \"city\", \"per_parent\": m}}, got {stage!r}")
+        size = shape[0][1]
+        if not integer(stage[size], 1):
+            raise Mismatch(f"params.stages[{i}].{size}: expected an integer >= 1, got "
+                           f"{stage[size]!r}")
+        allowed = allowed[allowed.index(shape[0]) + 1:]  # province before city, each at most once
+
+
+def check_params(p: dict[str, Any]) -> None:
+    """Every parameter has the JSON type and a value its row of the table allows."""
+    seed = p["seed"]
+    if not (isinstance(seed, str) and seed and set(seed) <= DIGITS
+            and (seed == "0" or not seed.startswith("0"))):
+        raise Mismatch(f"params.seed: expected a string of ASCII digits without leading zeros, "
+                       f"got {seed!r}")
+    check_stages(p["stages"])
+    provinces = p["provinces"]
+    if not isinstance(provinces, list) or not all(
+            isinstance(c, str) and len(c) == 6 and set(c) <= DIGITS and c.endswith("0000")
+            for c in provinces):
+        raise Mismatch(f"params.provinces: expected a list of province codes XX0000, got "
+                       f"{provinces!r}")
+    if provinces != sorted(set(provinces)):
+        raise Mismatch(f"params.provinces: expected distinct codes, sorted, got {provinces!r}")
+    for name in ("total", "per_stratum"):
+        if p[name] is not None and not integer(p[name], 1):
+            raise Mismatch(f"params.{name}: expected an integer >= 1 or null, got {p[name]!r}")
+    fraction = p["fraction"]
+    if fraction is not None and not (type(fraction) in (int, float) and 0 < fraction <= 1):
+        raise Mismatch(f"params.fraction: expected a number in (0, 1] or null, got {fraction!r}")
+    sizes = [name for name in ("total", "fraction", "per_stratum") if p[name] is not None]
+    if len(sizes) != 1:
+        raise Mismatch(f"params.total, params.fraction, params.per_stratum: exactly one of the "
+                       f"three must be set, got {', '.join(sizes) or 'none'}")
+    strata = p["strata"]
+    names = ["province", "city", "county", "category", "risk_level"]
+    if not isinstance(strata, list) or not all(isinstance(f, str) and f in names
+                                               for f in strata):
+        raise Mismatch(f"params.strata: expected a list of names among {names}, got {strata!r}")
+    if len(set(strata)) != len(strata):
+        raise Mismatch(f"params.strata: a name appears twice in {strata!r}")
+    for name, allowed in (("allocation", ["proportional", "equal", "risk_weighted"]),
+                          ("avoidance", ["city", "province", "county"])):
+        if not (isinstance(p[name], str) and p[name] in allowed):
+            raise Mismatch(f"params.{name}: expected one of {allowed}, got {p[name]!r}")
+    if not integer(p["min_per_stratum"], 0):
+        raise Mismatch(f"params.min_per_stratum: expected an integer >= 0, got "
+                       f"{p['min_per_stratum']!r}")
+    weights = p["risk_weights"]
+    if not isinstance(weights, dict):
+        raise Mismatch(f"params.risk_weights: expected an object, got {weights!r}")
+    for level, w in weights.items():
+        if not integer(w, 0):
+            raise Mismatch(f"params.risk_weights.{level}: expected an integer >= 0, got {w!r}")
+    if not integer(p["teams"], 1):
+        raise Mismatch(f"params.teams: expected an integer >= 1, got {p['teams']!r}")
+    if not integer(p["members"], 2):
+        raise Mismatch(f"params.members: expected an integer >= 2, got {p['members']!r}")
 
 
 # --- the draw --------------------------------------------------------------------------------
@@ -338,14 +429,26 @@ def check_commitment(record: dict[str, Any], frame_digest: str) -> str:
 
 # --- comparing -------------------------------------------------------------------------------
 
+def equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values, types included: 126.0 is not 126, true is not 1."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
 def same(what: str, recomputed: Any, recorded: Any) -> None:
-    if recomputed != recorded:
+    if not equal(recomputed, recorded):
         raise Mismatch(f"{what}: recomputed {recomputed!r}, recorded {recorded!r}")
 
 
 def compare_picks(where: str, recomputed: list, recorded: list) -> None:
     for i, (mine, theirs) in enumerate(zip(recomputed, recorded, strict=False)):
-        if mine != theirs:
+        if not isinstance(theirs, dict) or set(theirs) != set(mine):
+            raise Mismatch(f"{where}, rank {i + 1}: expected the fields unit, stratum, key, "
+                           f"recorded {theirs!r}")
+        if not equal(mine, theirs):
             raise Mismatch(f"{where}, stratum {mine['stratum']}, rank {i + 1}: recomputed unit "
                            f"{mine['unit']} (key {mine['key']}), recorded unit "
                            f"{theirs.get('unit')} in stratum {theirs.get('stratum')} "
@@ -359,6 +462,7 @@ def check(record: dict[str, Any], frame_path: str) -> str:
          sorted(set(record) - {"campaign", "commitment"}))
     p = record["params"]
     same("params fields", sorted(PARAM_KEYS), sorted(p))
+    check_params(p)
     same("seed (params.seed against seed)", p["seed"], record["seed"])
     digest, businesses, homes = read_frame(frame_path)
     if digest != record["frame"]["sha256"]:
@@ -373,6 +477,7 @@ def check(record: dict[str, Any], frame_path: str) -> str:
     same("number of stages", len(again["stages"]), len(record["stages"]))
     for n, (mine, theirs) in enumerate(zip(again["stages"], record["stages"], strict=True), 1):
         where = f"stage {n} ({mine['unit']})"
+        same(f"{where}: fields", sorted(STAGE_KEYS), sorted(theirs))
         same(f"{where}: unit", mine["unit"], theirs["unit"])
         same(f"{where}: frame size", mine["frame_size"], theirs["frame_size"])
         for i, (s, t) in enumerate(zip(mine["strata"], theirs["strata"], strict=False)):
@@ -381,6 +486,7 @@ def check(record: dict[str, Any], frame_path: str) -> str:
         compare_picks(where, mine["chosen"], theirs["chosen"])
     same("number of teams", len(again["teams"]), len(record["teams"]))
     for mine, theirs in zip(again["teams"], record["teams"], strict=True):
+        same(f"team {mine['team']}: fields", sorted(TEAM_KEYS), sorted(theirs))
         same(f"team {mine['team']}: number", mine["team"], theirs["team"])
         compare_picks(f"team {mine['team']} (inspectors)", mine["inspectors"],
                       theirs["inspectors"])
@@ -391,7 +497,7 @@ def check(record: dict[str, Any], frame_path: str) -> str:
         recorded[a["uscc"]] = a["team"]
     for u in sorted(set(again["assignments"]) | set(recorded)):
         mine, theirs = again["assignments"].get(u), recorded.get(u)
-        if mine != theirs:
+        if not equal(mine, theirs):
             raise Mismatch(f"assignment of business {u}: recomputed team {mine}, recorded team "
                            f"{theirs}")
     same("assignments order", sorted(recorded), [a["uscc"] for a in record["assignments"]])

@@ -40,6 +40,7 @@ from domain.sampling import (
     first_difference,
     frame_lines,
     frame_sha256,
+    params_difference,
     parse_frame,
     replay,
 )
@@ -713,18 +714,30 @@ class Verification:
 
 
 def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
-    """Recompute a draw from its record's parameters and the frame lines; the first difference."""
+    r"""Recompute a draw from its record's parameters and the frame lines; the first difference.
+
+    ``lines`` are the frame file's lines, split at ``\n``, ``\r\n`` or ``\r`` only
+    (:func:`domain.sampling.split_frame_text`). A record that is not a well-formed record of
+    ``lookback-draw/1`` (a field missing, a parameter outside docs/draw.md's table) is a difference
+    that says "the record is malformed", never an error of the program."""
     if record.get("algorithm") != ALGORITHM:
         return Verification(False, f"algorithm: record says {record.get('algorithm')!r}, this "
                             f"engine implements {ALGORITHM!r}", "", 0)
     body = [ln for ln in (x.rstrip("\r\n") for x in lines) if ln and ln != FRAME_HEADER]
     sha = frame_sha256(sorted(body))
-    if sha != record["frame"]["sha256"]:
+    bad_params = params_difference(record.get("params"))
+    if bad_params:
+        return Verification(False, f"the record is malformed: {bad_params}", sha, 0)
+    frame = record.get("frame")
+    recorded_sha = frame.get("sha256") if isinstance(frame, dict) else None
+    if sha != recorded_sha:
         return Verification(False, f"frame.sha256: the frame hashes to {sha}, the record says "
-                            f"{record['frame']['sha256']} (a frame row was changed, added or "
-                            "removed)", sha, 0)
+                            f"{recorded_sha} (a frame row was changed, added or removed)", sha, 0)
+    try:  # in file order, so that an error names the line of the file
+        businesses, inspectors = parse_frame(lines)
+    except InputError as e:
+        return Verification(False, f"the frame is malformed: {e.en}", sha, 0)
     try:
-        businesses, inspectors = parse_frame(sorted(body))
         params = DrawParams.from_dict(record["params"])
         if params.seed != record["seed"]:
             return Verification(False, f"seed: params say {params.seed!r}, record says "
@@ -734,8 +747,7 @@ def verify_record(record: dict[str, Any], lines: list[str]) -> Verification:
     except (InputError, ConflictError) as e:
         return Verification(False, f"the draw cannot be recomputed: {e.en}", sha, 0)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        return Verification(False, f"the record or frame is malformed: {type(e).__name__}: {e}",
-                            sha, 0)
+        return Verification(False, f"the record is malformed: {type(e).__name__}: {e}", sha, 0)
     recorded = {k: v for k, v in record.items() if k not in ("campaign", "commitment")}
     diff = first_difference(again, recorded) or commitment_difference(record)
     return Verification(diff is None, diff, sha, len(again["stages"][-1]["chosen"]),

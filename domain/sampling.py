@@ -257,10 +257,20 @@ def frame_sha256(lines: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def split_frame_text(text: str) -> list[str]:
+    r"""A frame file's lines: split at ``\n``, ``\r\n`` or ``\r`` only (docs/draw.md, "Reading a
+    frame file"). ``str.splitlines`` would also split at ``\v``, ``\f``, ``\x1c``-``\x1e``,
+    ``\x85``, U+2028 and U+2029, which are characters of a line here."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def parse_frame(lines: Iterable[str]) -> tuple[list[FrameBusiness], list[FrameInspector]]:
-    """Read frame lines back (the header line, if present, is skipped)."""
+    """Read frame lines back (the header line, if present, is skipped). A (kind, id) that
+    appears twice makes the frame malformed: the registers key businesses by USCC and inspectors
+    by id, so a frame Lookback freezes never repeats one."""
     businesses, inspectors = [], []
-    for n, line in enumerate(lines, start=1):
+    rows = list(lines)
+    for n, line in enumerate(rows, start=1):
         line = line.rstrip("\r\n")
         if not line or line == FRAME_HEADER:
             continue
@@ -272,7 +282,26 @@ def parse_frame(lines: Iterable[str]) -> tuple[list[FrameBusiness], list[FrameIn
             businesses.append(FrameBusiness(parts[1], parts[2], parts[3], parts[4]))
         else:
             inspectors.append(FrameInspector(parts[1], parts[2]))
+    if (len({b.uscc for b in businesses}) != len(businesses)
+            or len({i.inspector_id for i in inspectors}) != len(inspectors)):
+        _repeated_id(rows)
     return businesses, inspectors
+
+
+def _repeated_id(lines: list[str]) -> None:
+    """Raise the error naming the first line whose (kind, id) an earlier line already has."""
+    seen: set[tuple[str, str]] = set()
+    for n, line in enumerate(lines, start=1):
+        kind, _, rest = line.partition(",")
+        if kind in ("business", "inspector"):
+            uid = rest.partition(",")[0]
+            if (kind, uid) in seen:
+                what_zh = "主体" if kind == "business" else "督查人员"
+                raise InputError(f"frame line {n}: {kind} {uid} appears more than once (an id "
+                                 "appears once per kind)",
+                                 f"抽样框第{n}行：{what_zh}{uid}重复出现（每类单元的编号只能出现一次）",
+                                 code="duplicate_frame_id")
+            seen.add((kind, uid))
 
 
 # --- the draw --------------------------------------------------------------------------------
@@ -627,6 +656,130 @@ def replay(params: DrawParams, businesses: list[FrameBusiness], inspectors: list
     return d
 
 
+# --- checking a record's parameters (docs/draw.md, "Parameter values") -----------------------
+
+PARAM_FIELDS = ("seed", "stages", "provinces", "total", "fraction", "per_stratum", "strata",
+                "allocation", "min_per_stratum", "risk_weights", "teams", "members", "avoidance")
+STRATA_NAMES = ("province", "city", "county", "category", "risk_level")
+ALLOCATIONS = ("proportional", "equal", "risk_weighted")
+AVOIDANCE_LEVELS = ("city", "province", "county")
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    """A JSON integer (not ``true``, not ``126.0``) of at least ``minimum``."""
+    return type(value) is int and value >= minimum
+
+
+def _is_digits(value: str) -> bool:
+    return value != "" and all("0" <= ch <= "9" for ch in value)
+
+
+def _stages_difference(stages: Any) -> str | None:
+    """``[{"unit": "province", "count": n}]``, then ``[{"unit": "city", "per_parent": m}]``,
+    each optional, then ``{"unit": "business"}``; exactly these keys, n and m at least 1."""
+    if not isinstance(stages, list) or not stages:
+        return ('params.stages: expected a list of stages ending with {"unit": "business"}, got '
+                f"{stages!r}")
+    shapes = {"province": "count", "city": "per_parent"}
+    for i, st in enumerate(stages):
+        where = f"params.stages[{i}]"
+        if not isinstance(st, Mapping):
+            return f"{where}: expected an object, got {st!r}"
+        last = i == len(stages) - 1
+        unit = st.get("unit")
+        if last:
+            if unit != "business" or set(st) != {"unit"}:
+                return (f'{where}: the last stage must be exactly {{"unit": "business"}}, got '
+                        f"{dict(st)!r}")
+            continue
+        if unit not in ("province", "city"):
+            return (f'{where}.unit: a stage before the last is "province" or "city", got '
+                    f"{unit!r}")
+        size = shapes[unit]
+        if set(st) != {"unit", size}:
+            return f"{where}: a {unit} stage has exactly the keys unit and {size}, got {sorted(st)}"
+        if not _is_int(st[size], 1):
+            return f"{where}.{size}: expected an integer >= 1, got {st[size]!r}"
+    units = [st["unit"] for st in stages[:-1]]
+    if units not in ([], ["province"], ["city"], ["province", "city"]):
+        return f"params.stages: the stages before the last go province, then city, got {units}"
+    return None
+
+
+def params_difference(params: Any) -> str | None:
+    """What makes a record's ``params`` break the table of docs/draw.md, "Parameter values"
+    (``None``: every value is allowed). The message names the parameter. The draw is only defined
+    for these values: a record holding anything else does not come from Lookback."""
+    if not isinstance(params, Mapping):
+        return f"params: expected an object, got {params!r}"
+    if set(params) != set(PARAM_FIELDS):
+        missing = sorted(set(PARAM_FIELDS) - set(params))
+        extra = sorted(map(str, set(params) - set(PARAM_FIELDS)))
+        return (f"params: expected exactly the fields {', '.join(PARAM_FIELDS)}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; extra {', '.join(extra)}" if extra else ""))
+    p = params
+    seed = p["seed"]
+    if not isinstance(seed, str) or not _is_digits(seed) or (seed != "0" and seed[0] == "0"):
+        return f"params.seed: expected a string of ASCII digits without leading zeros, got {seed!r}"
+    stages = _stages_difference(p["stages"])
+    if stages:
+        return stages
+    provinces = p["provinces"]
+    if not isinstance(provinces, list):
+        return f"params.provinces: expected a list of province codes, got {provinces!r}"
+    for i, code in enumerate(provinces):
+        if not (isinstance(code, str) and len(code) == 6 and _is_digits(code)
+                and code.endswith("0000")):
+            return f"params.provinces[{i}]: expected a province code like 330000, got {code!r}"
+    if provinces != sorted(set(provinces)):
+        return f"params.provinces: expected distinct codes in ascending order, got {provinces}"
+    for name in ("total", "per_stratum"):
+        if p[name] is not None and not _is_int(p[name], 1):
+            return f"params.{name}: expected an integer >= 1 or null, got {p[name]!r}"
+    f = p["fraction"]
+    if f is not None and not (type(f) in (int, float) and 0 < f <= 1):
+        return f"params.fraction: expected a number above 0 and at most 1, or null, got {f!r}"
+    given = [name for name in ("total", "fraction", "per_stratum") if p[name] is not None]
+    if len(given) != 1:
+        return ("params.total, params.fraction, params.per_stratum: exactly one must be set, "
+                f"got {', '.join(given) or 'none'}")
+    strata = p["strata"]
+    if not isinstance(strata, list):
+        return f"params.strata: expected a list of names, got {strata!r}"
+    for i, name in enumerate(strata):
+        if name not in STRATA_NAMES:
+            return f"params.strata[{i}]: expected one of {', '.join(STRATA_NAMES)}, got {name!r}"
+    if len(set(strata)) != len(strata):
+        return f"params.strata: a name is listed twice in {strata}"
+    if p["allocation"] not in ALLOCATIONS:
+        return (f"params.allocation: expected one of {', '.join(ALLOCATIONS)}, got "
+                f"{p['allocation']!r}")
+    if not _is_int(p["min_per_stratum"], 0):
+        return f"params.min_per_stratum: expected an integer >= 0, got {p['min_per_stratum']!r}"
+    weights = p["risk_weights"]
+    if not isinstance(weights, Mapping):
+        return f"params.risk_weights: expected an object (risk level -> weight), got {weights!r}"
+    for level, w in weights.items():
+        if not _is_int(w, 0):
+            return f"params.risk_weights.{level}: expected an integer >= 0, got {w!r}"
+    if not _is_int(p["teams"], 1):
+        return f"params.teams: expected an integer >= 1, got {p['teams']!r}"
+    if not _is_int(p["members"], 2):
+        return f"params.members: expected an integer >= 2, got {p['members']!r}"
+    if p["avoidance"] not in AVOIDANCE_LEVELS:
+        return (f"params.avoidance: expected one of {', '.join(AVOIDANCE_LEVELS)}, got "
+                f"{p['avoidance']!r}")
+    return None
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values: ``126.0`` is not ``126`` and ``true`` is not ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, float) or isinstance(b, float):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
 def first_difference(expected: Mapping[str, Any], actual: Mapping[str, Any],
                      path: str = "") -> str | None:
     """The path of the first place two records differ, with both values; ``None`` if equal."""
@@ -647,6 +800,6 @@ def first_difference(expected: Mapping[str, Any], actual: Mapping[str, Any],
         if len(expected) != len(actual):
             return f"{path}: {len(expected)} items recomputed, {len(actual)} recorded"
         return None
-    if expected != actual:
+    if not _same_json(expected, actual):
         return f"{path}: recomputed {expected!r}, recorded {actual!r}"
     return None

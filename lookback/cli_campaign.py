@@ -13,6 +13,7 @@ import typer
 
 from domain import campaigns as svc
 from domain.errors import BadArgumentError, BadFileError
+from domain.sampling import split_frame_text
 from domain.sizing import attribute_sample_size
 from lookback.bootstrap import App
 from lookback.output import Output, Table, counts, more, named, page
@@ -31,7 +32,8 @@ from storage.cells import safe_row  # noqa: E402
 
 
 def new_seed() -> str:
-    """A cryptographically random seed for ``seed = "auto"`` (a 38-digit number)."""
+    """A cryptographically random seed for ``seed = "auto"``: a 128-bit number in decimal (up to
+    39 digits, in practice 38 or 39)."""
     return str(secrets.randbits(128))
 
 
@@ -538,7 +540,8 @@ def draw_verify_cmd(
         if not isinstance(rec, dict) or "params" not in rec or "frame" not in rec:
             raise BadFileError(f"{record}: not a Lookback draw record",
                                f"{record}：不是Lookback抽取记录", code="bad_record")
-        lines = read_text(frame, "frame file", "抽样框文件").splitlines()
+        # split at \n, \r\n and \r only, not at every break str.splitlines knows (docs/draw.md)
+        lines = split_frame_text(read_text(frame, "frame file", "抽样框文件"))
         result = svc.verify_record(rec, lines)
         source = f"{record} + {frame}"
     else:

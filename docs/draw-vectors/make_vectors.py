@@ -28,6 +28,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from a checkout without the package installed
     sys.path.insert(0, str(ROOT))
 
-from domain.campaigns import draw_params  # noqa: E402
+from domain.campaigns import Commitment, draw_params  # noqa: E402
 from domain.plan import parse_plan  # noqa: E402
 from domain.regions import city_of, province_of  # noqa: E402
 from domain.sampling import (  # noqa: E402
@@ -44,9 +45,12 @@ from domain.sampling import (  # noqa: E402
     FrameBusiness,
     FrameInspector,
     avoided_prefix,
+    beacon_seed,
+    commitment_difference,
     draw,
     extend,
     frame_lines,
+    frame_sha256,
     stratum_of,
     unit_key,
 )
@@ -134,15 +138,27 @@ BRANCHES: dict[str, tuple[str, str]] = {
     "reject.duplicate_id": ("1", "a frame that repeats a business id (drawn from it as it "
                             "stands): not a valid frame, DIFFERENT"),
     "reject.frame_row": ("11", "a frame row changed after the draw: DIFFERENT"),
-    "seed.commitment": ("-", "a committed seed (commitment in the record, seed derived from the "
-                        "frame hash and a public beacon value)"),
+    "seed.commitment": ("commitment", "a committed seed (commitment in the record, seed "
+                        "derived from the frame hash and a public beacon value, UTF-8)"),
+    "seed.commitment.china_date": ("commitment", "committed_at late in the UTC day: committed_on "
+                                   "is the next day, the China date (UTC+8)"),
+    "reject.commitment_seed": ("commitment", "the draw redone with a seed of one's choosing (seed "
+                               "and params.seed, every key true to it), the commitment kept: "
+                               "DIFFERENT"),
+    "reject.commitment_beacon_value": ("commitment", "the beacon value changed, seed and draw "
+                                       "kept: DIFFERENT"),
+    "reject.commitment_frame": ("commitment", "the commitment names another frame, the seed "
+                                "derived from that frame's hash and the draw redone with it on "
+                                "this frame: DIFFERENT"),
+    "reject.commitment_not_before_beacon": ("commitment", "committed on the beacon's published_on "
+                                            "(China date; still the day before in UTC): "
+                                            "DIFFERENT"),
+    "reject.commitment_china_date": ("commitment", "committed_on the UTC date of committed_at, "
+                                     "not its China date: DIFFERENT"),
 }
 
-#: Branches with no vector yet, and why. See ``committed_seed_vector``.
-PENDING: dict[str, str] = {
-    "seed.commitment": "seed commitment is being added to the draw; the vector is added once it "
-                       "lands (see committed_seed_vector in make_vectors.py)",
-}
+#: Branches with no vector yet, and why (none today).
+PENDING: dict[str, str] = {}
 
 #: Branches of the specification that no valid record can reach, and why.
 UNREACHABLE: dict[str, str] = {
@@ -312,6 +328,66 @@ def tamper_extension_not_larger(record: Record, frame: FrameBuilder) -> str:
             "the sample; the draw fails)")
 
 
+def _redraw(record: Record, frame: FrameBuilder, seed: str) -> None:
+    """The record's draw done again with ``seed`` (``seed`` and ``params.seed``, every key true
+    to it); ``campaign`` and ``commitment`` kept."""
+    p = DrawParams.from_dict({**record["params"], "seed": seed})
+    record.update(draw(p, frame.businesses, frame.inspectors).as_record())
+
+
+def tamper_commitment_seed(record: Record, frame: FrameBuilder) -> str:
+    """A draw made with a seed of one's choosing, the commitment attached as it was."""
+    _redraw(record, frame, "20261210")
+    return ("the draw redone with seed 20261210 (seed and params.seed; every key, pick and visit "
+            "true to it), the commitment unchanged: the seed does not derive from the committed "
+            "frame hash and beacon value")
+
+
+def tamper_beacon_value(record: Record, frame: FrameBuilder) -> str:
+    """The last digit of the beacon value changed; seed and draw kept."""
+    beacon = record["commitment"]["beacon"]
+    old = beacon["value"]
+    beacon["value"] = old[:-1] + ("8" if old[-1] != "8" else "9")
+    return (f"commitment.beacon.value {old!r} changed to {beacon['value']!r}, the seed and the "
+            "draw kept")
+
+
+def tamper_commitment_frame(record: Record, frame: FrameBuilder) -> str:
+    """The commitment names another frame (one risk level changed); the seed derives from that
+    frame's hash and the beacon value, and the draw is redone with it on this frame."""
+    lines = frame_lines(frame.businesses, frame.inspectors)
+    other_csv, _ = tampered_frame(lines)
+    other = frame_sha256(sorted(other_csv.splitlines()[1:]))
+    c = record["commitment"]
+    c["frame_sha256"] = other
+    _redraw(record, frame, beacon_seed(other, c["beacon"]["value"]))
+    return (f"commitment.frame_sha256 names frame {other} (this frame with the first "
+            "business's risk level changed); the seed derives from that hash and the beacon "
+            "value, and the draw is redone with that seed on this frame")
+
+
+def tamper_commitment_too_late(record: Record, frame: FrameBuilder) -> str:
+    """Committed at 00:30 China time on the beacon's published_on (16:30 UTC the day before)."""
+    c = record["commitment"]
+    published = date.fromisoformat(c["beacon"]["published_on"])
+    at = datetime.combine(published - timedelta(days=1), datetime.min.time(), UTC).replace(
+        hour=16, minute=30)
+    c["committed_at"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    c["committed_on"] = published.isoformat()
+    return (f"committed_at {c['committed_at']}, committed_on {c['committed_on']} (its China "
+            "date): the commitment is on the beacon's published_on, not before (the UTC date "
+            "is the day before)")
+
+
+def tamper_committed_on_utc(record: Record, frame: FrameBuilder) -> str:
+    """committed_on written as the UTC date of committed_at instead of its China date."""
+    c = record["commitment"]
+    old = c["committed_on"]
+    c["committed_on"] = c["committed_at"][:10]
+    return (f"commitment.committed_on {old} (the China date of committed_at "
+            f"{c['committed_at']}) changed to {c['committed_on']}, its UTC date")
+
+
 RecordTamper = Callable[[Record, FrameBuilder], str]
 
 
@@ -336,6 +412,8 @@ class Vector:
     extensions: list[int] = field(default_factory=list)
     kind: str = "inspection"
     variants: list[Variant] = field(default_factory=list)
+    #: The seed's commitment (the record's ``commitment``; ``null`` without one).
+    commitment: Commitment | None = None
 
 
 # --- the vectors ------------------------------------------------------------------------------
@@ -604,24 +682,51 @@ def v12() -> Vector:
         lookback_frame(), draw_params(plan.as_dict(), "20240112"), kind="lookback")
 
 
-def committed_seed_vector() -> Vector | None:
-    """PLACEHOLDER — the committed-seed vector (branch ``seed.commitment``).
+BEACON_NAME = "福彩3D第2026330期开奖号码"
+BEACON_VALUE = "福彩3D第2026330期开奖号码：7 2 9"
 
-    Seed commitment (a ``commitment`` in the record; the seed derived from the frame hash and a
-    public beacon value) is being added to the draw. Once it lands, return here a vector
-    ``13-committed-seed`` built like the others, with its params/record carrying the commitment
-    and the seed derived as the specification says; a ``record-tampered.json`` whose seed (or
-    beacon value) is changed; and drop ``seed.commitment`` from PENDING.
-    """
-    return None
+
+def v13() -> Vector:
+    """The committed seed: the frame is built first, its hash committed (as ``lookback draw
+    commit`` stores it), and the seed derived from that hash and the beacon value."""
+    f = FrameBuilder()
+    f.add("320102", 6, category="catering", risk=("A", "B", "C"))
+    f.add("320106", 4, category="sales", risk="B")
+    f.add("320205", 5, category="school_canteen", risk=("C", "D"))
+    f.inspector("320100", "320211", "110101", "310101", "440103")
+    sha = frame_sha256(frame_lines(f.businesses, f.inspectors))
+    # 07:30 on 10 December in China is still 9 December in UTC.
+    commitment = Commitment(13, sha, datetime(2026, 12, 9, 23, 30, tzinfo=UTC), BEACON_NAME,
+                            date(2026, 12, 20), BEACON_VALUE)
+    seed = beacon_seed(sha, BEACON_VALUE)
+    return Vector(
+        "13-committed-seed", "A committed seed (frame hash and a public beacon)",
+        "The frame's SHA-256 was committed at 2026-12-09T23:30:00Z (07:30 on 2026-12-10 in "
+        "China, so committed_on is 2026-12-10, not the UTC date) before the beacon "
+        f"“{BEACON_NAME}” was published on 2026-12-20; the seed is the decimal SHA-256 of "
+        f"`lookback-seed/1|<frame sha256>|{BEACON_VALUE}` in UTF-8 (the value has Chinese "
+        "characters, a full-width colon and spaces, all kept). Category strata, total 6. The "
+        "variants break the commitment one way each, with a draw true to its own seed.",
+        ["seed.commitment", "seed.commitment.china_date", "strata.category", "size.total",
+         "alloc.proportional", "avoid.city", "reject.commitment_seed",
+         "reject.commitment_beacon_value", "reject.commitment_frame",
+         "reject.commitment_not_before_beacon", "reject.commitment_china_date"],
+        f, params(seed, total=6, strata=["category"]), commitment=commitment,
+        variants=[Variant("reject.commitment_seed", tamper_commitment_seed,
+                          suffix="seed-changed"),
+                  Variant("reject.commitment_beacon_value", tamper_beacon_value,
+                          suffix="beacon-value-changed"),
+                  Variant("reject.commitment_frame", tamper_commitment_frame,
+                          suffix="other-frame-committed"),
+                  Variant("reject.commitment_not_before_beacon", tamper_commitment_too_late,
+                          suffix="committed-too-late"),
+                  Variant("reject.commitment_china_date", tamper_committed_on_utc,
+                          suffix="committed-on-utc-date")])
 
 
 def vectors() -> list[Vector]:
-    found = [v01(), v02(), v03(), v04(), v05(), v06(), v07(), v08(), v09(), v10(), v11(), v12()]
-    committed = committed_seed_vector()
-    if committed is not None:
-        found.append(committed)
-    return found
+    return [v01(), v02(), v03(), v04(), v05(), v06(), v07(), v08(), v09(), v10(), v11(), v12(),
+            v13()]
 
 
 # --- what a draw actually exercises -----------------------------------------------------------
@@ -783,6 +888,14 @@ def observe(record: Record, frame: FrameBuilder, kind: str) -> set[str]:
         seen.add("assign.most_constrained_first")
     if kind == "lookback":
         seen.add("lookback.census" if p.fraction == 1.0 else "lookback.sample")
+    c = record.get("commitment")
+    if c is not None:
+        # A commitment that holds (the engine's own check), its seed the record's.
+        assert commitment_difference(record) is None, commitment_difference(record)
+        assert record["seed"] == beacon_seed(c["frame_sha256"], c["beacon"]["value"])
+        seen.add("seed.commitment")
+        if c["committed_at"][:10] != c["committed_on"]:
+            seen.add("seed.commitment.china_date")
     return seen
 
 
@@ -794,8 +907,10 @@ def build(v: Vector) -> tuple[Record, list[str]]:
         d = extend(d, v.frame.businesses, v.frame.inspectors, to)
     campaign = {"id": int(v.name[:2]), "office": "测试向量督查机关", "title": f"测试向量 {v.name}",
                 "kind": v.kind}
-    return {"campaign": campaign, **d.as_record()}, frame_lines(v.frame.businesses,
-                                                                 v.frame.inspectors)
+    # As domain.campaigns.run_draw stores it: every record has a `commitment`, null without one.
+    commitment = v.commitment.as_record() if v.commitment is not None else None
+    return ({"campaign": campaign, **d.as_record(), "commitment": commitment},
+            frame_lines(v.frame.businesses, v.frame.inspectors))
 
 
 def result_of(record: Record) -> dict[str, Any]:
@@ -848,7 +963,8 @@ def write_vector(v: Vector, out: Path) -> dict[str, Any]:
         elif variant.frame == "duplicate":
             twice = [*v.frame.businesses, v.frame.businesses[0]]
             d = draw(v.params, twice, v.frame.inspectors)
-            dup = {"campaign": record["campaign"], **d.as_record()}
+            dup = {"campaign": record["campaign"], **d.as_record(),
+                   "commitment": record["commitment"]}
             files[f"record-{variant.suffix}.json"] = record_json(dup)
             files[f"frame-{variant.suffix}.csv"] = frame_csv(frame_lines(twice,
                                                                          v.frame.inspectors))
@@ -904,8 +1020,9 @@ README_HEAD = """\
 > **中文摘要**　本目录是“双随机一公开”抽取算法 `lookback-draw/1`（[docs/draw.md](../draw.md)）的测试向量：每个子目录
 > 含一份公开格式的抽取记录 `record.json`、抽样框 `frame.csv` 和预期结果 `expected.json`，合起来覆盖规范的每一个分支
 > （抽省、抽市、总量/比例/每层固定样本量、按比例/等量/按风险加权分配、余数相等时的处理、超出层容量后的重新分配、
-> 各级回避及只知省或市的家乡代码、一次和两次扩充、回头看抽取）。部分目录另有故意篡改的记录或抽样框，正确的核验程序
-> 必须判为不一致。自行编写核验程序的第三方可用 `check_verifier.py` 逐一检验。全部文件由 `make_vectors.py` 生成，请勿手工修改。
+> 各级回避及只知省或市的家乡代码、一次和两次扩充、回头看抽取、由抽样框哈希和公开开奖结果事先承诺的随机种子）。部分目录
+> 另有故意篡改的记录或抽样框（包括种子承诺不成立的记录），正确的核验程序必须判为不一致。自行编写核验程序的第三方可用
+> `check_verifier.py` 逐一检验。全部文件由 `make_vectors.py` 生成，请勿手工修改。
 
 These folders are test vectors for the draw algorithm `lookback-draw/1` specified in
 [docs/draw.md](../draw.md). Anyone writing their own verifier (in any language) can check it
@@ -935,8 +1052,10 @@ Each vector is a folder `NN-name/` with
 
 * `record.json` and `frame.csv` — a published draw, byte for byte as `lookback draw export`
   writes it (`record.json`: UTF-8 JSON, keys sorted, two-space indent, final newline, with an
-  informational `campaign` object; `frame.csv`: the header `kind,id,region,category,risk_level`
-  and the sorted frame lines, each ending with `\\n`);
+  informational `campaign` object and a `commitment` that is `null` except in the committed-seed
+  vector, where it is the object of docs/draw.md's "Commitment and the public seed"; `frame.csv`:
+  the header `kind,id,region,category,risk_level` and the sorted frame lines, each ending with
+  `\\n`);
 * `expected.json` — `vector`, `title`, `description`, `branches` (ids from `index.json`),
   `checks` (each `record` + `frame` pair to verify and its expected verdict `OK` or
   `DIFFERENT`, with the `change` made and the `branch` tested for a variant), and `result` (what a
@@ -946,9 +1065,12 @@ Each vector is a folder `NN-name/` with
   changed), `frame-tampered.csv` (one frame row changed after the draw), `record-duplicate-id.json`
   with `frame-duplicate-id.csv` (a frame that repeats a business id, and the draw made from it as
   it stands) — all must be `DIFFERENT` — and `frame-reordered.csv` (the same frame with its rows
-  in another order, CRLF line ends and a byte order mark) — which must be `OK`. (Known issue: the
-  project's own `lookback draw verify --record --frame` still accepts the repeated id;
-  `docs/verify_draw.py` rejects it, as section 1 of docs/draw.md requires.)
+  in another order, CRLF line ends and a byte order mark) — which must be `OK`. The
+  committed-seed vector's variants (`record-seed-changed.json`, `record-beacon-value-changed.json`,
+  `record-other-frame-committed.json`, `record-committed-too-late.json`,
+  `record-committed-on-utc-date.json`) each break the commitment one way, with a draw that is true
+  to its own seed, so only a verifier that checks the commitment calls them `DIFFERENT`, as it
+  must.
 
 [`index.json`](index.json) lists every branch of the specification (`id`, `section` of
 docs/draw.md, `description`, the `vectors` covering it, or why it is `pending`), the branches no

@@ -25,7 +25,8 @@ import pytest
 from typer.testing import CliRunner
 
 import domain.sampling as sampling
-from domain.sampling import DrawParams, parse_frame, replay
+from domain.campaigns import verify_record
+from domain.sampling import DrawParams, beacon_seed, commitment_difference, parse_frame, replay
 from lookback.cli import app
 from lookback.draw_files import frame_csv, record_json
 
@@ -60,16 +61,7 @@ def expectations() -> list[dict[str, Any]]:
 CHECKS = [pytest.param(e["vector"], c, id=f"{e['vector']}:{c['record']}+{c['frame']}")
           for e in expectations() for c in e["checks"]]
 
-# Known divergence, reported: docs/draw.md section 1 says an id appears once per kind and
-# docs/verify_draw.py rejects a frame that repeats one, but domain.sampling.parse_frame (behind
-# `lookback draw verify --record --frame`) accepts it. Strict: this fails once that is fixed.
-DUPLICATE_ID_XFAIL = pytest.mark.xfail(
-    strict=True, reason="lookback draw verify accepts a frame that repeats a business id")
-PROJECT_CHECKS = [
-    pytest.param(*c.values, id=c.id,
-                 marks=[DUPLICATE_ID_XFAIL]
-                 if c.values[1].get("branch") == "reject.duplicate_id" else [])
-    for c in CHECKS]
+PROJECT_CHECKS = CHECKS
 
 
 def test_there_are_vectors_and_negative_checks() -> None:
@@ -172,8 +164,8 @@ def test_every_branch_of_the_spec_has_a_vector() -> None:
             "lr.remainder_tie.proportional", "alloc.equal", "alloc.risk_weighted",
             "lr.zero_weights.from_start", "lr.cap_resplit", "avoid.province", "avoid.city",
             "avoid.county", "avoid.home_province_code", "avoid.home_city_code", "ext.one",
-            "ext.two", "lookback.census"} <= covered
-    assert set(MV.PENDING) == {"seed.commitment"}
+            "ext.two", "lookback.census", "seed.commitment"} <= covered
+    assert set(MV.PENDING) == set()
     # Every reject.* branch is a DIFFERENT check, every vector has an OK check of its record.
     for e in expectations():
         assert {"record": "record.json", "frame": "frame.csv", "verify": "OK"} in [
@@ -181,6 +173,40 @@ def test_every_branch_of_the_spec_has_a_vector() -> None:
         for c in e["checks"]:
             if c.get("branch", "").startswith("reject."):
                 assert c["verify"] == "DIFFERENT"
+
+
+def test_every_record_carries_a_commitment_as_the_engine_writes_it() -> None:
+    """`commitment` is null without one (as domain.campaigns.run_draw stores it), and the
+    committed vector's holds by the engine's own check."""
+    committed = []
+    for e in expectations():
+        record = json.loads((VECTORS / e["vector"] / "record.json").read_text(encoding="utf-8"))
+        assert "commitment" in record, e["vector"]
+        if record["commitment"] is not None:
+            committed.append(e["vector"])
+            assert commitment_difference(record) is None
+            c = record["commitment"]
+            assert record["seed"] == beacon_seed(c["frame_sha256"], c["beacon"]["value"])
+            assert c["frame_sha256"] == record["frame"]["sha256"]
+    assert committed == ["13-committed-seed"]
+
+
+COMMITMENT_VARIANTS = [pytest.param(e["vector"], c, id=f"{e['vector']}:{c['record']}")
+                       for e in expectations() for c in e["checks"]
+                       if c.get("branch", "").startswith("reject.commitment_")]
+
+
+@pytest.mark.parametrize(("vector", "check"), COMMITMENT_VARIANTS)
+def test_a_commitment_variant_is_wrong_only_in_its_commitment(vector: str,
+                                                              check: dict[str, str]) -> None:
+    """Without its commitment the variant verifies: only a verifier that checks the commitment
+    calls it DIFFERENT (so it tests that check, not the draw)."""
+    folder = VECTORS / vector
+    record = json.loads((folder / check["record"]).read_text(encoding="utf-8"))
+    lines = (folder / check["frame"]).read_text(encoding="utf-8").splitlines()
+    assert not verify_record(record, lines).ok
+    record["commitment"] = None
+    assert verify_record(record, lines).ok
 
 
 def test_a_false_branch_claim_stops_the_generator(tmp_path: Path) -> None:

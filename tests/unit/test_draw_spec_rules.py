@@ -2,9 +2,9 @@
 
 Each test pins what both verifiers decide on a published pair of files: ``lookback draw verify
 --record --frame`` (``verify_record`` on the files read as the command reads them) and
-``docs/verify_draw.py`` (its ``main``). Known gaps between them and the specification are
-``xfail(strict=True)``: when one is fixed the test passes, fails as XPASS, and the marker (and the
-"today" sentence in docs/draw.md) must go.
+``docs/verify_draw.py`` (its ``main``). A gap found between them and the specification is pinned
+as ``xfail(strict=True)`` until it is fixed (then the marker, and the "today" sentence in
+docs/draw.md, go); tests/unit/test_verifier_agreement.py checks the two against each other.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from domain.sampling import (
     extend,
     frame_lines,
     frame_sha256,
+    split_frame_text,
     unit_key,
 )
 from lookback.draw_files import frame_csv, record_json
@@ -94,9 +95,9 @@ def publish(folder: Path, record_text: str | bytes, frame_text: str | bytes) -> 
 
 def lookback_verdict(rec: Path, frame: Path) -> tuple[bool, str]:
     """What ``lookback draw verify --record REC --frame FRAME`` decides (it reads both files with
-    ``Path.read_text(encoding="utf-8-sig")`` and splits the frame with ``splitlines``)."""
+    ``Path.read_text(encoding="utf-8-sig")`` and splits the frame with ``split_frame_text``)."""
     record = json.loads(rec.read_text(encoding="utf-8-sig"))
-    result = verify_record(record, frame.read_text(encoding="utf-8-sig").splitlines())
+    result = verify_record(record, split_frame_text(frame.read_text(encoding="utf-8-sig")))
     return result.ok, result.difference or ""
 
 
@@ -182,12 +183,12 @@ def test_the_script_rejects_a_frame_repeating_an_id(tmp_path: Path) -> None:
     assert not ok and "inspector I0001 appears more than once" in out
 
 
-@pytest.mark.xfail(strict=True, reason="lookback draw verify does not check that a (kind, id) "
-                   "appears once in the frame (docs/draw.md, Reading a frame file, step 6)")
 def test_lookback_rejects_a_frame_repeating_an_id(tmp_path: Path) -> None:
     record, text = _duplicated_frame()
     rec, frame = publish(tmp_path, record_json(record), text)
-    assert not lookback_verdict(rec, frame)[0]
+    ok, difference = lookback_verdict(rec, frame)
+    assert not ok and "the frame is malformed" in difference
+    assert "inspector I0001 appears more than once" in difference
 
 
 # --- the record file ---------------------------------------------------------------------------
@@ -241,8 +242,8 @@ def _add(path: str) -> Callable[[dict[str, Any]], None]:
 
 
 EXTRA_FIELD_AT = ["", "params", "frame", "stages.0", "stages.0.strata.0", "stages.0.chosen.0",
-                  "teams.0", "teams.0.inspectors.0", "assignments.0", "extensions.0"]
-SCRIPT_MISSES = {"stages.0", "teams.0"}
+                  "teams.0", "teams.0.inspectors.0", "assignments.0", "extensions.0",
+                  "params.stages.0"]
 
 
 def _with_extra_field(where: str) -> dict[str, Any]:
@@ -261,13 +262,11 @@ def test_lookback_rejects_an_extra_field_at_every_level(where: str, tmp_path: Pa
     assert not ok and "extra" in difference
 
 
-@pytest.mark.parametrize("where", [
-    pytest.param(w, marks=pytest.mark.xfail(strict=True, reason=f"verify_draw.py does not notice "
-                                            f"an extra field in {w} (docs/draw.md)"))
-    if w in SCRIPT_MISSES else w for w in EXTRA_FIELD_AT])
+@pytest.mark.parametrize("where", EXTRA_FIELD_AT)
 def test_the_script_rejects_an_extra_field_at_every_level(where: str, tmp_path: Path) -> None:
     rec, frame = publish(tmp_path, record_json(_with_extra_field(where)), FRAME_TEXT)
-    assert not script_verdict(rec, frame)[0]
+    ok, out = script_verdict(rec, frame)
+    assert not ok and "extra" in out
 
 
 @pytest.mark.parametrize("campaign", [None, [1, "任意"], "anything"])
@@ -353,11 +352,13 @@ def test_risk_weights_are_needed_for_the_levels_of_the_pool_only(tmp_path: Path)
     assert not ok and "risk level(s) E have no risk weight" in out
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="verify_record stops with an AssertionError when params give none of "
-                   "total, fraction, per_stratum (docs/draw.md, Parameter values)")
-def test_lookback_reports_a_record_without_a_sample_size() -> None:
+def test_a_record_without_a_sample_size_is_malformed_for_both(tmp_path: Path) -> None:
     record = make_record()
     record["params"]["total"] = None
-    assert not verify_record(record, FRAME_TEXT.splitlines()).ok
+    result = verify_record(record, split_frame_text(FRAME_TEXT))  # no AssertionError (exit 70)
+    assert not result.ok and result.difference is not None
+    assert result.difference.startswith("the record is malformed: params.total")
+    rec, frame = publish(tmp_path, record_json(record), FRAME_TEXT)
+    ok, out = script_verdict(rec, frame)
+    assert not ok and "exactly one of the three must be set" in out
 
