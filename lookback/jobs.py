@@ -52,6 +52,8 @@ def _job(run: Any, ui_url: str, *, done: int, total: int,
 
 def read_run(lb: App, job_id: str) -> tuple[Any, Any]:
     """The flow run of job ``job_id`` and the pool; NotFoundError when there is no such job."""
+    if len(job_id) > 64:  # not an id, and not to be echoed whole
+        raise NotFoundError(f"job {job_id[:64]}… does not exist", f"任务{job_id[:64]}…不存在")
     missing = NotFoundError(f"job {job_id} does not exist", f"任务{job_id}不存在")
     pool = workers_for(lb)
     try:

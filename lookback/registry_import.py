@@ -71,19 +71,6 @@ def open_checked(path: Path, kind: RegisterKind, name: str) -> RegisterFile:
     return register
 
 
-class ProblemList:
-    """A sink that keeps the problems (an upload's are few enough) for the reject report."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, problem: Problem) -> None:
-        self.problems.append(problem)
-
-    def close(self) -> None:
-        pass
-
-
 def reject_report_path(lb: App, import_id: int) -> Path:
     """Where the console keeps an import's reject report."""
     return lb.data_dir / "imports" / f"{import_id}-rejects.csv"

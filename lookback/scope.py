@@ -148,6 +148,20 @@ def readable_followups(user: Principal, lb: App,
     return rows
 
 
+def readable_metrics(user: Principal, lb: App, campaign_id: int) -> dict[str, Any]:
+    """A campaign's figures today (``domain.metrics``) as ``user`` may see them: the counts
+    whole, the overdue list only the issues they may read (``readable_overdue``), and its
+    length as ``overdue_count``."""
+    from domain.clock import china_date
+    from domain.metrics import campaign_metrics
+
+    m = campaign_metrics(campaign_id, today=china_date(lb.clock.now()),
+                         uow_factory=lb.read_uow_factory())
+    m["overdue"] = readable_overdue(user, lb, campaign_id, m["overdue"])
+    m["overdue_count"] = len(m["overdue"])
+    return m
+
+
 def readable_overdue(user: Principal, lb: App, campaign_id: int,
                      overdue: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Of a campaign's overdue list (its metrics), the issues ``user`` may read: the counts are

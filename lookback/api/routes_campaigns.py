@@ -13,7 +13,7 @@ from domain.clock import china_date
 from domain.errors import NotFoundError
 from lookback.api.deps import AppDep, GuardDep, PageDep, UserDep
 from lookback.api.schemas import CampaignList, CampaignPublic, DrawVerification, Health
-from lookback.scope import readable_campaigns, readable_overdue
+from lookback.scope import readable_campaigns, readable_metrics
 from storage import migrate
 
 router = APIRouter()
@@ -62,14 +62,8 @@ def campaign_metrics(campaign_id: int, lb: AppDep, guard: GuardDep,
 
     The counts are aggregates; the overdue list names only the issues the caller may read (a
     business its own, an auditor their team's)."""
-    from domain.metrics import campaign_metrics as metrics
-
     guard(Action.READ, f"campaign:{campaign_id}", region=_exists(lb, campaign_id).territory)
-    m = metrics(campaign_id, today=china_date(lb.clock.now()),
-                uow_factory=lb.read_uow_factory())
-    m["overdue"] = readable_overdue(user, lb, campaign_id, m["overdue"])
-    m["overdue_count"] = len(m["overdue"])
-    return m
+    return readable_metrics(user, lb, campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/draw", tags=["campaigns"])

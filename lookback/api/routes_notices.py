@@ -178,8 +178,6 @@ def get_job(job_id: str, lb: AppDep, guard: GuardDep) -> NoticeJob:
     may issue the campaign's notices)."""
     from lookback import jobs
 
-    if len(job_id) > 64:
-        raise NotFoundError(f"job {job_id[:64]}… does not exist", f"任务{job_id[:64]}…不存在")
     run, pool = jobs.read_run(lb, job_id)
     campaign_id = (run.parameters or {}).get("campaign_id")
     guard(Action.ISSUE_NOTICE, f"job:{job_id}", campaign_id=campaign_id)

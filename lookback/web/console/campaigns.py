@@ -30,7 +30,7 @@ from starlette.datastructures import FormData, UploadFile
 from domain import access
 from domain import campaigns as svc
 from domain.access import Action, Principal
-from domain.clock import CHINA_TZ, china_date
+from domain.clock import CHINA_TZ
 from domain.errors import LookbackError, NotFoundError, PermissionDeniedError
 from domain.offices import Office, get_office
 from domain.plan import (
@@ -44,7 +44,7 @@ from domain.plan import (
 from domain.registers import CATEGORY_ZH, Category, RiskLevel
 from lookback.bootstrap import App
 from lookback.draw_files import FRAME_FILE, RECORD_FILE, frame_csv, record_json
-from lookback.scope import readable_campaigns
+from lookback.scope import readable_campaigns, readable_metrics
 from lookback.web import text
 from lookback.web.console.base import PER_PAGE, Who, check_csrf, guard, lb_of, pager, render, staff
 from lookback.web.pages import _lang
@@ -469,7 +469,7 @@ def campaign_page(request: Request, campaign_id: int, page: int = 1) -> Response
         shown = [(no, [(i, _inspector_name(uow, i)) for i in members])
                  for no, members in teams[pg.offset:pg.offset + PER_PAGE]]
     return render(request, "console/campaigns_show.html", who, record=record, teams=shown,
-                  china_time=china_time, metrics=_metrics(lb, who[0], campaign_id),
+                  china_time=china_time, metrics=readable_metrics(who[0], lb, campaign_id),
                   source_figures=svc.source_issue_figures(
                       campaign_id, uow_factory=lb.read_uow_factory()),
                   **_actions_context(lb, who[0], counts, None, _lang(request)), **pg.context())
@@ -487,19 +487,6 @@ def china_time(instant: datetime | None) -> str:
 def _inspector_name(uow: Any, inspector_id: str) -> str:
     found = uow.registers.get_inspector(inspector_id)
     return str(found.name) if found is not None else ""
-
-
-def _metrics(lb: App, p: Principal, campaign_id: int) -> dict[str, Any]:
-    """The figures of ``GET /campaigns/{id}/metrics``, with the overdue issues the user may
-    read."""
-    from domain.metrics import campaign_metrics
-    from lookback.scope import readable_overdue
-
-    m = campaign_metrics(campaign_id, today=china_date(lb.clock.now()),
-                         uow_factory=lb.read_uow_factory())
-    m["overdue"] = readable_overdue(p, lb, campaign_id, m["overdue"])
-    m["overdue_count"] = len(m["overdue"])
-    return m
 
 
 @router.get(f"{BASE}/{{campaign_id}}/draw/{RECORD_FILE}")

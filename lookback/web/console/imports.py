@@ -29,7 +29,6 @@ from domain.importing import ImportRecord, ImportSummary
 from domain.registers import RegisterKind
 from lookback.registry_import import (
     REGISTER_NAMES,
-    ProblemList,
     import_file,
     open_checked,
     reject_report_path,
@@ -46,6 +45,7 @@ from lookback.web.console.base import (
     staff,
 )
 from lookback.web.pages import LANG_COOKIE
+from storage.reports import ListProblemSink
 
 router = APIRouter(include_in_schema=False)
 
@@ -198,7 +198,7 @@ def _import(request: Request, who: Who, kind: str,
                         "`lookback registry import`导入", code="too_large")
                 out.write(chunk)
         register = open_checked(path, register_kind, name)
-        sink = ProblemList()
+        sink = ListProblemSink()  # an upload's problems are few enough to keep
         summary = import_file(lb, register, sink=sink, source=name, territory=who[0].territory,
                               actor=who[0].actor)
         if sink.problems:
