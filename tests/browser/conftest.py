@@ -61,6 +61,35 @@ def server(site: Fixture) -> Iterator[web_site.Server]:
     s.stop()
 
 
+@pytest.fixture
+def context(chromium: Any, server: web_site.Server,
+            request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A phone (390×844, Chinese) on the test server, downloads accepted; its default timeout
+    is the test module's ``TIMEOUT_MS`` (15 s unless the module sets one)."""
+    ctx = chromium.new_context(viewport=PHONE, base_url=server.url, locale="zh-CN",
+                               accept_downloads=True)
+    ctx.set_default_timeout(getattr(request.module, "TIMEOUT_MS", 15_000))
+    yield ctx
+    ctx.close()
+
+
+def log_in(page: Any, name: str, next: str | None = None) -> None:
+    """Through the log-in form, to ``next`` (or the user's home page); the page then shows who
+    is logged in."""
+    page.goto("/app/login" + (f"?next={next}" if next else ""))
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', web_site.PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"**{next}" if next else "**/app/**")
+    assert name in page.inner_text('[data-testid="who"]')
+
+
+def fits(page: Any, width: int = PHONE["width"]) -> None:
+    """Nothing but the wide tables' own scroll boxes is wider than the screen."""
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= width, f"the page is {overflow} px wide on a {width} px screen"
+
+
 def shot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -7,27 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.browser.conftest import PHONE, shot
-from tests.browser.test_field_app import log_in
-from tests.e2e import web_site
+from tests.browser.conftest import PHONE, log_in, shot
 from tests.e2e.api_site import Fixture, sql
 
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "screenshots" / "console-campaigns.png"
 
 
-@pytest.fixture
-def context(chromium: Any, server: web_site.Server) -> Iterator[Any]:
-    ctx = chromium.new_context(viewport=PHONE, base_url=server.url, locale="zh-CN",
-                               accept_downloads=True)
-    ctx.set_default_timeout(20_000)
-    yield ctx
-    ctx.close()
+TIMEOUT_MS = 20_000  # the launch runs in the server while the page polls
 
 
 def fill_plan(page: Any, title: str) -> None:

@@ -4,29 +4,11 @@ fit a 360 px phone and are usable from the keyboard."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.browser.conftest import PHONE, shot
-from tests.browser.test_field_app import log_in
+from tests.browser.conftest import PHONE, fits, log_in, shot
 from tests.e2e import web_site
 from tests.e2e.api_site import Fixture
-
-
-@pytest.fixture
-def context(chromium: Any, server: web_site.Server) -> Iterator[Any]:
-    ctx = chromium.new_context(viewport=PHONE, base_url=server.url, locale="zh-CN")
-    ctx.set_default_timeout(15_000)
-    yield ctx
-    ctx.close()
-
-
-def fits(page: Any, width: int) -> None:
-    """Nothing but the wide tables' own scroll boxes is wider than the screen."""
-    overflow = page.evaluate("document.documentElement.scrollWidth")
-    assert overflow <= width, f"the page is {overflow} px wide on a {width} px screen"
 
 
 def test_drill_down_from_the_dashboard_to_an_issue(context: Any, site: Fixture) -> None:

@@ -7,38 +7,23 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PHONE, shot
-from tests.e2e import web_site
+from tests.browser.conftest import fits, log_in, shot
 from tests.e2e.api_site import Fixture, sql
-from tests.e2e.web_site import PASSWORD
 
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
-def page(chromium: Any, server: web_site.Server) -> Iterator[Any]:
-    ctx = chromium.new_context(viewport=PHONE, base_url=server.url, locale="zh-CN",
-                               accept_downloads=True)
-    ctx.set_default_timeout(15_000)
-    p = ctx.new_page()
-    p.goto("/app/login")
-    p.fill('input[name="name"]', "planner")
-    p.fill('input[name="password"]', PASSWORD)
-    p.click('button[type="submit"]')
-    p.wait_for_url("**/app/office**")
-    yield p
-    ctx.close()
-
-
-def fits_the_screen(page: Any) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"the page is {width}px wide on a {PHONE['width']}px phone"
+def page(context: Any) -> Any:
+    """The planner, logged in on a phone."""
+    p = context.new_page()
+    log_in(p, "planner", next="/app/office")
+    return p
 
 
 def test_upload_a_csv_with_a_bad_row_and_download_the_report(page: Any, site: Fixture,
@@ -49,7 +34,7 @@ def test_upload_a_csv_with_a_bad_row_and_download_the_report(page: Any, site: Fi
     register.write_text("uscc,name,region_code,category,risk_level\n" + "".join(
         ",".join(r) + "\n" for r in rows) + "BAD-USCC,坏行,110101,catering,A\n", encoding="utf-8")
     page.goto("/app/office/imports")
-    fits_the_screen(page)
+    fits(page)
     page.select_option('select[name="kind"]', "businesses")
     page.set_input_files('input[type="file"]', str(register))
     page.click('[data-testid="imp-form"] button[type="submit"]')
@@ -88,7 +73,7 @@ def test_a_bad_file_is_explained_in_place(page: Any, tmp_path: Path) -> None:
 
 def test_the_lookbacks_page_on_a_phone(page: Any) -> None:
     page.goto("/app/office/lookbacks?tab=pending")
-    fits_the_screen(page)
+    fits(page)
     assert page.is_visible('[data-testid="lbk-scheduler"]')
     assert page.is_visible('[data-testid="lbk-no-scheduler"]')  # nothing runs in this test
     assert page.locator('[data-testid="lbk-list"] tbody tr').count() >= 2

@@ -4,44 +4,22 @@ public check page (the address its QR code holds) in a fresh browser with no log
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.browser.conftest import PHONE, shot
+from tests.browser.conftest import PHONE, fits, log_in, shot
 from tests.e2e import web_site
 from tests.e2e.api_site import Fixture, sql
-from tests.e2e.web_site import PASSWORD
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "console-notices.png"
 
 
-@pytest.fixture
-def context(chromium: Any, server: web_site.Server) -> Iterator[Any]:
-    ctx = chromium.new_context(viewport=PHONE, base_url=server.url, locale="zh-CN")
-    ctx.set_default_timeout(20_000)
-    yield ctx
-    ctx.close()
-
-
-def log_in(page: Any, name: str) -> None:
-    page.goto("/app/login?next=/app/office/notices")
-    page.fill('input[name="name"]', name)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url("**/app/office/notices")
-
-
-def fits_the_phone(page: Any) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"the page is {width}px wide on a {PHONE['width']}px phone"
+TIMEOUT_MS = 20_000  # a batch is issued in the server while the page polls
 
 
 def test_issue_a_batch_and_watch_it_to_the_end(context: Any, site: Fixture) -> None:
     page = context.new_page()
-    log_in(page, "office")
+    log_in(page, "office", next="/app/office/notices")
     assert page.locator('[data-testid="ntc-card"]').count() == 0
     form = page.locator('[data-testid="ntc-issue"] form')
     form.locator('select[name="campaign"]').select_option("1")
@@ -61,14 +39,14 @@ def test_issue_a_batch_and_watch_it_to_the_end(context: Any, site: Fixture) -> N
     assert cards.count() == 2
     assert {cards.nth(i).locator('[data-testid="ntc-number"]').inner_text()
             for i in range(2)} == {n for (n,) in issued}
-    fits_the_phone(page)
+    fits(page)
 
 
 def test_void_one_with_a_reason_and_check_it_on_a_phone(context: Any, chromium: Any,
                                                         server: web_site.Server,
                                                         site: Fixture) -> None:
     page = context.new_page()
-    log_in(page, "office")
+    log_in(page, "office", next="/app/office/notices")
     card = page.locator('[data-testid="ntc-card"][data-status="issued"]').first
     number = card.locator('[data-testid="ntc-number"]').inner_text()
     card.locator("summary").click()
@@ -102,7 +80,7 @@ def test_void_one_with_a_reason_and_check_it_on_a_phone(context: Any, chromium: 
         assert check.inner_text('[data-testid="verify-number"]') == number
         assert "*" in check.inner_text('[data-testid="verify-addressee"]')
         assert "主送单位名称有误" not in check.content()
-        fits_the_phone(check)
+        fits(check)
         assert phone.cookies() == []
         shot(check, "console-notices-verify")
         missing = check.goto("/verify/no-such-code-0000000000")

@@ -5,33 +5,13 @@ a refusal, the keyboard and the 360 px layout, and screenshots of every page at 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.browser.conftest import PHONE, shot
+from tests.browser.conftest import PHONE, log_in, shot
 from tests.e2e import web_site
 from tests.e2e.api_site import Fixture, sql
 from tests.e2e.web_site import PASSWORD, count
-
-
-@pytest.fixture
-def context(chromium: Any, server: web_site.Server) -> Iterator[Any]:
-    ctx = chromium.new_context(viewport=PHONE, base_url=server.url, locale="zh-CN")
-    ctx.set_default_timeout(15_000)
-    yield ctx
-    ctx.close()
-
-
-def log_in(page: Any, name: str) -> None:
-    page.goto("/app/login")
-    page.fill('input[name="name"]', name)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url("**/app/**")
-    assert name in page.inner_text('[data-testid="who"]')
 
 
 def fill_interview(page: Any, name: str, fail_first: bool) -> None:
