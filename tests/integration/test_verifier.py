@@ -9,7 +9,6 @@ by both the script (exit 1, naming the difference) and ``domain.campaigns.verify
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import random
 import subprocess
@@ -17,7 +16,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -40,9 +38,10 @@ from domain.sampling import (
     unit_key,
 )
 from lookback.cli_campaign import export_draw
+from tests.draws import VERIFY_DRAW, verify_script
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "docs" / "verify_draw.py"
+SCRIPT = VERIFY_DRAW
 
 # Three provinces with a few cities each; inspectors also come from two provinces outside the frame.
 CITIES = {"330000": ["330100", "330200", "330300"], "350000": ["350100", "350200"],
@@ -52,15 +51,7 @@ CATEGORIES = ["production", "sales", "catering", "school_canteen", "market"]
 RISKS = "ABCD"
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verify_draw", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-VERIFY = load_script()
+VERIFY = verify_script()
 
 
 def make_frame(rnd: random.Random, businesses: int = 240, inspectors: int = 30,

@@ -5,10 +5,8 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,21 +25,14 @@ from domain.sampling import (
 )
 from report_templates import render
 from report_templates.samples import sample
+from tests.draws import verify_script
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "plan-2023-two-responsibilities.toml"
 EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def _verifier() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verify_draw", ROOT / "docs" / "verify_draw.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-VERIFY = _verifier()
+VERIFY = verify_script()
 
 
 # --- the derivation ------------------------------------------------------------------------

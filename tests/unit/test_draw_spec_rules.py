@@ -10,77 +10,39 @@ docs/draw.md, go); tests/unit/test_verifier_agreement.py checks the two against 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from domain.campaigns import verify_record
 from domain.sampling import (
-    DrawParams,
     FrameBusiness,
-    FrameInspector,
-    draw,
     draw_teams,
-    extend,
     frame_lines,
     frame_sha256,
     split_frame_text,
     unit_key,
 )
 from lookback.draw_files import frame_csv, record_json
+from tests.draws import (
+    BUSINESSES,
+    INSPECTORS,
+    SEED,
+    make_params,
+    make_record,
+    verify_script,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = (ROOT / "docs" / "draw.md").read_text(encoding="utf-8")
 HEADER = "kind,id,region,category,risk_level"
-SEED = "20230814"
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verify_draw_spec", ROOT / "docs" / "verify_draw.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _load_script()
-
-BUSINESSES = [
-    FrameBusiness("91330102MA2XXXXX1Q", "330102", "catering", "C"),
-    FrameBusiness("91330103MA2XXXXX2Q", "330103", "sales", "A"),
-    FrameBusiness("91330104MA2XXXXX3Q", "330104", "sales", "B"),
-    FrameBusiness("91330105MA2XXXXX4Q", "330105", "sales", "C"),
-    FrameBusiness("91350102MA2XXXXX5Q", "350102", "catering", "D"),
-    FrameBusiness("91350103MA2XXXXX6Q", "350103", "production", "B"),
-]
-INSPECTORS = [FrameInspector(f"I000{i}", home)
-              for i, home in enumerate(["110100", "440300", "510100", "610100"], start=1)]
-
-
-def make_params(**kw: Any) -> DrawParams:
-    base: dict[str, Any] = dict(
-        seed=SEED, stages=[{"unit": "business"}], provinces=[], total=4, fraction=None,
-        per_stratum=None, strata=["risk_level"], allocation="proportional", min_per_stratum=0,
-        risk_weights={"A": 1, "B": 2, "C": 3, "D": 4}, teams=2, members=2, avoidance="city")
-    base.update(kw)
-    return DrawParams(**base)
-
-
-def make_record(p: DrawParams | None = None, extensions: tuple[int, ...] = (),
-                businesses: list[FrameBusiness] = BUSINESSES,
-                inspectors: list[FrameInspector] = INSPECTORS) -> dict[str, Any]:
-    d = draw(p or make_params(), businesses, inspectors)
-    for to in extensions:
-        d = extend(d, businesses, inspectors, to)
-    return {"campaign": {"id": 1, "office": "某市食品安全委员会办公室", "title": "2023年督查",
-                         "kind": "inspection"}, **d.as_record()}
-
+SCRIPT = verify_script()
 
 FRAME_LINES = frame_lines(BUSINESSES, INSPECTORS)
 FRAME_TEXT = frame_csv(FRAME_LINES)

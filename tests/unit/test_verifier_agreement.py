@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import io
 import json
 import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -36,7 +34,6 @@ from domain.sampling import (
     FrameInspector,
     commitment_difference,
     draw,
-    extend,
     frame_lines,
     params_difference,
     parse_frame,
@@ -45,51 +42,20 @@ from domain.sampling import (
 from lookback.cli import app
 from lookback.cli_campaign import new_seed
 from lookback.draw_files import frame_csv, record_json
+from tests.draws import (
+    BUSINESSES,
+    INSPECTORS,
+    SEED,
+    make_params,
+    make_record,
+    verify_script,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = "20230814"
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verify_draw_agreement",
-                                                  ROOT / "docs" / "verify_draw.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _load_script()
-
-BUSINESSES = [
-    FrameBusiness("91330102MA2XXXXX1Q", "330102", "catering", "C"),
-    FrameBusiness("91330103MA2XXXXX2Q", "330103", "sales", "A"),
-    FrameBusiness("91330104MA2XXXXX3Q", "330104", "sales", "B"),
-    FrameBusiness("91330105MA2XXXXX4Q", "330105", "sales", "C"),
-    FrameBusiness("91350102MA2XXXXX5Q", "350102", "catering", "D"),
-    FrameBusiness("91350103MA2XXXXX6Q", "350103", "production", "B"),
-]
-INSPECTORS = [FrameInspector(f"I000{i}", home)
-              for i, home in enumerate(["110100", "440300", "510100", "610100"], start=1)]
+SCRIPT = verify_script()
 FRAME_TEXT = frame_csv(frame_lines(BUSINESSES, INSPECTORS))
-
-
-def make_params(**kw: Any) -> DrawParams:
-    base: dict[str, Any] = dict(
-        seed=SEED, stages=[{"unit": "business"}], provinces=[], total=4, fraction=None,
-        per_stratum=None, strata=["risk_level"], allocation="proportional", min_per_stratum=0,
-        risk_weights={"A": 1, "B": 2, "C": 3, "D": 4}, teams=2, members=2, avoidance="city")
-    base.update(kw)
-    return DrawParams(**base)
-
-
-def make_record(p: DrawParams | None = None, extensions: tuple[int, ...] = (),
-                businesses: list[FrameBusiness] = BUSINESSES) -> dict[str, Any]:
-    d = draw(p or make_params(), businesses, INSPECTORS)
-    for to in extensions:
-        d = extend(d, businesses, INSPECTORS, to)
-    return {"campaign": {"id": 1, "office": "食安办", "title": "督查", "kind": "inspection"},
-            **d.as_record()}
 
 
 def verdicts(folder: Path, record: dict[str, Any],
