@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -12,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from domain import access, auth
 from domain.access import Principal
+from domain.clock import CHINA_TZ
 from domain.errors import PermissionDeniedError
 from lookback.bootstrap import App
 from lookback.web import pages
@@ -84,6 +86,16 @@ class Pager:
 
 def pager(page: int, total: int, per_page: int = PER_PAGE, query: str = "") -> Pager:
     return Pager(max(1, page), per_page, total, query)
+
+
+def china_time(instant: datetime | None, empty: str = "") -> str:
+    """An instant as Beijing time, to the minute (a stored instant without a zone is UTC);
+    ``empty`` for none."""
+    if instant is None:
+        return empty
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def home(request: Request) -> RedirectResponse:

@@ -19,7 +19,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -30,7 +30,6 @@ from starlette.datastructures import FormData, UploadFile
 from domain import access
 from domain import campaigns as svc
 from domain.access import Action, Principal
-from domain.clock import CHINA_TZ
 from domain.errors import LookbackError, NotFoundError, PermissionDeniedError
 from domain.offices import Office, get_office
 from domain.plan import (
@@ -46,7 +45,17 @@ from lookback.bootstrap import App
 from lookback.draw_files import FRAME_FILE, RECORD_FILE, frame_csv, record_json
 from lookback.scope import readable_campaigns, readable_metrics
 from lookback.web import text
-from lookback.web.console.base import PER_PAGE, Who, check_csrf, guard, lb_of, pager, render, staff
+from lookback.web.console.base import (
+    PER_PAGE,
+    Who,
+    check_csrf,
+    china_time,
+    guard,
+    lb_of,
+    pager,
+    render,
+    staff,
+)
 from lookback.web.pages import _lang
 from lookback.web.text import Lang
 
@@ -473,15 +482,6 @@ def campaign_page(request: Request, campaign_id: int, page: int = 1) -> Response
                   source_figures=svc.source_issue_figures(
                       campaign_id, uow_factory=lb.read_uow_factory()),
                   **_actions_context(lb, who[0], counts, None, _lang(request)), **pg.context())
-
-
-def china_time(instant: datetime | None) -> str:
-    """An instant as Beijing time, to the minute (stored instants without a zone are UTC)."""
-    if instant is None:
-        return ""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def _inspector_name(uow: Any, inspector_id: str) -> str:

@@ -23,9 +23,8 @@ from fastapi.responses import FileResponse, Response
 
 from domain import access
 from domain.access import Action
-from domain.clock import CHINA_TZ
 from domain.errors import BadFileError, NotFoundError, PermissionDeniedError
-from domain.importing import ImportRecord, ImportSummary
+from domain.importing import ImportSummary
 from domain.registers import RegisterKind
 from lookback.registry_import import (
     REGISTER_NAMES,
@@ -38,6 +37,7 @@ from lookback.web import text
 from lookback.web.console.base import (
     Who,
     check_csrf,
+    china_time,
     guard,
     lb_of,
     pager,
@@ -119,17 +119,13 @@ def _panel(request: Request, who: Who, *, page: int = 1, status: int = 200,
     rows = [(r, reject_report_path(lb, r.id).is_file()) for r in records]
     return render(request, "console/imports.html" if full else "console/imports_panel.html", who,
                   status=status, rows=rows, kinds=list(RegisterKind), may_import=_may_import(who),
-                  register_name=_register_name(request), when=_when, max_upload=MAX_UPLOAD,
+                  register_name=_register_name(request), when=lambda r: china_time(r.at), max_upload=MAX_UPLOAD,
                   **p.context(), **context)
 
 
 def _register_name(request: Request) -> Any:
     english = request.cookies.get(LANG_COOKIE) == "en"
     return lambda kind: REGISTER_NAMES[RegisterKind(kind)][1 if english else 0]
-
-
-def _when(r: ImportRecord) -> str:
-    return r.at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 @router.get("/app/office/imports")

@@ -13,18 +13,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from domain import followups as fu_svc
-from domain.clock import CHINA_TZ, china_date
+from domain.clock import china_date
 from domain.followups import LOOKBACK_TABS, FollowUp, LookbackQuery
 from domain.issues import Issue, IssueQuery
 from lookback.bootstrap import App
 from lookback.scope import readable_followups
 from lookback.web import text
-from lookback.web.console.base import lb_of, pager, render, staff
+from lookback.web.console.base import china_time, lb_of, pager, render, staff
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,7 +113,7 @@ def lookbacks_page(request: Request, tab: str = "open", page: int = 1) -> Respon
     rows = readable_followups(who[0], lb, rows)
     return render(request, "console/lookbacks.html", who, tab=tab, tabs=LOOKBACK_TABS,
                   counts=counts, items=_with_issues(lb, rows), sched=scheduler_status(
-                      lb, territory, now), local=_local, **p.context())
+                      lb, territory, now), local=partial(china_time, empty="—"), **p.context())
 
 
 def _with_issues(lb: App, rows: list[FollowUp]) -> list[tuple[FollowUp, Issue | None]]:
@@ -120,13 +121,4 @@ def _with_issues(lb: App, rows: list[FollowUp]) -> list[tuple[FollowUp, Issue | 
     with lb.read_uow_factory()() as uow:
         issues = {i.id: i for i in uow.issues.list(IssueQuery(ids=ids))} if ids else {}
     return [(fu, issues.get(fu.issue_id)) for fu in rows]
-
-
-def _local(at: datetime | None) -> str:
-    """An instant in China's time, to the minute."""
-    if at is None:
-        return "—"
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
