@@ -14,15 +14,11 @@ from typing import Any
 
 import pytest
 
-from domain import access
-from domain.offices import NewOffice, add_offices
-from lookback.bootstrap import bootstrap
 from lookback.prefect_http import FlowRun
-from lookback.settings import Settings
 from lookback.web.console import campaigns as console
 from tests.e2e import api_site, web_site
 from tests.e2e.api_site import Fixture, _cli
-from tests.e2e.test_fieldwork_cli import NOW, launched
+from tests.e2e.test_fieldwork_cli import launched
 from tests.e2e.test_web_pages import login
 
 __all__ = ["launched"]
@@ -33,30 +29,9 @@ BASE = "/app/office/campaigns"
 @pytest.fixture(scope="module")
 def site(launched: Path, tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     """The page tests' site, with two city offices of one province and a planner, an office
-    user and a viewer in each (``city_planner``, ``other_planner``, …)."""
+    user and a viewer in each (``planner_city``, ``planner_other``, …)."""
     f = web_site.prepare(launched, tmp_path_factory.mktemp("console-campaigns"))
-    region = f.visit_a["region"]
-    lb = bootstrap(Settings(database_url=f"sqlite:///{f.db}", data_dir=f.db.parent / "data",
-                            now=NOW))
-    try:
-        with lb.read_uow_factory()() as uow:
-            other = next(c for c in (f"{region[:2]}{n:02d}00" for n in range(1, 99))
-                         if c != region[:4] + "00" and uow.regions.region_level(c) == "city")
-        add_offices([
-            NewOffice("国家食安办", "国食安办", "national", "000000", None),
-            NewOffice("甲省食安办", "甲省食安办", "province", region[:2] + "0000", "国家食安办"),
-            NewOffice("甲市食安办", "甲市食安", "city", region[:4] + "00", "甲省食安办"),
-            NewOffice("乙市食安办", "乙市食安", "city", other, "甲省食安办"),
-        ], actor="test", uow_factory=lb.uow_factory(), clock=lb.clock)
-        for prefix, office in (("city", "甲市食安办"), ("other", "乙市食安办")):
-            for role in ("planner", "office", "viewer"):
-                access.add_user(f"{prefix}_{role}", role, team=None, campaign_id=None,
-                                uscc=None, actor="test", uow_factory=lb.uow_factory(),
-                                clock=lb.clock, office=office)
-    finally:
-        lb.close()
-    web_site.set_passwords(f, [f"{p}_{r}" for p in ("city", "other")
-                               for r in ("planner", "office", "viewer")])
+    web_site.add_office_users(f)
     return f
 
 
@@ -137,7 +112,7 @@ def test_a_plan_with_mistakes_shows_every_key_path_and_stores_nothing(site: Fixt
 
 def test_create_from_the_form_and_from_a_file(site: Fixture) -> None:
     with client(site) as (c, _lb):
-        login(c, "city_planner")
+        login(c, "planner_city")
         page = c.get(f"{BASE}/new")
         assert page.status_code == 200 and "甲市食安办" in page.text
         r = post(c, BASE, data=plan_form("表单创建的督查", **{"campaign.seed": ""}))
@@ -168,15 +143,15 @@ def test_a_retried_create_with_the_same_key_stores_one_campaign(site: Fixture) -
 
 def test_territory_a_city_sees_only_its_own_campaigns(site: Fixture) -> None:
     with client(site) as (c, _lb):
-        login(c, "city_planner")
+        login(c, "planner_city")
         cid = created_id(post(c, BASE, data=plan_form("甲市的督查")).text)
     with client(site) as (c, _lb):
-        login(c, "city_viewer")
+        login(c, "viewer_city")
         listed = c.get(BASE)
         assert f'href="{BASE}/{cid}"' in listed.text
         assert f'href="{BASE}/1"' not in listed.text  # the national campaign (no office)
         assert c.get(f"{BASE}/{cid}").status_code == 200
-    for user in ("other_viewer", "other_planner"):
+    for user in ("viewer_other", "planner_other"):
         with client(site) as (c, _lb):
             login(c, user)
             listed = c.get(BASE)
@@ -192,7 +167,7 @@ def test_territory_a_city_sees_only_its_own_campaigns(site: Fixture) -> None:
 
 def test_a_viewer_may_read_but_not_create_launch_or_close(site: Fixture) -> None:
     with client(site) as (c, _lb):
-        login(c, "city_viewer")
+        login(c, "viewer_city")
         assert 'data-testid="cmp-new"' not in c.get(BASE).text
         assert c.get(f"{BASE}/new").status_code == 403
         assert post(c, BASE, data=plan_form("观察员的督查")).status_code == 403

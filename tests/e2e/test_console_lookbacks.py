@@ -25,7 +25,7 @@ from lookback.web.console import base
 from lookback.web.console import lookbacks as lookbacks_page
 from tests.e2e import api_site, web_site
 from tests.e2e.api_site import Fixture, sql
-from tests.e2e.test_console_imports import Site, add_office_users
+from tests.e2e.test_console_imports import Site
 from tests.e2e.test_fieldwork_cli import launched
 from tests.e2e.test_web_pages import login
 
@@ -35,7 +35,7 @@ __all__ = ["launched"]
 @pytest.fixture(scope="module")
 def site(launched: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
     f = web_site.prepare(launched, tmp_path_factory.mktemp("console-lookbacks"))
-    city, other = add_office_users(f)
+    city, other = web_site.add_office_users(f)
     return Site(f, city, other)
 
 

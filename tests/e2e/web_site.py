@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from domain import access
+from domain.offices import NewOffice, add_offices
 from lookback.bootstrap import bootstrap
 from lookback.settings import Settings
 from tests.e2e import api_site
@@ -107,3 +109,31 @@ class Server:
 def count(f: Fixture, query: str, *params: object) -> int:
     (n,), = sql(f.db, query, *params)
     return int(n)
+
+
+def add_office_users(f: Fixture) -> tuple[str, str]:
+    """Offices for business A's city and another city of its province, each with a planner,
+    an office user and a viewer (``planner_city``, ``office_other``, …); their prefixes."""
+    region_a = f.visit_a["region"]
+    lb = bootstrap(Settings(database_url=f"sqlite:///{f.db}", data_dir=f.db.parent / "data",
+                            now=NOW))
+    try:
+        with lb.read_uow_factory()() as uow:
+            other = next(c for c in (f"{region_a[:2]}{n:02d}00" for n in range(1, 99))
+                         if c[:4] != region_a[:4] and uow.regions.region_level(c) == "city")
+        add_offices([
+            NewOffice("国家食安办", "国食安办", "national", "000000", None),
+            NewOffice("甲省食安办", "甲省食安办", "province", region_a[:2] + "0000", "国家食安办"),
+            NewOffice("甲市食安办", "甲市食安", "city", region_a[:4] + "00", "甲省食安办"),
+            NewOffice("乙市食安办", "乙市食安", "city", other, "甲省食安办"),
+        ], actor="test", uow_factory=lb.uow_factory(), clock=lb.clock)
+        for key, office in (("city", "甲市食安办"), ("other", "乙市食安办")):
+            for role in ("planner", "office", "viewer"):
+                access.add_user(f"{role}_{key}", role, team=None, campaign_id=None, uscc=None,
+                                actor="test", uow_factory=lb.uow_factory(), clock=lb.clock,
+                                office=office)
+    finally:
+        lb.close()
+    set_passwords(f, [f"{r}_{k}" for k in ("city", "other")
+                               for r in ("planner", "office", "viewer")])
+    return region_a[:4], other[:4]
