@@ -128,12 +128,12 @@ def add_auditors(db: Path | str, work: Path, campaign: int, teams: list[int]) ->
         return dict(pool.map(add, teams))
 
 
-def start_server(db: Path | str, work: Path, port: int,
-                 log: str = "server") -> subprocess.Popen[bytes]:
-    """`lookback serve` on 127.0.0.1:``port`` for ``db`` (an SQLite file or a database URL), its
-    output to WORK/LOG.stdout and WORK/LOG.stderr."""
+def start_server(db: Path | str, work: Path, port: int, log: str = "server",
+                 now: str = NOW) -> subprocess.Popen[bytes]:
+    """`lookback serve` on 127.0.0.1:``port`` for ``db`` (an SQLite file or a database URL) with
+    its clock at ``now``, its output to WORK/LOG.stdout and WORK/LOG.stderr."""
     cmd = [sys.executable, *cli_args("serve", "--host", "127.0.0.1", "--port", str(port),
-                                     db=db, work=work, now=NOW)]
+                                     db=db, work=work, now=now)]
     out = (work / f"{log}.stdout").open("wb")
     err = (work / f"{log}.stderr").open("wb")
     return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -53,16 +52,21 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    ROOT,
     add_root_to_path,
     arg_parser,
-    cli_args,
     connect,
     print_json,
     remove_database,
     work_folder,
 )
-from api_load import cpu_seconds, free_port, percentile, stop_server, wait_healthy
+from api_load import (
+    cpu_seconds,
+    free_port,
+    percentile,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 from rollup import TODAY, build
 from web_pages import log_in, set_passwords
 
@@ -134,16 +138,6 @@ def add_office_users(db: Path, work: Path, city: str) -> dict[str, str]:
         lb.close()
     set_passwords(db, work, [NATIONAL, CITY])
     return tokens
-
-
-def start_server(db: Path, work: Path, port: int) -> subprocess.Popen[bytes]:
-    """`lookback serve` on 127.0.0.1:``port`` at NOW (TODAY), its output to WORK/server.std*;
-    as web_pages.start_server, whose clock is fixed at another date."""
-    cmd = [sys.executable, *cli_args("serve", "--host", "127.0.0.1", "--port", str(port),
-                                     db=db, work=work, now=NOW)]
-    out = (work / "server.stdout").open("wb")
-    err = (work / "server.stderr").open("wb")
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
 
 
 # --- the timed runs -----------------------------------------------------------------------------
@@ -291,7 +285,7 @@ def main() -> None:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(db, work, port)
+    server = start_server(db, work, port, now=NOW)
     clients: list[Any] = []
     try:
         up_s = wait_healthy(server, base, work)

@@ -71,10 +71,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    ROOT,
     add_root_to_path,
     arg_parser,
-    cli_args,
     launch_campaign,
     print_json,
     work_folder,
@@ -88,6 +86,7 @@ from api_load import (
     stop_server,
     wait_healthy,
 )
+from api_load import start_server as serve_at
 from followups import NOW as FOLLOWUP_NOW
 from followups import add_due_followups, add_issues
 
@@ -169,11 +168,7 @@ def add_lookbacks(db: Path, campaign: int, visits_by_team: dict[int, list[Any]],
 
 def start_server(db: Path, work: Path, port: int) -> subprocess.Popen[bytes]:
     """`lookback serve` on 127.0.0.1:``port`` at NOW, its output to WORK/server.std*."""
-    cmd = [sys.executable, *cli_args("serve", "--host", "127.0.0.1", "--port", str(port),
-                                     db=db, work=work, now=NOW)]
-    out = (work / "server.stdout").open("wb")
-    err = (work / "server.stderr").open("wb")
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
+    return serve_at(db, work, port, now=NOW)
 
 
 # --- the load -----------------------------------------------------------------------------------
